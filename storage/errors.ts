@@ -1,0 +1,54 @@
+// Every expected failure in driftwood is a DriftwoodError with a stable code from this one
+// table, in Kafka's vocabulary, each with the HTTP status it maps to (fastify keeps its
+// error codes the same way). It lives at the bottom layer so every layer can raise it.
+// Programmer errors are not here: they are assertions and crash the process.
+
+export const errorCodes = {
+  // Input
+  INVALID_REQUEST: { status: 400, message: 'The request is malformed' },
+  CORRUPT_MESSAGE: { status: 400, message: 'The record batch is corrupt' },
+  MESSAGE_TOO_LARGE: { status: 413, message: 'The record batch is larger than the limit' },
+  INVALID_CONFIG: { status: 400, message: 'A configuration value is invalid' },
+  // Offsets and topics
+  OFFSET_OUT_OF_RANGE: { status: 416, message: 'The offset is outside the log' },
+  UNKNOWN_TOPIC_OR_PARTITION: { status: 404, message: 'No such topic or partition' },
+  TOPIC_ALREADY_EXISTS: { status: 409, message: 'The topic exists already' },
+  // Storage
+  KAFKA_STORAGE_ERROR: { status: 500, message: 'The log directory failed; the log is offline' },
+  NOT_FOUND: { status: 404, message: 'No such file' },
+  LOG_CLOSED: { status: 503, message: 'The log is closed' },
+  INCONSISTENT_CLUSTER_ID: { status: 409, message: 'The data belongs to another cluster or node' },
+  // Cluster
+  NOT_LEADER_OR_FOLLOWER: { status: 421, message: 'This broker does not lead the partition' },
+  NOT_CONTROLLER: { status: 421, message: 'This broker is not the controller' },
+  FENCED_LEADER_EPOCH: { status: 409, message: 'The leader epoch is older than the one the log has' },
+  NOT_ENOUGH_REPLICAS: { status: 503, message: 'Fewer in-sync replicas than min.insync.replicas' },
+  REQUEST_TIMED_OUT: { status: 504, message: 'The request timed out' },
+  UNAUTHORIZED: { status: 401, message: 'Not authorized' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class DriftwoodError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra fields a client can act on (the leader to retry at, the valid offset range). */
+  readonly hints: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, detail?: string, hints: Record<string, unknown> = {}) {
+    const base = errorCodes[code];
+    super(detail === undefined ? base.message : `${base.message}: ${detail}`);
+    this.name = 'DriftwoodError';
+    this.code = code;
+    this.status = base.status;
+    this.hints = hints;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { error: this.code, message: this.message, ...this.hints };
+  }
+}
+
+export function isDriftwoodError(error: unknown, code?: ErrorCode): error is DriftwoodError {
+  return error instanceof DriftwoodError && (code === undefined || error.code === code);
+}
