@@ -101,6 +101,16 @@ export class LeaderEpochCache {
     return true;
   }
 
+  /**
+   * Keeps only epochs of batches in [startOffset, endOffset): the first moves up to the log
+   * start, any starting at or past the log end goes. Retention and recovery both end here,
+   * so the cache is the same before and after a restart. Returns whether anything changed.
+   */
+  clampTo(startOffset: number, endOffset: number): boolean {
+    const movedStart = this.truncateFromStart(startOffset);
+    return this.truncateFromEnd(endOffset) || movedStart;
+  }
+
   clear(): void {
     this.entries = [];
   }

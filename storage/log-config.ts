@@ -31,6 +31,7 @@ export interface LogConfig {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+const timestampTypes: readonly string[] = ['CreateTime', 'LogAppendTime'];
 
 export const defaultLogConfig: LogConfig = {
   segmentBytesMax: 1024 * 1024 * 1024,
@@ -59,8 +60,9 @@ export function makeLogConfig(overrides: Partial<LogConfig> = {}): LogConfig {
   checkInteger(config, 'retentionBytes', -1, Number.MAX_SAFE_INTEGER);
   checkInteger(config, 'flushIntervalMs', 0, Number.MAX_SAFE_INTEGER);
   checkInteger(config, 'flushUnsyncedBytesMax', -1, Number.MAX_SAFE_INTEGER);
-  if (config.timestampType !== 'CreateTime' && config.timestampType !== 'LogAppendTime') {
-    throw new DriftwoodError('INVALID_CONFIG', `timestampType must be CreateTime or LogAppendTime, got ${String(config.timestampType)}`);
+  // Configs arrive from users and files at run time, whatever the type says.
+  if (!timestampTypes.includes(config.timestampType)) {
+    throw new DriftwoodError('INVALID_CONFIG', `timestampType must be CreateTime or LogAppendTime, got ${config.timestampType}`);
   }
   return config;
 }

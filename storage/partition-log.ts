@@ -548,7 +548,7 @@ export class PartitionLog {
         await this.removeSegment(this.segments.shift());
         deleted += 1;
       }
-      if (deleted > 0 && this.epochs.truncateFromStart(this.logStartOffset)) await this.epochs.persist();
+      if (deleted > 0 && this.epochs.clampTo(this.logStartOffset, this.logEndOffset)) await this.epochs.persist();
       this.checkInvariants();
       return deleted;
     });
@@ -791,7 +791,7 @@ async function recoverEpochs(disk: Disk, dir: string, segments: Segment[], epoch
   for (const seen of epochsSeen) {
     if (seen.epoch > cache.latestEpoch() && seen.epoch >= 0) changed = cache.assign(seen.epoch, seen.offset) || changed;
   }
-  changed = cache.truncateFromStart(first.baseOffset) || changed;
+  changed = cache.clampTo(first.baseOffset, active.nextOffset) || changed;
   if (changed) await cache.persist();
   return cache;
 }

@@ -48,7 +48,7 @@ export async function readAll(log: PartitionLog, from = log.logStartOffset, byte
 export interface SimLog {
   disk: SimDisk;
   clock: VirtualClock;
-  open(config?: Partial<LogConfig>): Promise<PartitionLog>;
+  open: (config?: Partial<LogConfig>) => Promise<PartitionLog>;
 }
 
 export function simLog(defaults: Partial<LogConfig> = {}): SimLog {

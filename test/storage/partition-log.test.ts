@@ -1,9 +1,10 @@
 import t from 'tap';
 import { DriftwoodError } from '../../storage/errors.js';
-import { encodeBatch, decodeBatch, readBatchHeader, validateBatch } from '../../storage/record-batch.js';
+import { readBatchHeader, validateBatch } from '../../storage/record-batch.js';
+import { SeededRng } from '../../sim/rng.js';
 import { batchesOf, makeBatch, readAll, simLog, valuesOf } from '../helpers/log.js';
 
-t.test('append assigns dense offsets and the leader epoch; read returns the same batches', async (t) => {
+void t.test('append assigns dense offsets and the leader epoch; read returns the same batches', async (t) => {
   const { open } = simLog();
   const log = await open();
   t.equal(log.logStartOffset, 0);
@@ -26,7 +27,7 @@ t.test('append assigns dense offsets and the leader epoch; read returns the same
   await log.close();
 });
 
-t.test('reads honour bytesMax softly and offsetEnd strictly', async (t) => {
+void t.test('reads honour bytesMax softly and offsetEnd strictly', async (t) => {
   const { open } = simLog();
   const log = await open();
   for (let i = 0; i < 5; i += 1) await log.append(makeBatch(`b${i}`, 2, 1_700_000_000_000, 200), { leaderEpoch: 0 });
@@ -47,7 +48,7 @@ t.test('reads honour bytesMax softly and offsetEnd strictly', async (t) => {
   await log.close();
 });
 
-t.test('bad batches are refused with typed errors and leave the log unchanged', async (t) => {
+void t.test('bad batches are refused with typed errors and leave the log unchanged', async (t) => {
   const { open } = simLog({ messageBytesMax: 2000 });
   const log = await open();
   await log.append(makeBatch('ok', 2), { leaderEpoch: 1 });
@@ -72,7 +73,7 @@ t.test('bad batches are refused with typed errors and leave the log unchanged', 
   await log.close();
 });
 
-t.test('segments roll by size and by age; reads and offsets cross them', async (t) => {
+void t.test('segments roll by size and by age; reads and offsets cross them', async (t) => {
   const { open } = simLog({ segmentBytesMax: 4096, indexIntervalBytes: 256 });
   const log = await open();
   for (let i = 0; i < 40; i += 1) await log.append(makeBatch(`s${i}`, 3, 1_700_000_000_000, 100), { leaderEpoch: 0 });
@@ -97,7 +98,7 @@ t.test('segments roll by size and by age; reads and offsets cross them', async (
   await agedLog.close();
 });
 
-t.test('close and reopen keep every batch, the indexes and the epochs', async (t) => {
+void t.test('close and reopen keep every batch, the indexes and the epochs', async (t) => {
   const { open, disk } = simLog({ segmentBytesMax: 2048, indexIntervalBytes: 128 });
   const log = await open();
   for (let i = 0; i < 30; i += 1) await log.append(makeBatch(`r${i}`, 2, 1_700_000_000_000 + i * 10, 50), { leaderEpoch: Math.floor(i / 10) });
@@ -114,7 +115,7 @@ t.test('close and reopen keep every batch, the indexes and the epochs', async (t
   await reopened.close();
 });
 
-t.test('missing or damaged index files are rebuilt from the log', async (t) => {
+void t.test('missing or damaged index files are rebuilt from the log', async (t) => {
   const { open, disk } = simLog({ segmentBytesMax: 2048, indexIntervalBytes: 128 });
   const log = await open();
   for (let i = 0; i < 30; i += 1) await log.append(makeBatch(`i${i}`, 2, 1_700_000_000_000, 50), { leaderEpoch: 0 });
@@ -139,7 +140,7 @@ t.test('missing or damaged index files are rebuilt from the log', async (t) => {
   await reopened.close();
 });
 
-t.test('a torn tail is cut at recovery; a damaged sealed segment is refused', async (t) => {
+void t.test('a torn tail is cut at recovery; a damaged sealed segment is refused', async (t) => {
   const { open, disk } = simLog({ segmentBytesMax: 2048 });
   const log = await open();
   for (let i = 0; i < 20; i += 1) await log.append(makeBatch(`c${i}`, 2, 1_700_000_000_000, 50), { leaderEpoch: 0 });
@@ -165,7 +166,7 @@ t.test('a torn tail is cut at recovery; a damaged sealed segment is refused', as
   await t.rejects(open(), { code: 'KAFKA_STORAGE_ERROR' });
 });
 
-t.test('truncateTo cuts whole batches, across segments, and the epoch cache', async (t) => {
+void t.test('truncateTo cuts whole batches, across segments, and the epoch cache', async (t) => {
   const { open } = simLog({ segmentBytesMax: 2048 });
   const log = await open();
   for (let i = 0; i < 30; i += 1) await log.append(makeBatch(`t${i}`, 3, 1_700_000_000_000, 40), { leaderEpoch: Math.floor(i / 10) });
@@ -190,7 +191,7 @@ t.test('truncateTo cuts whole batches, across segments, and the epoch cache', as
   await log.close();
 });
 
-t.test('follower appends keep offsets and epochs and must continue the log', async (t) => {
+void t.test('follower appends keep offsets and epochs and must continue the log', async (t) => {
   const leader = await simLog().open();
   const follower = await simLog().open();
   await leader.append(makeBatch('f0', 2), { leaderEpoch: 1 });
@@ -212,7 +213,7 @@ t.test('follower appends keep offsets and epochs and must continue the log', asy
   await follower.close();
 });
 
-t.test('retention deletes whole old segments by time and by bytes, never the active one', async (t) => {
+void t.test('retention deletes whole old segments by time and by bytes, never the active one', async (t) => {
   const { open, clock } = simLog({ segmentBytesMax: 2048, retentionMs: 60_000, retentionBytes: -1 });
   const log = await open();
   const start = clock.nowMs();
@@ -241,7 +242,7 @@ t.test('retention deletes whole old segments by time and by bytes, never the act
   await sizedLog.close();
 });
 
-t.test('offsetForTimestamp finds the first record at or after a time', async (t) => {
+void t.test('offsetForTimestamp finds the first record at or after a time', async (t) => {
   const { open } = simLog({ segmentBytesMax: 2048, indexIntervalBytes: 100 });
   const log = await open();
   for (let i = 0; i < 40; i += 1) await log.append(makeBatch(`ts${i}`, 4, 1_000_000 + i * 100, 20), { leaderEpoch: 0 });
@@ -254,7 +255,7 @@ t.test('offsetForTimestamp finds the first record at or after a time', async (t)
   await log.close();
 });
 
-t.test('LogAppendTime stamps the broker clock and keeps the CRC valid', async (t) => {
+void t.test('LogAppendTime stamps the broker clock and keeps the CRC valid', async (t) => {
   const { open, clock } = simLog({ timestampType: 'LogAppendTime' });
   const log = await open();
   const result = await log.append(makeBatch('lat', 3, 5), { leaderEpoch: 0 });
@@ -266,13 +267,13 @@ t.test('LogAppendTime stamps the broker clock and keeps the CRC valid', async (t
   await log.close();
 });
 
-t.test('flush policy: every append syncs; interval syncs on the timer or the byte limit', async (t) => {
+void t.test('flush policy: every append syncs; interval syncs on the timer or the byte limit', async (t) => {
   const every = simLog({ flushIntervalMs: 0 });
   const everyLog = await every.open();
   const appends = Array.from({ length: 20 }, (_, i) => everyLog.append(makeBatch(`g${i}`, 1), { leaderEpoch: 0 }));
   await Promise.all(appends);
   t.equal(everyLog.flushedOffset, 20, 'acknowledged appends are durable');
-  every.disk.crash(new (await import('../../sim/rng.js')).SeededRng(1));
+  every.disk.crash(new SeededRng(1));
   const afterCrash = await every.open();
   t.equal(afterCrash.logEndOffset, 20, 'nothing acknowledged is lost in a crash');
 
@@ -296,7 +297,7 @@ t.test('flush policy: every append syncs; interval syncs on the timer or the byt
   await bytesLog.close();
 });
 
-t.test('group commit: concurrent appends share writes and syncs', async (t) => {
+void t.test('group commit: concurrent appends share writes and syncs', async (t) => {
   const { open, disk } = simLog({ flushIntervalMs: 0 });
   const log = await open();
   let syncs = 0;
@@ -318,7 +319,7 @@ t.test('group commit: concurrent appends share writes and syncs', async (t) => {
   await log.close();
 });
 
-t.test('config and input errors', async (t) => {
+void t.test('config and input errors', async (t) => {
   const { open } = simLog();
   await t.rejects(open({ segmentBytesMax: 10 }), { code: 'INVALID_CONFIG' });
   await t.rejects(open({ messageBytesMax: 2 ** 31 }), { code: 'INVALID_CONFIG' });
@@ -329,6 +330,42 @@ t.test('config and input errors', async (t) => {
   await t.rejects(log.append(makeBatch('late', 1), { leaderEpoch: 0 }), { code: 'LOG_CLOSED' });
   await t.rejects(log.read(0, { bytesMax: 10 }), { code: 'LOG_CLOSED' });
   t.ok(new DriftwoodError('CORRUPT_MESSAGE', 'x').toJSON().error === 'CORRUPT_MESSAGE');
-  void encodeBatch;
-  void decodeBatch;
+});
+
+// Found by the model test (seed 484461457, replayPath "/m:D"): retention that deleted every
+// batch kept an epoch entry at the log end, which recovery then dropped, so the cache
+// disagreed before and after a restart.
+void t.test('regression: retention that empties the log leaves the epoch cache as recovery would', async (t) => {
+  const { open, clock } = simLog({ segmentBytesMax: 1024, indexIntervalBytes: 0, flushIntervalMs: 0, retentionMs: 30_000, retentionBytes: -1 });
+  const log = await open();
+  await Promise.all([log.append(makeBatch('a', 2, clock.nowMs()), { leaderEpoch: 0 }), log.append(makeBatch('b', 2, clock.nowMs()), { leaderEpoch: 0 })]);
+  await log.roll();
+  clock.advance(30_002);
+  t.equal(await log.applyRetention(), 1);
+  t.equal(log.logStartOffset, 4);
+  t.same(log.epochEntries, []);
+  await log.close();
+  const reopened = await open();
+  t.same(reopened.epochEntries, []);
+  await reopened.close();
+});
+
+// Found by the model test (seed -1644885213, replayPath "DBLN/k:1"): a crash after retention
+// removed a segment but before it saved the epoch cache left, after recovery, an epoch entry
+// at the end of an empty log.
+void t.test('regression: crash between segment deletion and the epoch checkpoint', async (t) => {
+  const { open, clock, disk } = simLog({ segmentBytesMax: 1024, flushIntervalMs: 0, retentionMs: 30_000 });
+  const log = await open();
+  await log.append(makeBatch('a', 1, clock.nowMs()), { leaderEpoch: 0 });
+  clock.advance(30_001);
+  await log.roll();
+  disk.armCrash(4, new SeededRng(1));
+  await t.rejects(log.applyRetention());
+  t.ok(disk.crashed);
+  disk.reboot();
+  const recovered = await open();
+  t.equal(recovered.logStartOffset, 1);
+  t.equal(recovered.logEndOffset, 1);
+  t.same(recovered.epochEntries, []);
+  await recovered.close();
 });

@@ -1,0 +1,44 @@
+// The simulator's KV: memory-level behind the same adapter as the real LevelDB.
+//
+// memory-level hands out and keeps the caller's own Uint8Arrays, where LevelDB copies at both
+// ends; this wrapper copies too, so a test or a simulated node that reuses a buffer behaves
+// as it would on the real store. Pass the same MemoryLevel again after a simulated restart to
+// keep the data: closing the KV closes the database, and opening reopens it with its contents.
+// Every batch is durable here, synced or not: the simulated crash does not reach the KV yet.
+import assert from 'node:assert/strict';
+import { MemoryLevel } from 'memory-level';
+import { levelKV, type KV, type KVOp, type KVRange } from '../storage/kv.js';
+
+export function createMemoryLevel(): MemoryLevel<string, Uint8Array> {
+  return new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view', storeEncoding: 'buffer' });
+}
+
+export async function openMemoryKV(db: MemoryLevel<string, Uint8Array> = createMemoryLevel()): Promise<KV> {
+  if (db.status !== 'open') await db.open({ createIfMissing: true, errorIfExists: false, passive: false });
+  assert.equal(db.status, 'open');
+  return copyingKV(levelKV(db));
+}
+
+function copyingKV(inner: KV): KV {
+  return {
+    get: async (key) => copy(await inner.get(key)),
+    // async, so that a bad op rejects like the real store rather than throwing in the caller.
+    batch: async (ops, options) => {
+      await inner.batch(ops.map(copyOp), options);
+    },
+    iterate: (range) => copyEntries(inner, range),
+    close: () => inner.close(),
+  };
+}
+
+function copyOp(op: KVOp): KVOp {
+  return op.type === 'put' ? { type: 'put', key: op.key, value: Uint8Array.from(op.value) } : op;
+}
+
+function copy(value: Uint8Array | undefined): Uint8Array | undefined {
+  return value === undefined ? undefined : Uint8Array.from(value);
+}
+
+async function* copyEntries(inner: KV, range: KVRange): AsyncGenerator<[string, Uint8Array]> {
+  for await (const [key, value] of inner.iterate(range)) yield [key, Uint8Array.from(value)];
+}
