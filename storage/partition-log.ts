@@ -309,7 +309,10 @@ export class PartitionLog {
       const batch = item.bytes.subarray(position, position + original.sizeBytes);
       position += original.sizeBytes;
       if (this.shouldRoll(planned, original)) planned = await this.rollPlanned(planned);
-      const header = await this.stamp(batch, item.leaderEpoch, plannedEnd(planned), appendTimeMs);
+      const header = stamp(batch, item.leaderEpoch, plannedEnd(planned), appendTimeMs);
+      // A new epoch is on disk before any batch of it: the checkpoint may run ahead of the
+      // log after a crash (recovery trims it), never behind.
+      if (header.partitionLeaderEpoch >= 0 && this.epochs.assign(header.partitionLeaderEpoch, header.baseOffset)) await this.epochs.persist();
       planned.chunks.push(batch);
       planned.batches.push(header);
       if (first < 0) first = header.baseOffset;
@@ -335,19 +338,6 @@ export class PartitionLog {
       return new DriftwoodError('FENCED_LEADER_EPOCH', `follower batch has epoch ${firstHeader.partitionLeaderEpoch}, log is at epoch ${latest}`, { latestEpoch: latest });
     }
     return null;
-  }
-
-  /** Sets offset, epoch and append time in the batch; persists a new epoch before its bytes. */
-  private async stamp(batch: Buffer, leaderEpoch: number | null, offset: number, appendTimeMs: number): Promise<BatchHeader> {
-    if (leaderEpoch !== null) {
-      setBaseOffset(batch, 0, offset);
-      setPartitionLeaderEpoch(batch, 0, leaderEpoch);
-      if (appendTimeMs >= 0) setLogAppendTime(batch, 0, appendTimeMs);
-    }
-    const header = readBatchHeader(batch, 0);
-    assert.equal(header.baseOffset, offset);
-    if (header.partitionLeaderEpoch >= 0 && this.epochs.assign(header.partitionLeaderEpoch, offset)) await this.epochs.persist();
-    return header;
   }
 
   private shouldRoll(planned: Planned, next: BatchHeader): boolean {
@@ -653,6 +643,18 @@ export class PartitionLog {
     }
     assert.ok(this.flushed <= this.logEndOffset, 'flushed offset is within the log');
   }
+}
+
+/** Sets offset, epoch and append time in a leader's batch (in place); a follower's batch keeps its own. */
+function stamp(batch: Buffer, leaderEpoch: number | null, offset: number, appendTimeMs: number): BatchHeader {
+  if (leaderEpoch !== null) {
+    setBaseOffset(batch, 0, offset);
+    setPartitionLeaderEpoch(batch, 0, leaderEpoch);
+    if (appendTimeMs >= 0) setLogAppendTime(batch, 0, appendTimeMs);
+  }
+  const header = readBatchHeader(batch, 0);
+  assert.equal(header.baseOffset, offset);
+  return header;
 }
 
 function plannedSize(planned: Planned): number {

@@ -1,9 +1,10 @@
 // `driftwood bench storage`: how close the partition log comes to the disk it writes on.
 // It appends 100-byte records in 16 KiB batches for ~1 GiB through the real log (NodeDisk,
-// flush every second) and writes the same bytes with plain sequential fs writes of the same
-// size (fsync every second), the two taking turns; then it reads the log back after reopening
-// it with the page cache dropped where the kernel allows it. The ratio append/raw is the
-// figure of merit.
+// flush every second) with several appends in flight, as a broker sees from concurrent
+// producers; appends the same again one at a time (a lone producer); and writes the same bytes
+// with plain sequential fs writes of the same size (fsync every second). The three take turns.
+// Then it reads the log back after reopening it with the page cache dropped where the kernel
+// allows it. The ratio append/raw is the figure of merit.
 import { mkdir, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,8 @@ export interface StorageBenchResult {
   rawMBps: number;
   ratio: number;
   recordsPerSec: number;
+  /** The same appends one at a time, each awaited before the next (a lone producer). */
+  singleAppender: { appendMBps: number; ratio: number };
   recoveryOpenMs: number;
   pageCacheDropped: boolean;
   readMBps: number;
@@ -56,7 +59,7 @@ export async function benchStorage(options: StorageBenchOptions): Promise<Storag
   await rm(options.dir, { recursive: true, force: true });
   await mkdir(options.dir, { recursive: true });
   try {
-    const { raw, append } = await timeInterleaved(options, pool, batchCount);
+    const { raw, append, single } = await timeInterleaved(options, pool, batchCount);
     const bytes = append.bytes;
     const read = await timeRead(options, bytes);
     const appendMBps = bytes / MB / append.seconds;
@@ -74,6 +77,7 @@ export async function benchStorage(options: StorageBenchOptions): Promise<Storag
       rawMBps: round(rawMBps),
       ratio: round(appendMBps / rawMBps, 3),
       recordsPerSec: Math.round((batchCount * recordsPerBatch) / append.seconds),
+      singleAppender: { appendMBps: round(single.mbps()), ratio: round(single.mbps() / rawMBps, 3) },
       recoveryOpenMs: round(read.openMs),
       pageCacheDropped: read.pageCacheDropped,
       readMBps: round(read.bytes / MB / read.seconds),
@@ -103,26 +107,31 @@ function makeBatchPool(options: StorageBenchOptions): Buffer[] {
 }
 
 /**
- * Raw writes and log appends take turns in rounds (ABBA order), so that the machine's drift
- * (page-cache writeback, a noisy neighbour) falls on both alike. Each turn ends with its own
- * sync, inside its time: no side leaves dirty pages for the other to pay for.
+ * Raw writes, concurrent log appends and single log appends take turns in rounds, the order
+ * rotated and reversed each round, so the machine's drift (page-cache writeback, a noisy
+ * neighbour) falls on all alike. Each turn ends with its own sync, inside its time: no side
+ * leaves dirty pages for another to pay for.
  */
-async function timeInterleaved(options: StorageBenchOptions, pool: Buffer[], batchCount: number): Promise<{ raw: Phase; append: Phase }> {
+async function timeInterleaved(options: StorageBenchOptions, pool: Buffer[], batchCount: number): Promise<{ raw: Phase; append: Phase; single: Phase }> {
   const raw = await RawWriter.open(join(options.dir, 'raw.bin'), options.flushIntervalMs);
-  const appender = await LogAppender.open(options);
+  const append = await LogAppender.open(options, 'bench-0', options.appendsInFlight);
+  const single = await LogAppender.open(options, 'bench-1', 1);
   const progress = progressPrinter(options.progress);
   const rounds = Math.min(INTERLEAVE_ROUNDS, batchCount);
+  const sides = [raw, append, single];
   for (let round = 0; round < rounds; round += 1) {
     const from = Math.floor((batchCount * round) / rounds);
     const to = Math.floor((batchCount * (round + 1)) / rounds);
-    const sides = round % 4 === 0 || round % 4 === 3 ? [raw, appender] : [appender, raw];
-    for (const side of sides) await side.write(pool, from, to);
-    progress(`round ${round + 1}/${rounds}: raw ${raw.phase.mbps().toFixed(1)} MB/s, log ${appender.phase.mbps().toFixed(1)} MB/s`);
+    const rotated = [...sides.slice(round % 3), ...sides.slice(0, round % 3)];
+    for (const side of round % 2 === 0 ? rotated : rotated.reverse()) await side.write(pool, from, to);
+    progress(`round ${round + 1}/${rounds}: raw ${raw.phase.mbps().toFixed(1)} MB/s, log ${append.phase.mbps().toFixed(1)} MB/s, single appender ${single.phase.mbps().toFixed(1)} MB/s`);
   }
   await raw.close();
-  await appender.close();
+  await append.close();
+  await single.close();
   await rm(join(options.dir, 'raw.bin'));
-  return { raw: raw.phase, append: appender.phase };
+  await rm(join(options.dir, 'bench-1'), { recursive: true });
+  return { raw: raw.phase, append: append.phase, single: single.phase };
 }
 
 /** Bytes written and seconds spent on one side of the comparison. */
@@ -187,9 +196,9 @@ class LogAppender {
     this.buffers = Array.from({ length: appendsInFlight }, () => Buffer.alloc(batchBytes));
   }
 
-  static async open(options: StorageBenchOptions): Promise<LogAppender> {
-    const log = await openBenchLog(options);
-    return new LogAppender(log, options.appendsInFlight, makeBatchPool(options)[0]?.length ?? 0);
+  static async open(options: StorageBenchOptions, dir: string, appendsInFlight: number): Promise<LogAppender> {
+    const log = await openBenchLog(options, dir);
+    return new LogAppender(log, appendsInFlight, makeBatchPool(options)[0]?.length ?? 0);
   }
 
   async write(pool: Buffer[], from: number, to: number): Promise<void> {
@@ -215,8 +224,8 @@ class LogAppender {
   }
 }
 
-function openBenchLog(options: StorageBenchOptions): Promise<PartitionLog> {
-  return PartitionLog.open({ disk: new NodeDisk(options.dir), dir: 'bench-0', clock: nodeClock, config: { flushIntervalMs: options.flushIntervalMs } });
+function openBenchLog(options: StorageBenchOptions, dir: string): Promise<PartitionLog> {
+  return PartitionLog.open({ disk: new NodeDisk(options.dir), dir, clock: nodeClock, config: { flushIntervalMs: options.flushIntervalMs } });
 }
 
 /** Reopens the log (recovery scans the active segment) and reads it all back, 1 MiB at a time. */
@@ -226,7 +235,7 @@ async function timeRead(options: StorageBenchOptions, expectedBytes: number): Pr
   // or they would find the pages the recovery scan just brought in.
   let pageCacheDropped = await dropPageCache();
   const openStart = performance.now();
-  const log = await openBenchLog(options);
+  const log = await openBenchLog(options, 'bench-0');
   const openMs = performance.now() - openStart;
   pageCacheDropped = (await dropPageCache()) && pageCacheDropped;
   const start = performance.now();

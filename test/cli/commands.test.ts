@@ -1,0 +1,45 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { run } from '../../src/cli/commands.js';
+
+function capture(): { out: string[]; err: string[]; io: { stdout: (s: string) => void; stderr: (s: string) => void } } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { out, err, io: { stdout: (s) => { out.push(s); }, stderr: (s) => { err.push(s); } } };
+}
+
+void t.test('help and unknown commands', async (t) => {
+  const help = capture();
+  t.equal(await run(['help'], help.io), 0);
+  t.match(help.out.join(''), /bench storage/);
+  const unknown = capture();
+  t.equal(await run(['frobnicate'], unknown.io), 2);
+  t.match(unknown.err.join(''), /unknown command 'frobnicate'/);
+  const badFlag = capture();
+  t.equal(await run(['bench', 'storage', '--no-such-flag'], badFlag.io), 2);
+  t.match(badFlag.err.join(''), /no-such-flag/);
+  const badValue = capture();
+  t.equal(await run(['bench', 'storage', '--bytes=-5'], badValue.io), 2);
+  t.match(badValue.err.join(''), /--bytes must be an integer >= 1/);
+  const badBench = capture();
+  t.equal(await run(['bench', 'nothing'], badBench.io), 2);
+  const cluster = capture();
+  t.equal(await run(['cluster'], cluster.io), 0);
+  t.match(cluster.out.join(''), /not built yet/);
+});
+
+void t.test('bench storage runs end to end on a small size and prints its figures', async (t) => {
+  const dir = await mkdtemp(join(os.tmpdir(), 'driftwood-bench-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const json = capture();
+  t.equal(await run(['bench', 'storage', '--dir', join(dir, 'b'), '--bytes', '2000000', '--json'], json.io), 0, json.err.join(''));
+  const result = JSON.parse(json.out.join('')) as Record<string, unknown>;
+  for (const key of ['appendMBps', 'rawMBps', 'ratio', 'recordsPerSec', 'readMBps', 'fsyncPolicy', 'singleAppender']) t.ok(key in result, key);
+  t.equal(result.fsyncPolicy, 'every 1000 ms');
+  t.ok((result.ratio as number) > 0);
+  const text = capture();
+  t.equal(await run(['bench', 'storage', '--dir', join(dir, 'c'), '--bytes', '500000', '--appends-in-flight', '1'], text.io), 0);
+  t.match(text.out.join(''), /appendMBps\s+\d/);
+});
