@@ -23,10 +23,10 @@ test: build lint
 	npx tap $(TAP_FLAGS)
 
 cluster: build
-	node dist/src/cli/main.js cluster
+	node dist/bin/driftwood.js cluster
 
 bench: build
-	node dist/src/cli/main.js bench storage
+	node dist/bin/driftwood.js bench storage
 
 clean:
 	rm -rf dist coverage .tap

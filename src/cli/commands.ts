@@ -2,6 +2,9 @@
 // malformed option is a one-line error and exit code 2, before anything is touched.
 import { parseArgs } from 'node:util';
 import { benchStorage } from '../bench/storage.js';
+import { parseListen, parsePeers } from '../peers.js';
+import { startQuorumServer } from '../quorum/quorum-server.js';
+import { DriftwoodError } from '../../storage/errors.js';
 
 const USAGE = `usage: driftwood <command> [options]
 
@@ -9,6 +12,10 @@ commands:
   bench storage [--dir DIR] [--bytes N] [--batch-bytes N] [--record-bytes N]
                 [--flush-interval-ms N] [--appends-in-flight N] [--json]
       append ~1 GiB through the partition log and compare with plain fs writes
+  quorum --id N --listen HOST:PORT --peers 1@HOST:PORT,... --data DIR
+      run one node of the bare Raft quorum (HTTP/2); SIGTERM hands leadership away and stops
+  sim raft --seeds A..B [--nodes 5] [--bug NAME] [--json] | sim --list-bugs
+      run the deterministic Raft simulator under faults
   cluster      start a local three-node cluster (not built yet)
   help         this text`;
 
@@ -58,6 +65,47 @@ async function runBenchStorage(args: string[], io: CommandIO): Promise<void> {
   for (const [key, value] of Object.entries(result)) io.stdout(`${key.padEnd(18)} ${String(value)}\n`);
 }
 
+/** Runs one quorum node until SIGTERM or SIGINT. */
+async function runQuorum(args: string[], io: CommandIO): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: { id: { type: 'string' }, listen: { type: 'string' }, peers: { type: 'string' }, data: { type: 'string' } },
+  });
+  if (values.id === undefined || values.listen === undefined || values.peers === undefined || values.data === undefined) {
+    throw new UsageError('quorum needs --id, --listen, --peers and --data');
+  }
+  const id = positiveInteger('id', values.id, 0);
+  const peers = usage(() => parsePeers(values.peers ?? ''));
+  const listen = usage(() => parseListen(values.listen ?? ''));
+  if (!peers.some((peer) => peer.id === id)) throw new UsageError(`--id ${id} is not in the peers list`);
+  const server = await startQuorumServer({ id, host: listen.host, port: listen.port, peers, dataDir: values.data });
+  io.stderr(`node ${id} listening on ${listen.host}:${listen.port}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  const node = server.node;
+  if (node.isLeader) {
+    const successor = peers.find((peer) => peer.id !== id);
+    if (successor !== undefined) node.transferLeadership(successor.id);
+    for (let waited = 0; node.isLeader && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await server.close();
+  io.stderr(`node ${id} stopped\n`);
+}
+
+/** Turns a config error in a flag's value into a usage error (exit code 2). */
+function usage<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof DriftwoodError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
 async function dispatch(argv: string[], io: CommandIO): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -67,6 +115,9 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
       await runBenchStorage(args, io);
       return;
     }
+    case 'quorum':
+      await runQuorum(rest, io);
+      return;
     case 'cluster':
       io.stdout('driftwood: the cluster is not built yet (the Raft quorum and brokers come next); `make test` and `driftwood bench storage` work today.\n');
       return;

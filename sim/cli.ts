@@ -1,0 +1,119 @@
+// `driftwood sim ...`: runs the simulator over a range of seeds and reports.
+import { parseArgs } from 'node:util';
+import type { RaftBug } from '../raft/index.js';
+import { defaultRaftSimOptions, runRaftSim, type RaftSimResult } from './raft-sim.js';
+
+export interface SimIO {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/** Each deliberate defect and what it breaks, for `--bug` and `--list-bugs`. */
+export const simBugs: Record<RaftBug, string> = {
+  'raft-vote-twice': 'grants a second vote in the same term (two leaders in one term)',
+  'raft-commit-old-term': "commits a previous term's entry by counting replicas (Raft figure 8)",
+  'raft-ack-before-persist': 'sends vote and append responses before the state they promise is durable',
+};
+
+export class SimUsageError extends Error {}
+
+/** A limit on seeds per command, so a typo cannot start a week-long run. */
+const SEEDS_MAX = 1_000_000;
+
+export function parseSeeds(text: string): number[] {
+  const match = /^(\d+)(?:\.\.(\d+))?$/.exec(text);
+  if (match === null) throw new SimUsageError(`--seeds takes N or A..B, got '${text}'`);
+  const first = Number(match[1]);
+  const last = match[2] === undefined ? first : Number(match[2]);
+  if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last) || last < first) throw new SimUsageError(`--seeds range '${text}' is empty or too large`);
+  if (last - first + 1 > SEEDS_MAX) throw new SimUsageError(`--seeds covers more than ${SEEDS_MAX} seeds`);
+  return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+}
+
+function parseBugs(names: string[]): Set<RaftBug> {
+  const bugs = new Set<RaftBug>();
+  for (const name of names) {
+    if (!(name in simBugs)) throw new SimUsageError(`unknown bug '${name}' (driftwood sim --list-bugs)`);
+    bugs.add(name as RaftBug);
+  }
+  return bugs;
+}
+
+/** Runs `driftwood sim <args>`; returns the exit code (0: no violation, 1: violations, 2: usage). */
+export async function runSimCommand(argv: string[], io: SimIO): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      seeds: { type: 'string', default: '1..100' },
+      seed: { type: 'string' },
+      nodes: { type: 'string', default: String(defaultRaftSimOptions.nodes) },
+      bug: { type: 'string', multiple: true, default: [] },
+      'list-bugs': { type: 'boolean', default: false },
+      'fault-ms': { type: 'string', default: String(defaultRaftSimOptions.faultMs) },
+      'heal-ms': { type: 'string', default: String(defaultRaftSimOptions.healMs) },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (values['list-bugs']) {
+    for (const [name, effect] of Object.entries(simBugs)) io.stdout(`${name.padEnd(26)} ${effect}\n`);
+    return 0;
+  }
+  if (positionals[0] !== 'raft' || positionals.length !== 1) throw new SimUsageError(`usage: driftwood sim raft --seeds A..B [--nodes N] [--bug NAME] [--json]`);
+  const seeds = parseSeeds(values.seed ?? values.seeds);
+  const nodes = Number(values.nodes);
+  if (!Number.isSafeInteger(nodes) || nodes < 3 || nodes > 7) throw new SimUsageError(`--nodes must be 3 to 7, got '${values.nodes}'`);
+  const faultMs = Number(values['fault-ms']);
+  const healMs = Number(values['heal-ms']);
+  if (!Number.isSafeInteger(faultMs) || faultMs < 0 || !Number.isSafeInteger(healMs) || healMs < 1000) throw new SimUsageError('--fault-ms must be >= 0 and --heal-ms >= 1000');
+  const bugs = parseBugs(values.bug);
+  return runSeeds(seeds, { nodes, faultMs, healMs, bugs }, values.json, io);
+}
+
+async function runSeeds(seeds: number[], options: { nodes: number; faultMs: number; healMs: number; bugs: Set<RaftBug> }, json: boolean, io: SimIO): Promise<number> {
+  const wallStart = performance.now();
+  const results: RaftSimResult[] = [];
+  let lastProgressMs = wallStart;
+  const bugFlags = [...options.bugs].map((bug) => ` --bug ${bug}`).join('');
+  for (const seed of seeds) {
+    const result = await runRaftSim({ seed, ...options });
+    results.push(result);
+    for (const violation of result.violations) {
+      io.stderr(`seed ${seed}: ${violation}\n  replay: driftwood sim raft --seed ${seed} --nodes ${options.nodes}${bugFlags}\n`);
+    }
+    if (performance.now() - lastProgressMs > 2000) {
+      lastProgressMs = performance.now();
+      io.stderr(`${results.length}/${seeds.length} seeds, ${results.filter((r) => r.violations.length > 0).length} failing\n`);
+    }
+  }
+  const summary = summarize(results, (performance.now() - wallStart) / 1000);
+  if (json) io.stdout(`${JSON.stringify(summary)}\n`);
+  else for (const [key, value] of Object.entries(summary)) io.stdout(`${key.padEnd(18)} ${JSON.stringify(value)}\n`);
+  return summary.violations === 0 ? 0 : 1;
+}
+
+function summarize(results: RaftSimResult[], wallSeconds: number): Record<string, number | string | number[] | null> & { violations: number } {
+  const simulatedSeconds = results.reduce((sum, r) => sum + r.simulatedMs, 0) / 1000;
+  const elections = results.flatMap((r) => r.electionMs).sort((a, b) => a - b);
+  const failing = results.filter((r) => r.violations.length > 0).map((r) => r.seed);
+  return {
+    seeds: results.length,
+    violations: results.reduce((sum, r) => sum + r.violations.length, 0),
+    failingSeeds: failing.slice(0, 20),
+    simulatedSeconds: Math.round(simulatedSeconds),
+    wallSeconds: Math.round(wallSeconds * 10) / 10,
+    speedup: Math.round(simulatedSeconds / wallSeconds),
+    events: results.reduce((sum, r) => sum + r.events, 0),
+    elections: elections.length,
+    electionMsP50: percentile(elections, 0.5),
+    electionMsP99: percentile(elections, 0.99),
+    acknowledged: results.reduce((sum, r) => sum + r.acknowledged, 0),
+    traceHash: results.length === 1 ? results[0]?.traceHash ?? null : null,
+  };
+}
+
+function percentile(sorted: number[], q: number): number | null {
+  if (sorted.length === 0) return null;
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0);
+}

@@ -1,0 +1,424 @@
+// The Raft simulation: N real RaftNode drivers on simulated ports (scheduler clock, seeded
+// Rng, lossy network, memory-level KV kept across restarts), a workload that proposes
+// entries, a nemesis that crashes, pauses, partitions and degrades links on a schedule drawn
+// from the seed, then heals, and checkers that watch every step:
+//   - at most one leader per term;
+//   - log matching: two logs holding the same (index, term) hold the same prefix (hash chain);
+//   - leader completeness: a new leader's log holds every entry committed before it;
+//   - state machine safety: every node applies the same entry at each index;
+//   - acknowledged proposals are never lost; a node's persisted commit never goes back;
+//   - liveness: after healing, a leader is elected and every node catches up in bounded time.
+import { createHash } from 'node:crypto';
+import type { MemoryLevel } from 'memory-level';
+import type { Entry, Message, NodeId, RaftBug, Ready, Role } from '../raft/index.js';
+import { defaultRaftTiming, RaftNode, type RaftNodeConfig, type StateMachine } from '../src/quorum/raft-node.js';
+import { RaftStorage } from '../src/quorum/raft-storage.js';
+import type { KV } from '../storage/kv.js';
+import { createMemoryLevel, openMemoryKV } from './kv.js';
+import { SimNetwork, type LinkFaults } from './network.js';
+import { SeededRng } from './rng.js';
+import { Scheduler, SimClock } from './scheduler.js';
+
+export interface RaftSimOptions {
+  readonly seed: number;
+  readonly nodes: number;
+  /** Virtual time with faults, then the same again healed for convergence. */
+  readonly faultMs: number;
+  readonly healMs: number;
+  readonly bugs: ReadonlySet<RaftBug>;
+}
+
+export interface RaftSimResult {
+  seed: number;
+  violations: string[];
+  simulatedMs: number;
+  events: number;
+  traceHash: string;
+  /** Virtual ms from losing a leader to the next leader, one per such loss. */
+  electionMs: number[];
+  proposed: number;
+  acknowledged: number;
+  committedIndex: number;
+}
+
+export const defaultRaftSimOptions = { nodes: 5, faultMs: 20_000, healMs: 10_000 } as const;
+/** A limit on events per run, so a livelock fails instead of running forever. */
+const EVENTS_PER_RUN_MAX = 5_000_000;
+
+/** The replicated state for the checkers: how many entries and a hash chain over them. */
+class ChainStateMachine implements StateMachine {
+  index = 0;
+  chain = '';
+
+  apply(entry: Entry): void {
+    this.chain = chainHash(this.chain, entry.index, entry.term, entry.data);
+    this.index = entry.index;
+  }
+
+  snapshot(): Uint8Array {
+    return Buffer.from(JSON.stringify({ index: this.index, chain: this.chain }));
+  }
+
+  restore(data: Uint8Array): void {
+    const state = JSON.parse(Buffer.from(data).toString('utf8')) as { index: number; chain: string };
+    this.index = state.index;
+    this.chain = state.chain;
+  }
+}
+
+function chainHash(previous: string, index: number, term: number, data: Uint8Array): string {
+  return createHash('sha1').update(previous).update(`${index}/${term}/`).update(data).digest('hex').slice(0, 16);
+}
+
+function dataHash(entry: Entry): string {
+  return `${entry.term}:${entry.type}:${createHash('sha1').update(entry.data).digest('hex').slice(0, 12)}`;
+}
+
+interface Host {
+  readonly id: NodeId;
+  readonly db: MemoryLevel<string, Uint8Array>;
+  clock: SimClock;
+  node: RaftNode | null;
+  starting: boolean;
+  /** What this node's log holds, as the checkers see it: index -> {term, chain}. */
+  shadow: Map<number, { term: number; chain: string | null }>;
+  shadowBase: { index: number; chain: string | null };
+  persistedCommit: number;
+  paused: boolean;
+}
+
+export async function runRaftSim(options: RaftSimOptions): Promise<RaftSimResult> {
+  return new RaftSim(options).run();
+}
+
+class RaftSim {
+  private readonly scheduler = new Scheduler(0);
+  private readonly rng: SeededRng;
+  private readonly nemesisRng: SeededRng;
+  private readonly network: SimNetwork<Message>;
+  private readonly hosts: Host[] = [];
+  private readonly violations: string[] = [];
+  private readonly leaderOfTerm = new Map<number, NodeId>();
+  /** Committed entries as first applied anywhere: index -> data hash. */
+  private readonly committed = new Map<number, string>();
+  private committedIndex = 0;
+  /** (index, term) -> chain hash, across all nodes' logs. */
+  private readonly chainAt = new Map<string, string>();
+  private readonly acked = new Map<number, string>();
+  private proposed = 0;
+  private readonly electionMs: number[] = [];
+  private leaderLostAtMs: number | null = null;
+  private readonly ids: NodeId[];
+
+  constructor(private readonly options: RaftSimOptions) {
+    this.rng = new SeededRng(options.seed);
+    this.nemesisRng = this.rng.fork();
+    this.network = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyMessage);
+    this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
+  }
+
+  async run(): Promise<RaftSimResult> {
+    for (const id of this.ids) {
+      this.hosts.push({ id, db: createMemoryLevel(), clock: new SimClock(this.scheduler, `n${id}`), node: null, starting: false, shadow: new Map(), shadowBase: { index: 0, chain: '' }, persistedCommit: 0, paused: false });
+    }
+    for (const host of this.hosts) await this.startNode(host);
+    this.scheduleWorkload();
+    this.scheduleNemesis(this.options.faultMs);
+    const endMs = this.options.faultMs + this.options.healMs;
+    await this.scheduler.run({ untilMs: this.options.faultMs, eventsMax: EVENTS_PER_RUN_MAX, stop: () => this.violations.length > 0 });
+    this.heal();
+    await this.scheduler.run({ untilMs: endMs, eventsMax: EVENTS_PER_RUN_MAX, stop: () => this.violations.length > 0 });
+    this.checkConverged();
+    for (const host of this.hosts) this.stopNode(host);
+    return {
+      seed: this.options.seed,
+      violations: this.violations,
+      simulatedMs: this.scheduler.nowMs,
+      events: this.scheduler.eventCount,
+      traceHash: this.scheduler.traceHash(),
+      electionMs: this.electionMs,
+      proposed: this.proposed,
+      acknowledged: this.acked.size,
+      committedIndex: this.committedIndex,
+    };
+  }
+
+  private violation(text: string): void {
+    this.violations.push(`t=${this.scheduler.nowMs.toFixed(0)}ms ${text}`);
+  }
+
+  // --- nodes ---
+
+  private config(id: NodeId): RaftNodeConfig {
+    return { ...defaultRaftTiming, snapshotEveryEntries: 50, snapshotChunkBytes: 64, id, voters: this.ids, observers: [], bugs: this.options.bugs };
+  }
+
+  private async startNode(host: Host): Promise<void> {
+    host.starting = true;
+    host.clock = new SimClock(this.scheduler, `n${host.id}`);
+    const kv = await openMemoryKV(host.db);
+    await this.loadShadow(host, kv);
+    const node = await RaftNode.start(this.config(host.id), {
+      clock: host.clock,
+      rng: this.rng.fork(),
+      kv,
+      transport: { send: (messages) => { this.network.send(messages); } },
+      stateMachine: new ChainStateMachine(),
+    }, {
+      onApply: (entry) => { this.onApply(host, entry); },
+      onRoleChange: (role, leader, term) => { this.onRoleChange(host, role, leader, term); },
+      onPersisted: (ready) => { this.onPersisted(host, ready); },
+    });
+    host.node = node;
+    host.starting = false;
+    this.network.attach(host.id, (message) => { host.node?.receive(message); });
+    this.scheduler.record(`start n${host.id}`);
+  }
+
+  /** The checkers' view of a (re)starting node's log: what its KV holds. */
+  private async loadShadow(host: Host, kv: KV): Promise<void> {
+    const stored = await new RaftStorage(kv).load();
+    const base = stored.snapshot?.meta;
+    host.shadow = new Map();
+    host.shadowBase = base === undefined ? { index: 0, chain: '' } : { index: base.index, chain: this.chainAt.get(`${base.index}/${base.term}`) ?? null };
+    if (stored.hardState.commit < host.persistedCommit) this.violation(`n${host.id} restarted with commit ${stored.hardState.commit}, had persisted ${host.persistedCommit}`);
+    host.persistedCommit = stored.hardState.commit;
+    this.recordEntries(host, stored.entries);
+  }
+
+  /** Power loss: in-memory state gone, timers gone, mail lost; the KV keeps what was written. */
+  private stopNode(host: Host): void {
+    host.node?.stop();
+    host.node = null;
+    host.clock.cancelAll();
+    host.paused = false;
+    this.network.detach(host.id);
+  }
+
+  private crash(host: Host, downMs: number): void {
+    if (host.node === null) return;
+    if (host.node.isLeader) this.leaderLost();
+    this.scheduler.record(`crash n${host.id}`);
+    this.stopNode(host);
+    this.scheduler.after(downMs, `restart n${host.id}`, () => { void this.restart(host); });
+  }
+
+  private async restart(host: Host): Promise<void> {
+    if (host.node !== null || host.starting) return;
+    await this.startNode(host);
+  }
+
+  private leader(): Host | undefined {
+    return this.hosts.find((host) => host.node?.isLeader === true && !host.paused);
+  }
+
+  // --- checkers ---
+
+  private onRoleChange(host: Host, role: Role, _leader: NodeId | 0, term: number): void {
+    this.scheduler.record(`n${host.id} ${role} term ${term}`);
+    if (role !== 'leader') return;
+    const previous = this.leaderOfTerm.get(term);
+    if (previous !== undefined && previous !== host.id) this.violation(`two leaders in term ${term}: n${previous} and n${host.id}`);
+    this.leaderOfTerm.set(term, host.id);
+    if (this.leaderLostAtMs !== null) {
+      this.electionMs.push(this.scheduler.nowMs - this.leaderLostAtMs);
+      this.leaderLostAtMs = null;
+    }
+    this.checkLeaderCompleteness(host, term);
+  }
+
+  /** A new leader's log must hold every committed entry (those above its snapshot). */
+  private checkLeaderCompleteness(host: Host, term: number): void {
+    if (host.shadowBase.chain === null) return; // restarted node whose log prefix the checker did not see
+    for (let index = host.shadowBase.index + 1; index <= this.committedIndex; index += 1) {
+      const expected = this.committed.get(index);
+      const entry = host.shadow.get(index);
+      if (expected === undefined) continue;
+      if (entry === undefined || `${entry.term}` !== expected.split(':')[0]) {
+        this.violation(`leader n${host.id} of term ${term} lacks committed entry ${index}`);
+        return;
+      }
+    }
+  }
+
+  private onPersisted(host: Host, ready: Ready): void {
+    if (ready.hardState !== null) {
+      if (ready.hardState.commit < host.persistedCommit) this.violation(`n${host.id} persisted commit ${ready.hardState.commit} after ${host.persistedCommit}`);
+      host.persistedCommit = Math.max(host.persistedCommit, ready.hardState.commit);
+    }
+    if (ready.snapshot !== null) {
+      host.shadow = new Map();
+      const known = this.chainAt.get(`${ready.snapshot.meta.index}/${ready.snapshot.meta.term}`) ?? null;
+      host.shadowBase = { index: ready.snapshot.meta.index, chain: known };
+    }
+    this.recordEntries(host, ready.entries);
+  }
+
+  /** Log matching: the same (index, term) anywhere must sit on the same chain of entries. */
+  private recordEntries(host: Host, entries: readonly Entry[]): void {
+    const first = entries[0];
+    if (first === undefined) return;
+    for (const index of [...host.shadow.keys()]) if (index >= first.index) host.shadow.delete(index);
+    for (const entry of entries) {
+      const previous = entry.index - 1 === host.shadowBase.index ? host.shadowBase.chain : host.shadow.get(entry.index - 1)?.chain ?? null;
+      const chain = previous === null ? null : chainHash(previous, entry.index, entry.term, entry.data);
+      host.shadow.set(entry.index, { term: entry.term, chain });
+      if (chain === null) continue;
+      const key = `${entry.index}/${entry.term}`;
+      const seen = this.chainAt.get(key);
+      if (seen === undefined) this.chainAt.set(key, chain);
+      else if (seen !== chain) this.violation(`log matching: n${host.id} holds (${key}) on a different prefix`);
+    }
+  }
+
+  /** State machine safety: every node applies the same entry at each index. */
+  private onApply(host: Host, entry: Entry): void {
+    const hash = dataHash(entry);
+    const seen = this.committed.get(entry.index);
+    if (seen === undefined) {
+      this.committed.set(entry.index, hash);
+      this.committedIndex = Math.max(this.committedIndex, entry.index);
+      this.scheduler.record(`commit ${entry.index} ${hash}`);
+    } else if (seen !== hash) {
+      this.violation(`n${host.id} applied ${hash} at ${entry.index}, others applied ${seen}`);
+    }
+  }
+
+  private checkConverged(): void {
+    const leader = this.leader();
+    if (leader === undefined) {
+      this.violation(`no leader ${this.options.healMs} ms after healing`);
+      return;
+    }
+    for (const [index, hash] of this.acked) {
+      const committed = this.committed.get(index);
+      if (committed !== hash) this.violation(`acknowledged entry ${index} (${hash}) lost: committed ${committed ?? 'nothing'}`);
+    }
+    for (const host of this.hosts) {
+      const applied = host.node?.status().applied ?? 0;
+      if (applied < this.committedIndex) this.violation(`n${host.id} applied ${applied} of ${this.committedIndex} after healing`);
+    }
+  }
+
+  // --- workload ---
+
+  private scheduleWorkload(): void {
+    const delayMs = 20 + this.rng.int(150);
+    this.scheduler.after(delayMs, 'workload', () => {
+      this.proposeOne();
+      if (this.scheduler.nowMs < this.options.faultMs + this.options.healMs / 2) this.scheduleWorkload();
+    });
+  }
+
+  private proposeOne(): void {
+    const host = this.leader();
+    if (host?.node == null) return;
+    const serial = this.proposed++;
+    const data = Buffer.from(`s${this.options.seed}-p${serial}`);
+    const term = host.node.status().term;
+    host.node.propose(data).then(
+      (index) => {
+        this.acked.set(index, `${term}:normal:${createHash('sha1').update(data).digest('hex').slice(0, 12)}`);
+        this.scheduler.record(`ack ${index}`);
+      },
+      () => undefined,
+    );
+  }
+
+  // --- nemesis ---
+
+  private scheduleNemesis(untilMs: number): void {
+    const delayMs = 300 + this.nemesisRng.int(2500);
+    this.scheduler.after(delayMs, 'nemesis', () => {
+      if (this.scheduler.nowMs >= untilMs) return;
+      this.injectFault();
+      this.scheduleNemesis(untilMs);
+    });
+  }
+
+  private injectFault(): void {
+    const live = this.hosts.filter((host) => host.node !== null);
+    const pick = (hosts: Host[]): Host | undefined => hosts[this.nemesisRng.int(hosts.length)];
+    const downMs = 200 + this.nemesisRng.int(4000);
+    const choice = this.nemesisRng.int(8);
+    const target = choice <= 1 ? this.leader() ?? pick(live) : pick(live);
+    if (target === undefined) return;
+    switch (choice) {
+      case 0: case 2: this.crash(target, downMs); return;
+      case 1: case 3: this.isolate(target, downMs); return;
+      case 4: this.splitRandomly(downMs); return;
+      case 5: this.pause(target, downMs); return;
+      case 6: this.cutOneWay(target, downMs); return;
+      default: target.clock.jump(this.nemesisRng.int(20_000) - 10_000); this.scheduler.record(`clock jump n${target.id}`);
+    }
+  }
+
+  private isolate(host: Host, downMs: number): void {
+    if (host.node?.isLeader === true) this.leaderLost();
+    this.network.isolate(host.id, this.ids);
+    this.scheduler.record(`isolate n${host.id}`);
+    this.scheduler.after(downMs, 'heal', () => { this.network.heal(); });
+  }
+
+  private splitRandomly(downMs: number): void {
+    const shuffled = [...this.ids].sort(() => this.nemesisRng.float() - 0.5);
+    const cut = 1 + this.nemesisRng.int(this.ids.length - 1);
+    this.network.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+    this.scheduler.record(`partition ${shuffled.slice(0, cut).join(',')} | ${shuffled.slice(cut).join(',')}`);
+    if (this.leader() !== undefined) this.leaderLost();
+    this.scheduler.after(downMs, 'heal', () => { this.network.heal(); });
+  }
+
+  private cutOneWay(host: Host, downMs: number): void {
+    const other = this.ids[this.nemesisRng.int(this.ids.length)];
+    if (other === undefined || other === host.id) return;
+    this.network.cutOneWay(host.id, other);
+    this.scheduler.record(`cut n${host.id} -> n${other}`);
+    this.scheduler.after(downMs, 'heal', () => { this.network.heal(); });
+  }
+
+  /** SIGSTOP: no timers, no mail; SIGCONT later with stale beliefs. */
+  private pause(host: Host, downMs: number): void {
+    if (host.node === null || host.paused) return;
+    if (host.node.isLeader) this.leaderLost();
+    host.paused = true;
+    host.clock.pause();
+    this.network.detach(host.id);
+    this.scheduler.record(`pause n${host.id}`);
+    this.scheduler.after(downMs, `resume n${host.id}`, () => {
+      if (!host.paused || host.node === null) return;
+      host.paused = false;
+      host.clock.resume();
+      this.network.attach(host.id, (message) => { host.node?.receive(message); });
+      this.scheduler.record(`resume n${host.id}`);
+    });
+  }
+
+  private leaderLost(): void {
+    this.leaderLostAtMs ??= this.scheduler.nowMs;
+  }
+
+  private heal(): void {
+    this.network.heal();
+    this.network.faults = { delayMsMin: 1, delayMsMax: 5, lossProbability: 0, duplicateProbability: 0 };
+    for (const host of this.hosts) {
+      if (host.paused && host.node !== null) {
+        host.paused = false;
+        host.clock.resume();
+        this.network.attach(host.id, (message) => { host.node?.receive(message); });
+      }
+      if (host.node === null && !host.starting) void this.restart(host);
+    }
+    this.scheduler.record('heal');
+  }
+}
+
+/** Link faults for the run, drawn from its seed. */
+function drawFaults(rng: SeededRng): LinkFaults {
+  const delayMsMax = 2 + rng.int(40);
+  return { delayMsMin: 1, delayMsMax, lossProbability: rng.float() * 0.05, duplicateProbability: rng.float() * 0.03 };
+}
+
+function copyMessage(message: Message): Message {
+  return message.type === 'append' ? { ...message, entries: [...message.entries] } : { ...message };
+}

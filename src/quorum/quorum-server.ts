@@ -1,0 +1,139 @@
+// One node of the Raft quorum as a real process: LevelDB for durable Raft state, an HTTP/2
+// (h2c) fastify server for peers' messages and the admin routes, the HTTP/2 transport to the
+// peers, and the RaftNode driver with the real clock and randomness. The cluster's broker
+// (next issue) builds on this; on its own it replicates opaque entries.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Http2Server } from 'node:http2';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Entry } from '../../raft/index.js';
+import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
+import type { KV } from '../../storage/kv.js';
+import { nodeClock } from '../../storage/node-clock.js';
+import { openLevelKV } from '../../storage/node-kv.js';
+import { nodeRng } from '../../storage/node-rng.js';
+import { peerUrl, type Peer } from '../peers.js';
+import { decodeMessages } from './message-codec.js';
+import { HttpTransport, RAFT_MESSAGES_PATH } from './node-http-transport.js';
+import { defaultRaftTiming, RaftNode, type StateMachine } from './raft-node.js';
+
+type H2App = FastifyInstance<Http2Server>;
+
+export interface QuorumServerOptions {
+  readonly id: number;
+  readonly host: string;
+  readonly port: number;
+  readonly peers: readonly Peer[];
+  readonly dataDir: string;
+  readonly timing?: Partial<typeof defaultRaftTiming>;
+}
+
+/** Bodies larger than this are refused (a snapshot chunk is at most 256 KiB). */
+const BODY_BYTES_MAX = 8 * 1024 * 1024;
+/** An entry proposed through the admin route is at most this large. */
+const PROPOSAL_BYTES_MAX = 64 * 1024;
+
+/** The bare quorum's state machine: how many entries it applied and a hash chain over them. */
+export class AppliedChain implements StateMachine {
+  count = 0;
+  lastIndex = 0;
+  chain = '';
+
+  apply(entry: Entry): void {
+    this.count += 1;
+    this.lastIndex = entry.index;
+    this.chain = createHash('sha1').update(this.chain).update(`${entry.index}/${entry.term}/`).update(entry.data).digest('hex');
+  }
+
+  snapshot(): Uint8Array {
+    return Buffer.from(JSON.stringify({ count: this.count, lastIndex: this.lastIndex, chain: this.chain }));
+  }
+
+  restore(data: Uint8Array): void {
+    const state = JSON.parse(Buffer.from(data).toString('utf8')) as { count: number; lastIndex: number; chain: string };
+    this.count = state.count;
+    this.lastIndex = state.lastIndex;
+    this.chain = state.chain;
+  }
+}
+
+export interface QuorumServer {
+  readonly node: RaftNode;
+  readonly stateMachine: AppliedChain;
+  readonly app: H2App;
+  close(): Promise<void>;
+}
+
+export async function startQuorumServer(options: QuorumServerOptions): Promise<QuorumServer> {
+  assert.ok(options.peers.some((peer) => peer.id === options.id), 'the node is in its own peers list');
+  await mkdir(options.dataDir, { recursive: true });
+  const kv = await openLevelKV(join(options.dataDir, 'raft'));
+  const app = Fastify({ http2: true, logger: false, bodyLimit: BODY_BYTES_MAX });
+  const others = new Map(options.peers.filter((peer) => peer.id !== options.id).map((peer) => [peer.id, peerUrl(peer)]));
+  const timing = { ...defaultRaftTiming, ...options.timing };
+  const transport = new HttpTransport({ peers: others, requestTimeoutMs: timing.requestTimeoutMs, queuedMessagesMax: 10_000 });
+  const stateMachine = new AppliedChain();
+  let node: RaftNode | null = null;
+  addRoutes(app, () => node, stateMachine);
+  try {
+    await app.listen({ host: options.host, port: options.port });
+    node = await RaftNode.start(
+      { ...timing, id: options.id, voters: options.peers.map((peer) => peer.id), observers: [] },
+      { clock: nodeClock, rng: nodeRng, kv, transport, stateMachine },
+    );
+  } catch (error) {
+    await closeAll(app, transport, kv);
+    throw error;
+  }
+  const started = node;
+  return {
+    node: started,
+    stateMachine,
+    app,
+    close: async () => {
+      started.stop();
+      await closeAll(app, transport, kv);
+    },
+  };
+}
+
+async function closeAll(app: H2App, transport: HttpTransport, kv: KV): Promise<void> {
+  await transport.close();
+  await app.close();
+  await kv.close();
+}
+
+function addRoutes(app: H2App, node: () => RaftNode | null, stateMachine: AppliedChain): void {
+  app.setErrorHandler((error, _request, reply) => {
+    if (isDriftwoodError(error)) return reply.status(error.status).send(error.toJSON());
+    const status = typeof (error as { statusCode?: unknown }).statusCode === 'number' ? (error as { statusCode: number }).statusCode : 500;
+    return reply.status(status).send({ error: status < 500 ? 'INVALID_REQUEST' : 'INTERNAL', message: error instanceof Error ? error.message : String(error) });
+  });
+  app.post(RAFT_MESSAGES_PATH, (request, reply) => {
+    const target = node();
+    if (target === null) throw new DriftwoodError('NOT_CONTROLLER', 'the Raft node is starting');
+    for (const message of decodeMessages(request.body)) {
+      if (message.to !== target.id) throw new DriftwoodError('INVALID_REQUEST', `message for node ${message.to} reached node ${target.id}`);
+      target.receive(message);
+    }
+    return reply.status(204).send();
+  });
+  app.get('/v1/raft', () => {
+    const target = node();
+    if (target === null) throw new DriftwoodError('NOT_CONTROLLER', 'the Raft node is starting');
+    return { ...target.status(), applied: { count: stateMachine.count, lastIndex: stateMachine.lastIndex, chain: stateMachine.chain } };
+  });
+  app.post('/v1/raft/entries', async (request) => {
+    const target = node();
+    if (target === null) throw new DriftwoodError('NOT_CONTROLLER', 'the Raft node is starting');
+    const body = request.body as { data?: unknown } | null;
+    if (typeof body?.data !== 'string' || Buffer.byteLength(body.data) > PROPOSAL_BYTES_MAX) {
+      throw new DriftwoodError('INVALID_REQUEST', `the body is {"data": "<string up to ${PROPOSAL_BYTES_MAX} bytes>"}`);
+    }
+    const index = await target.propose(Buffer.from(body.data));
+    return { index };
+  });
+  app.get('/healthz', () => ({ ok: true }));
+}
