@@ -20,14 +20,15 @@
 // own entries towards a commit only once the driver persisted them (advance()).
 import assert from 'node:assert/strict';
 import { RaftLog, type HandoffMark } from './log.js';
-import { Progress, type SnapshotTransfer } from './progress.js';
 import { quorumIndex, quorumSize, voteResult } from './quorum.js';
 import { pendingReadsMax, ReadOnly } from './read-only.js';
-import { sameSnapshot, SnapshotAssembly, snapshotChunk } from './snapshot-transfer.js';
+import { Replication } from './replication.js';
+import { sameSnapshot, SnapshotAssembly } from './snapshot-transfer.js';
 import type {
   Entry,
   HardState,
   Message,
+  MessageBody,
   NodeId,
   NodeIdOrNone,
   RaftBug,
@@ -100,9 +101,6 @@ export interface RaftStatus {
 /** A limit on committed entries handed out in one Ready; the rest follow in the next. */
 export const committedPerReadyMax = 1024;
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-/** A message as a handler writes it: the sender fills in from, to and (by default) term. */
-type Body = DistributiveOmit<Message, 'from' | 'to' | 'term'>;
 type MessageOf<T extends Message['type']> = Extract<Message, { type: T }>;
 type CampaignKind = 'preVote' | 'vote' | 'transfer';
 
@@ -139,8 +137,8 @@ export class Raft {
 
   /** Candidate and pre-candidate: the answers so far. */
   private readonly votes = new Map<NodeId, boolean>();
-  /** Leader: one entry per other member (voters and observers). */
-  private progress = new Map<NodeId, Progress>();
+  /** Leader: the followers' progress and what to send them. */
+  private replication: Replication | null = null;
   /** Leader: the voter leadership is being handed to, or 0. */
   private transferee: NodeIdOrNone = 0;
   private transferElapsed = 0;
@@ -220,7 +218,7 @@ export class Raft {
     if (this.roleValue !== 'leader') return status;
     const progress: Record<NodeId, ProgressStatus> = {};
     progress[this.id] = { match: this.log.persisted, next: this.log.lastIndex() + 1, state: 'replicate', recentActive: true };
-    for (const [id, pr] of this.progress) {
+    for (const [id, pr] of this.leading().entries()) {
       progress[id] = { match: pr.match, next: pr.next, state: pr.state, recentActive: pr.recentActive };
     }
     status.progress = progress;
@@ -265,7 +263,7 @@ export class Raft {
   propose(data: Uint8Array): number | null {
     if (this.roleValue !== 'leader' || this.transferee !== 0) return null;
     const index = this.appendEntry('normal', data);
-    this.bcastAppend();
+    this.leading().bcastAppend();
     return index;
   }
 
@@ -295,9 +293,10 @@ export class Raft {
     if (this.transferee === to) return true;
     this.transferee = to;
     this.transferElapsed = 0;
-    const pr = this.peer(to);
+    const replication = this.leading();
+    const pr = replication.peer(to);
     if (pr.match === this.log.lastIndex()) this.send(to, { type: 'timeoutNow' });
-    else this.sendAppend(to, pr, true);
+    else replication.sendAppend(to, pr, true);
     return true;
   }
 
@@ -499,7 +498,7 @@ export class Raft {
     assert(Number.isSafeInteger(this.randomizedElectionTimeout));
     assert(this.randomizedElectionTimeout >= this.config.electionTicks && this.randomizedElectionTimeout < 2 * this.config.electionTicks);
     this.votes.clear();
-    this.progress = new Map();
+    this.replication = null;
     this.transferee = 0;
     this.transferElapsed = 0;
     this.readOnly.reset();
@@ -528,15 +527,14 @@ export class Raft {
     this.reset(this.termValue);
     this.roleValue = 'leader';
     this.leaderValue = this.id;
-    const next = this.log.lastIndex() + 1;
-    for (const id of [...this.voters, ...this.observers]) {
-      if (id === this.id) continue;
-      this.progress.set(id, new Progress(next, this.config.maxInflightAppends, this.voters.includes(id)));
-    }
+    const followers = [...this.voters, ...this.observers].filter((id) => id !== this.id).map((id) => ({ id, isVoter: this.voters.includes(id) }));
+    this.replication = new Replication(this.log, this.config, followers, (to, body) => {
+      this.send(to, body);
+    }, () => this.snapshot);
     // The noop lets the leader commit an entry of its own term, which commits (and tells it
     // the commit index of) everything before it (Raft §5.4.2, thesis §6.4).
     this.appendEntry('noop', new Uint8Array(0));
-    this.bcastAppend();
+    this.leading().bcastAppend();
   }
 
   // --- follower ---
@@ -680,7 +678,7 @@ export class Raft {
     }
     if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat(0);
+      this.leading().bcastHeartbeat(0);
     }
   }
 
@@ -691,33 +689,36 @@ export class Raft {
    * Returns whether we are still the leader.
    */
   private checkQuorum(): boolean {
-    let active = 1;
-    for (const [, pr] of this.progress) {
-      if (pr.isVoter && pr.recentActive) active++;
-      pr.recentActive = false;
-    }
-    if (active >= quorumSize(this.voters.length)) return true;
+    if (this.leading().activeVotersThenReset() >= quorumSize(this.voters.length)) return true;
     this.becomeFollower(this.termValue, 0);
     return false;
   }
 
   private stepLeader(m: Message): void {
-    const pr = this.progress.get(m.from);
+    const replication = this.leading();
+    const pr = replication.get(m.from);
     if (pr === undefined) return;
     switch (m.type) {
       case 'appendResponse':
         // Our log only grows within our term: an acknowledgement beyond it is not ours to trust.
         if (m.index > this.log.lastIndex()) return;
         pr.recentActive = true;
-        if (m.success) this.handleAppendSuccess(m.from, pr, m.index);
-        else this.handleAppendRejection(m.from, pr, m);
+        if (!m.success) {
+          replication.onRejected(m.from, pr, m);
+        } else if (replication.onAcknowledged(pr, m.index)) {
+          this.afterMatchChanged();
+          // Acknowledgements may have opened the window: fill it.
+          replication.fill(m.from, pr);
+          if (this.transferee === m.from && pr.match === this.log.lastIndex()) this.send(m.from, { type: 'timeoutNow' });
+        }
         return;
       case 'heartbeatResponse':
-        this.handleHeartbeatResponse(m.from, pr, m.context);
+        replication.onHeartbeatResponse(m.from, pr);
+        if (m.context !== 0 && pr.isVoter) this.confirmRead(m.from, m.context);
         return;
       case 'snapshotResponse':
         pr.recentActive = true;
-        this.handleSnapshotResponse(m.from, pr, m);
+        replication.onSnapshotResponse(m.from, pr, m);
         return;
       default:
         // Another leader in our term cannot exist; vote answers are late; ignore the rest.
@@ -725,84 +726,23 @@ export class Raft {
     }
   }
 
-  private handleAppendRejection(from: NodeId, pr: Progress, m: MessageOf<'appendResponse'>): void {
-    // The follower's hint is the largest index at which our logs may match; refine it by our
-    // own log: none of our entries above the last one with a term <= hintTerm can match.
-    const hint = m.hintTerm > 0 ? this.log.findConflictByTerm(m.hintIndex, m.hintTerm).index : m.hintIndex;
-    if (!pr.maybeDecrTo(m.index, hint)) return;
-    if (pr.state === 'replicate') pr.becomeProbe();
-    this.sendAppend(from, pr, true);
-  }
-
-  private handleAppendSuccess(from: NodeId, pr: Progress, index: number): void {
-    const updated = pr.maybeUpdate(index);
-    if (!updated && !(pr.match === index && pr.state === 'probe')) return;
-    if (pr.state === 'probe') {
-      pr.becomeReplicate();
-    } else if (pr.state === 'snapshot' && pr.match + 1 >= this.log.firstIndex()) {
-      // The follower caught up (by the snapshot or otherwise): replicate from its match.
-      pr.becomeProbe();
-      pr.becomeReplicate();
-    } else if (pr.state === 'replicate') {
-      pr.inflights.freeLE(index);
-    }
-    this.afterMatchChanged();
-    // Acknowledgements may have opened the window: fill it, without empty appends.
-    for (let sent = 0; sent <= this.config.maxInflightAppends && this.sendAppend(from, pr, false); sent++);
-    if (this.transferee === from && pr.match === this.log.lastIndex()) this.send(from, { type: 'timeoutNow' });
-  }
-
   /** A match index changed (a follower's, or ours in advance()): maybe commit and tell. */
   private afterMatchChanged(): void {
     if (!this.maybeCommit()) return;
     this.releaseDeferredReads();
-    this.bcastAppend();
+    this.leading().bcastAppend();
   }
 
-  private handleHeartbeatResponse(from: NodeId, pr: Progress, context: number): void {
-    pr.recentActive = true;
-    pr.probeSent = false;
-    // A round trip happened: if the window is full, its oldest append was probably lost.
-    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
-    if (pr.state === 'snapshot') this.resendStalledChunk(from, pr);
-    else if (pr.match < this.log.lastIndex() || pr.state === 'probe') this.sendAppend(from, pr, true);
-    if (context !== 0 && pr.isVoter && this.readOnly.recvAck(from, context) >= quorumSize(this.voters.length)) {
-      for (const read of this.readOnly.release(context)) this.readStates.push(read);
-    }
-  }
-
-  private handleSnapshotResponse(from: NodeId, pr: Progress, m: MessageOf<'snapshotResponse'>): void {
-    const transfer = pr.transfer;
-    if (pr.state !== 'snapshot' || transfer === null) return;
-    if (m.done) {
-      // Wait for the follower's append response (sent along) before appending more.
-      pr.becomeProbe();
-      pr.probeSent = true;
-      return;
-    }
-    if (m.rejected) {
-      // Out of order at the follower: resume from the offset it expects.
-      if (m.offset <= transfer.snapshot.data.byteLength) this.sendChunk(from, transfer, m.offset);
-      return;
-    }
-    if (m.offset > transfer.ackedOffset) transfer.ackedOffset = m.offset;
-    if (m.offset === transfer.sentOffset && m.offset < transfer.snapshot.data.byteLength) this.sendChunk(from, transfer, m.offset);
-  }
-
-  /**
-   * Chunks travel one at a time and may be lost. When a heartbeat round trip completes with no
-   * chunk acknowledged since the previous one, send the unacknowledged chunk again.
-   */
-  private resendStalledChunk(from: NodeId, pr: Progress): void {
-    const transfer = pr.transfer;
-    if (transfer === null) return;
-    if (transfer.ackedOffset === transfer.ackedAtLastHeartbeat) this.sendChunk(from, transfer, transfer.ackedOffset);
-    transfer.ackedAtLastHeartbeat = transfer.ackedOffset;
+  /** A voter answered the heartbeat round of read requestId. */
+  private confirmRead(from: NodeId, requestId: number): void {
+    if (this.readOnly.recvAck(from, requestId) < quorumSize(this.voters.length)) return;
+    for (const read of this.readOnly.release(requestId)) this.readStates.push(read);
   }
 
   /** Commits the highest index a majority of voters hold, if it is of our term. */
   private maybeCommit(): boolean {
-    const matches = this.voters.map((id) => (id === this.id ? this.log.persisted : this.peer(id).match));
+    const replication = this.leading();
+    const matches = this.voters.map((id) => (id === this.id ? this.log.persisted : replication.peer(id).match));
     const index = quorumIndex(matches);
     if (index <= this.log.committed) return false;
     // Raft §5.4.2 (Figure 8): an entry of an older term may be on a majority and still be
@@ -820,55 +760,6 @@ export class Raft {
     return index;
   }
 
-  private bcastAppend(): void {
-    for (const [id, pr] of this.progress) this.sendAppend(id, pr, true);
-  }
-
-  private bcastHeartbeat(context: number): void {
-    const committed = this.log.committed;
-    // A follower may not hold our whole committed prefix yet; it commits only what it holds.
-    for (const [id, pr] of this.progress) this.send(id, { type: 'heartbeat', commit: Math.min(pr.match, committed), context });
-  }
-
-  /**
-   * Sends the entries from pr.next on, or the snapshot when they were compacted away. Returns
-   * whether anything was sent.
-   */
-  private sendAppend(to: NodeId, pr: Progress, sendIfEmpty: boolean): boolean {
-    if (pr.isPaused()) return false;
-    const prevIndex = pr.next - 1;
-    const prevTerm = this.log.term(prevIndex);
-    const lastIndex = this.log.lastIndex();
-    const entries = this.log.slice(pr.next, lastIndex + 1, this.config.maxEntriesPerAppend, this.config.maxBytesPerAppend);
-    if (prevTerm === undefined || entries === null) return this.sendSnapshot(to, pr);
-    if (entries.length === 0 && !sendIfEmpty) return false;
-    this.send(to, { type: 'append', prevIndex, prevTerm, entries, commit: this.log.committed });
-    pr.sentEntries(entries.length, prevIndex + entries.length);
-    return true;
-  }
-
-  private sendSnapshot(to: NodeId, pr: Progress): boolean {
-    // Only to a follower we heard from lately: a snapshot is big, and a dead follower would
-    // hold the transfer until check-quorum.
-    if (!pr.recentActive) return false;
-    const snapshot = this.snapshot;
-    // No snapshot data (restarted without it): temporarily unavailable; the driver's next
-    // compact() provides it.
-    if (snapshot === null) return false;
-    assert(snapshot.meta.index >= this.log.firstIndex() - 1, 'the snapshot does not reach the log');
-    pr.becomeSnapshot(snapshot);
-    const transfer = pr.transfer;
-    assert(transfer !== null);
-    this.sendChunk(to, transfer, 0);
-    return true;
-  }
-
-  private sendChunk(to: NodeId, transfer: SnapshotTransfer, offset: number): void {
-    const { chunk, end, done } = snapshotChunk(transfer.snapshot, offset, this.config.snapshotChunkBytes);
-    this.send(to, { type: 'snapshot', meta: transfer.snapshot.meta, offset, chunk, done });
-    transfer.sentOffset = end;
-  }
-
   private startRead(requestId: number): void {
     const index = this.log.committed;
     if (this.voters.length === 1) {
@@ -876,7 +767,7 @@ export class Raft {
       return;
     }
     this.readOnly.add(requestId, index, this.id);
-    this.bcastHeartbeat(requestId);
+    this.leading().bcastHeartbeat(requestId);
   }
 
   private releaseDeferredReads(): void {
@@ -886,17 +777,18 @@ export class Raft {
 
   // --- helpers ---
 
-  private peer(id: NodeId): Progress {
-    const pr = this.progress.get(id);
-    assert(pr !== undefined, `no progress for ${id}`);
-    return pr;
+  /** The leader's replication state; asserts we are the leader. */
+  private leading(): Replication {
+    const replication = this.replication;
+    assert(replication !== null && this.roleValue === 'leader', 'not the leader');
+    return replication;
   }
 
   private isMember(id: NodeId): boolean {
     return this.voters.includes(id) || this.observers.includes(id);
   }
 
-  private send(to: NodeId, body: Body, term = this.termValue): void {
+  private send(to: NodeId, body: MessageBody, term = this.termValue): void {
     assert.notEqual(to, this.id);
     this.msgs.push({ ...body, from: this.id, to, term });
   }

@@ -68,6 +68,10 @@ export type Message = { from: NodeId; to: NodeId; term: number } & (
 
 export type MessageType = Message['type'];
 
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A message as the core writes it before addressing it: from, to and term are filled in. */
+export type MessageBody = DistributiveOmit<Message, 'from' | 'to' | 'term'>;
+
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader' | 'observer';
 
 export interface ReadState {

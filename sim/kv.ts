@@ -42,3 +42,24 @@ function copy(value: Uint8Array | undefined): Uint8Array | undefined {
 async function* copyEntries(inner: KV, range: KVRange): AsyncGenerator<[string, Uint8Array]> {
   for await (const [key, value] of inner.iterate(range)) yield [key, Uint8Array.from(value)];
 }
+
+/**
+ * A KV whose synced writes take virtual time, like an fsync: a batch reaches the store only
+ * when its latency has passed and the process that wrote it is still alive. A crash in
+ * between loses it, so an acknowledgement sent before the write completed can outlive the
+ * state it promised (what `raft-ack-before-persist` does and the checkers must catch).
+ */
+export function slowKV(inner: KV, options: { delayMs: () => number; after: (delayMs: number, run: () => void) => void; alive: () => boolean }): KV {
+  return {
+    get: (key) => inner.get(key),
+    iterate: (range) => inner.iterate(range),
+    close: () => inner.close(),
+    batch: (ops, batchOptions) => new Promise<void>((resolve, reject) => {
+      options.after(options.delayMs(), () => {
+        // A dead process's write never completes; its caller is gone too.
+        if (!options.alive()) return;
+        inner.batch(ops, batchOptions).then(resolve, reject);
+      });
+    }),
+  };
+}

@@ -8,13 +8,13 @@
 //   - state machine safety: every node applies the same entry at each index;
 //   - acknowledged proposals are never lost; a node's persisted commit never goes back;
 //   - liveness: after healing, a leader is elected and every node catches up in bounded time.
-import { createHash } from 'node:crypto';
 import type { MemoryLevel } from 'memory-level';
 import type { Entry, Message, NodeId, RaftBug, Ready, Role } from '../raft/index.js';
 import { defaultRaftTiming, RaftNode, type RaftNodeConfig, type StateMachine } from '../src/quorum/raft-node.js';
 import { RaftStorage } from '../src/quorum/raft-storage.js';
 import type { KV } from '../storage/kv.js';
-import { createMemoryLevel, openMemoryKV } from './kv.js';
+import { hash64 } from './hash.js';
+import { createMemoryLevel, openMemoryKV, slowKV } from './kv.js';
 import { SimNetwork, type LinkFaults } from './network.js';
 import { SeededRng } from './rng.js';
 import { Scheduler, SimClock } from './scheduler.js';
@@ -67,11 +67,11 @@ class ChainStateMachine implements StateMachine {
 }
 
 function chainHash(previous: string, index: number, term: number, data: Uint8Array): string {
-  return createHash('sha1').update(previous).update(`${index}/${term}/`).update(data).digest('hex').slice(0, 16);
+  return hash64(previous, `${index}/${term}/`, data);
 }
 
 function dataHash(entry: Entry): string {
-  return `${entry.term}:${entry.type}:${createHash('sha1').update(entry.data).digest('hex').slice(0, 12)}`;
+  return `${entry.term}:${entry.type}:${hash64(entry.data)}`;
 }
 
 interface Host {
@@ -85,6 +85,8 @@ interface Host {
   shadowBase: { index: number; chain: string | null };
   persistedCommit: number;
   paused: boolean;
+  /** Bumped at every start and crash: writes of an older generation never land. */
+  generation: number;
 }
 
 export async function runRaftSim(options: RaftSimOptions): Promise<RaftSimResult> {
@@ -107,19 +109,42 @@ class RaftSim {
   private readonly acked = new Map<number, string>();
   private proposed = 0;
   private readonly electionMs: number[] = [];
-  private leaderLostAtMs: number | null = null;
+  /**
+   * The stopwatch for election time: started when the leader is lost while every other node
+   * is up and connected (so a quorum can elect at once), stopped by the next leader; any
+   * other fault meanwhile voids it, since the figure is about elections, not outages.
+   */
+  private electionWatch: { fromMs: number; term: number } | null = null;
   private readonly ids: NodeId[];
+  /** Replication settings drawn per seed: small appends and windows open more interleavings. */
+  private readonly shape: { maxEntriesPerAppend: number; maxInflightAppends: number; snapshotEveryEntries: number; snapshotChunkBytes: number };
+  /** Mean virtual ms between faults and between proposals, drawn per seed. */
+  private readonly faultGapMs: number;
+  private readonly proposalGapMs: number;
+  private readonly churnProbability: number;
+  private readonly crashAfterCommitProbability: number;
 
   constructor(private readonly options: RaftSimOptions) {
     this.rng = new SeededRng(options.seed);
     this.nemesisRng = this.rng.fork();
+    const pick = <T>(choices: readonly T[]): T => choices[this.nemesisRng.int(choices.length)] as T;
+    this.shape = {
+      maxEntriesPerAppend: pick([1, 2, 4, 64]),
+      maxInflightAppends: pick([1, 4, 64]),
+      snapshotEveryEntries: pick([20, 50, 500]),
+      snapshotChunkBytes: pick([16, 64, 4096]),
+    };
+    this.faultGapMs = pick([400, 1000, 2000]);
+    this.proposalGapMs = pick([20, 60, 150]);
+    this.churnProbability = pick([0, 0.3, 0.7]);
+    this.crashAfterCommitProbability = pick([0, 0.02, 0.1]);
     this.network = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyMessage);
     this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
   }
 
   async run(): Promise<RaftSimResult> {
     for (const id of this.ids) {
-      this.hosts.push({ id, db: createMemoryLevel(), clock: new SimClock(this.scheduler, `n${id}`), node: null, starting: false, shadow: new Map(), shadowBase: { index: 0, chain: '' }, persistedCommit: 0, paused: false });
+      this.hosts.push({ id, db: createMemoryLevel(), clock: new SimClock(this.scheduler, `n${id}`), node: null, starting: false, shadow: new Map(), shadowBase: { index: 0, chain: '' }, persistedCommit: 0, paused: false, generation: 0 });
     }
     for (const host of this.hosts) await this.startNode(host);
     this.scheduleWorkload();
@@ -143,6 +168,11 @@ class RaftSim {
     };
   }
 
+  /** fsync latency of this run's disks: mostly fast, sometimes slow. */
+  private diskDelayMs(): number {
+    return this.rng.float() < 0.9 ? 0.2 + this.rng.float() * 2 : 5 + this.rng.float() * 30;
+  }
+
   private violation(text: string): void {
     this.violations.push(`t=${this.scheduler.nowMs.toFixed(0)}ms ${text}`);
   }
@@ -150,14 +180,20 @@ class RaftSim {
   // --- nodes ---
 
   private config(id: NodeId): RaftNodeConfig {
-    return { ...defaultRaftTiming, snapshotEveryEntries: 50, snapshotChunkBytes: 64, id, voters: this.ids, observers: [], bugs: this.options.bugs };
+    return { ...defaultRaftTiming, ...this.shape, id, voters: this.ids, observers: [], bugs: this.options.bugs };
   }
 
   private async startNode(host: Host): Promise<void> {
     host.starting = true;
     host.clock = new SimClock(this.scheduler, `n${host.id}`);
-    const kv = await openMemoryKV(host.db);
-    await this.loadShadow(host, kv);
+    const generation = ++host.generation;
+    const stored = await openMemoryKV(host.db);
+    await this.loadShadow(host, stored);
+    const kv = slowKV(stored, {
+      delayMs: () => this.diskDelayMs(),
+      after: (delayMs, run) => { this.scheduler.after(delayMs, `n${host.id} disk`, run); },
+      alive: () => host.generation === generation,
+    });
     const node = await RaftNode.start(this.config(host.id), {
       clock: host.clock,
       rng: this.rng.fork(),
@@ -168,11 +204,21 @@ class RaftSim {
       onApply: (entry) => { this.onApply(host, entry); },
       onRoleChange: (role, leader, term) => { this.onRoleChange(host, role, leader, term); },
       onPersisted: (ready) => { this.onPersisted(host, ready); },
+      onFatal: (error) => { this.violation(`n${host.id} stopped on a broken invariant: ${error instanceof Error ? error.message : String(error)}`); },
     });
     host.node = node;
     host.starting = false;
-    this.network.attach(host.id, (message) => { host.node?.receive(message); });
+    this.network.attach(host.id, (message) => { this.deliver(host, message); });
     this.scheduler.record(`start n${host.id}`);
+  }
+
+  /** Hands a message to a node; a broken invariant there was reported through onFatal. */
+  private deliver(host: Host, message: Message): void {
+    try {
+      host.node?.receive(message);
+    } catch {
+      // onFatal recorded it; the node has stopped.
+    }
   }
 
   /** The checkers' view of a (re)starting node's log: what its KV holds. */
@@ -188,6 +234,7 @@ class RaftSim {
 
   /** Power loss: in-memory state gone, timers gone, mail lost; the KV keeps what was written. */
   private stopNode(host: Host): void {
+    host.generation += 1;
     host.node?.stop();
     host.node = null;
     host.clock.cancelAll();
@@ -197,7 +244,7 @@ class RaftSim {
 
   private crash(host: Host, downMs: number): void {
     if (host.node === null) return;
-    if (host.node.isLeader) this.leaderLost();
+    this.beforeFault(host);
     this.scheduler.record(`crash n${host.id}`);
     this.stopNode(host);
     this.scheduler.after(downMs, `restart n${host.id}`, () => { void this.restart(host); });
@@ -220,11 +267,39 @@ class RaftSim {
     const previous = this.leaderOfTerm.get(term);
     if (previous !== undefined && previous !== host.id) this.violation(`two leaders in term ${term}: n${previous} and n${host.id}`);
     this.leaderOfTerm.set(term, host.id);
-    if (this.leaderLostAtMs !== null) {
-      this.electionMs.push(this.scheduler.nowMs - this.leaderLostAtMs);
-      this.leaderLostAtMs = null;
+    if (this.electionWatch !== null && term > this.electionWatch.term) {
+      this.electionMs.push(this.scheduler.nowMs - this.electionWatch.fromMs);
+      this.electionWatch = null;
     }
     this.checkLeaderCompleteness(host, term);
+    this.maybeDeposeSoon(host);
+  }
+
+  /**
+   * Crash at an interesting point: a leader that just advanced its commit index dies before
+   * its followers learn of it, so the commit is known to one dead node only.
+   */
+  private maybeCrashAfterCommit(host: Host): void {
+    if (this.scheduler.nowMs >= this.options.faultMs || this.nemesisRng.float() >= this.crashAfterCommitProbability) return;
+    const downMs = 50 + this.nemesisRng.int(2000);
+    this.scheduler.after(this.nemesisRng.int(3), 'crash after commit', () => { this.crash(host, downMs); });
+  }
+
+  /**
+   * Leader churn: a new leader is sometimes crashed or cut off moments after it wins, with
+   * entries of its term on few or no followers. Short-lived leaders and old-term entries on
+   * minorities are what Raft's figure 8 is made of.
+   */
+  private maybeDeposeSoon(host: Host): void {
+    if (this.scheduler.nowMs >= this.options.faultMs || this.nemesisRng.float() >= this.churnProbability) return;
+    const delayMs = 1 + this.nemesisRng.int(120);
+    const downMs = 50 + this.nemesisRng.int(1500);
+    const crash = this.nemesisRng.float() < 0.5;
+    this.scheduler.after(delayMs, 'depose', () => {
+      if (host.node?.isLeader !== true || this.scheduler.nowMs >= this.options.faultMs) return;
+      if (crash) this.crash(host, downMs);
+      else this.isolate(host, downMs);
+    });
   }
 
   /** A new leader's log must hold every committed entry (those above its snapshot). */
@@ -244,6 +319,7 @@ class RaftSim {
   private onPersisted(host: Host, ready: Ready): void {
     if (ready.hardState !== null) {
       if (ready.hardState.commit < host.persistedCommit) this.violation(`n${host.id} persisted commit ${ready.hardState.commit} after ${host.persistedCommit}`);
+      if (ready.hardState.commit > host.persistedCommit && host.node?.isLeader === true) this.maybeCrashAfterCommit(host);
       host.persistedCommit = Math.max(host.persistedCommit, ready.hardState.commit);
     }
     if (ready.snapshot !== null) {
@@ -285,6 +361,7 @@ class RaftSim {
   }
 
   private checkConverged(): void {
+    if (this.violations.length > 0) return; // the run stopped at the first violation
     const leader = this.leader();
     if (leader === undefined) {
       this.violation(`no leader ${this.options.healMs} ms after healing`);
@@ -303,22 +380,24 @@ class RaftSim {
   // --- workload ---
 
   private scheduleWorkload(): void {
-    const delayMs = 20 + this.rng.int(150);
+    const delayMs = 1 + this.rng.int(this.proposalGapMs * 2);
     this.scheduler.after(delayMs, 'workload', () => {
       this.proposeOne();
       if (this.scheduler.nowMs < this.options.faultMs + this.options.healMs / 2) this.scheduleWorkload();
     });
   }
 
+  /** Proposes to a node that believes it leads, stale ones included (their entries must never count). */
   private proposeOne(): void {
-    const host = this.leader();
+    const leaders = this.hosts.filter((candidate) => candidate.node?.isLeader === true && !candidate.paused);
+    const host = leaders[this.rng.int(Math.max(1, leaders.length))];
     if (host?.node == null) return;
     const serial = this.proposed++;
     const data = Buffer.from(`s${this.options.seed}-p${serial}`);
     const term = host.node.status().term;
     host.node.propose(data).then(
       (index) => {
-        this.acked.set(index, `${term}:normal:${createHash('sha1').update(data).digest('hex').slice(0, 12)}`);
+        this.acked.set(index, `${term}:normal:${hash64(data)}`);
         this.scheduler.record(`ack ${index}`);
       },
       () => undefined,
@@ -328,7 +407,7 @@ class RaftSim {
   // --- nemesis ---
 
   private scheduleNemesis(untilMs: number): void {
-    const delayMs = 300 + this.nemesisRng.int(2500);
+    const delayMs = 50 + this.nemesisRng.int(this.faultGapMs * 2);
     this.scheduler.after(delayMs, 'nemesis', () => {
       if (this.scheduler.nowMs >= untilMs) return;
       this.injectFault();
@@ -338,14 +417,15 @@ class RaftSim {
 
   private injectFault(): void {
     const live = this.hosts.filter((host) => host.node !== null);
-    const pick = (hosts: Host[]): Host | undefined => hosts[this.nemesisRng.int(hosts.length)];
+    const pick = (hosts: Host[]): Host | undefined => (hosts.length === 0 ? undefined : hosts[this.nemesisRng.int(hosts.length)]);
     const downMs = 200 + this.nemesisRng.int(4000);
-    const choice = this.nemesisRng.int(8);
-    const target = choice <= 1 ? this.leader() ?? pick(live) : pick(live);
+    const choice = this.nemesisRng.int(9);
+    const target = choice <= 1 || choice === 8 ? this.leader() ?? pick(live) : pick(live);
     if (target === undefined) return;
     switch (choice) {
       case 0: case 2: this.crash(target, downMs); return;
       case 1: case 3: this.isolate(target, downMs); return;
+      case 8: this.mute(target, downMs); return;
       case 4: this.splitRandomly(downMs); return;
       case 5: this.pause(target, downMs); return;
       case 6: this.cutOneWay(target, downMs); return;
@@ -354,7 +434,7 @@ class RaftSim {
   }
 
   private isolate(host: Host, downMs: number): void {
-    if (host.node?.isLeader === true) this.leaderLost();
+    this.beforeFault(host);
     this.network.isolate(host.id, this.ids);
     this.scheduler.record(`isolate n${host.id}`);
     this.scheduler.after(downMs, 'heal', () => { this.network.heal(); });
@@ -365,11 +445,12 @@ class RaftSim {
     const cut = 1 + this.nemesisRng.int(this.ids.length - 1);
     this.network.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
     this.scheduler.record(`partition ${shuffled.slice(0, cut).join(',')} | ${shuffled.slice(cut).join(',')}`);
-    if (this.leader() !== undefined) this.leaderLost();
+    this.electionWatch = null;
     this.scheduler.after(downMs, 'heal', () => { this.network.heal(); });
   }
 
   private cutOneWay(host: Host, downMs: number): void {
+    this.electionWatch = null;
     const other = this.ids[this.nemesisRng.int(this.ids.length)];
     if (other === undefined || other === host.id) return;
     this.network.cutOneWay(host.id, other);
@@ -377,10 +458,21 @@ class RaftSim {
     this.scheduler.after(downMs, 'heal', () => { this.network.heal(); });
   }
 
+  /**
+   * The node hears everyone but nobody hears it (a one-way partition): a muted leader keeps
+   * appending proposals that reach no follower, in a term the others will leave behind.
+   */
+  private mute(host: Host, downMs: number): void {
+    this.beforeFault(host);
+    for (const other of this.ids) if (other !== host.id) this.network.cutOneWay(host.id, other);
+    this.scheduler.record(`mute n${host.id}`);
+    this.scheduler.after(downMs, 'heal', () => { this.network.heal(); });
+  }
+
   /** SIGSTOP: no timers, no mail; SIGCONT later with stale beliefs. */
   private pause(host: Host, downMs: number): void {
     if (host.node === null || host.paused) return;
-    if (host.node.isLeader) this.leaderLost();
+    this.beforeFault(host);
     host.paused = true;
     host.clock.pause();
     this.network.detach(host.id);
@@ -389,13 +481,17 @@ class RaftSim {
       if (!host.paused || host.node === null) return;
       host.paused = false;
       host.clock.resume();
-      this.network.attach(host.id, (message) => { host.node?.receive(message); });
+      this.network.attach(host.id, (message) => { this.deliver(host, message); });
       this.scheduler.record(`resume n${host.id}`);
     });
   }
 
-  private leaderLost(): void {
-    this.leaderLostAtMs ??= this.scheduler.nowMs;
+  /** Starts the election stopwatch when a healthy cluster loses its leader; voids it otherwise. */
+  private beforeFault(target: Host): void {
+    const others = this.hosts.filter((host) => host !== target);
+    const healthy = others.every((host) => host.node !== null && !host.paused) && this.network.cutLinks === 0;
+    const node = target.node;
+    this.electionWatch = healthy && node?.isLeader === true && !target.paused ? { fromMs: this.scheduler.nowMs, term: node.status().term } : null;
   }
 
   private heal(): void {
@@ -405,7 +501,7 @@ class RaftSim {
       if (host.paused && host.node !== null) {
         host.paused = false;
         host.clock.resume();
-        this.network.attach(host.id, (message) => { host.node?.receive(message); });
+        this.network.attach(host.id, (message) => { this.deliver(host, message); });
       }
       if (host.node === null && !host.starting) void this.restart(host);
     }

@@ -3,8 +3,8 @@
 // next event. Nothing in a simulated run touches a real timer or real I/O, so a seed replays
 // exactly: the same events in the same order, the same trace hash.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import type { Clock, TimerHandle } from '../storage/clock.js';
+import { Fnv64 } from './hash.js';
 
 export interface SimEvent {
   readonly atMs: number;
@@ -75,7 +75,7 @@ export class Scheduler {
   private timeMs: number;
   private sequence = 0;
   private readonly queue = new EventHeap();
-  private readonly trace = createHash('sha256');
+  private readonly trace = new Fnv64();
   private eventsRun = 0;
 
   constructor(startMs = 0) {
@@ -109,11 +109,11 @@ export class Scheduler {
 
   /** Adds a line to the trace hash: what happened, in order, so two runs can be compared. */
   record(line: string): void {
-    this.trace.update(`${this.timeMs} ${line}\n`);
+    this.trace.update(`${Math.round(this.timeMs * 1000)} ${line}\n`);
   }
 
   traceHash(): string {
-    return this.trace.copy().digest('hex').slice(0, 16);
+    return this.trace.hex();
   }
 
   /**

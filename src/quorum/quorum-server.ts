@@ -82,6 +82,13 @@ export async function startQuorumServer(options: QuorumServerOptions): Promise<Q
     node = await RaftNode.start(
       { ...timing, id: options.id, voters: options.peers.map((peer) => peer.id), observers: [] },
       { clock: nodeClock, rng: nodeRng, kv, transport, stateMachine },
+      {
+        onFatal: (error) => {
+          // A broken invariant or a failed disk: stop now rather than limp on (TigerStyle).
+          process.stderr.write(`node ${options.id}: fatal: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+          process.exit(70);
+        },
+      },
     );
   } catch (error) {
     await closeAll(app, transport, kv);

@@ -63,6 +63,11 @@ export interface RaftNodeEvents {
   onApply?: (entry: Entry) => void;
   onRoleChange?: (role: Role, leader: NodeId | 0, term: number) => void;
   onPersisted?: (ready: Ready) => void;
+  /**
+   * The node hit a broken invariant or lost its disk and stopped for good. A real process
+   * must exit (it may not limp on); the simulator records a violation.
+   */
+  onFatal?: (error: unknown) => void;
 }
 
 interface PendingProposal {
@@ -164,8 +169,26 @@ export class RaftNode {
   receive(message: Message): void {
     if (this.stopped) return;
     assert.equal(message.to, this.config.id, 'message delivered to the wrong node');
-    this.raft.step(message);
+    this.guard(() => { this.raft.step(message); });
     this.process();
+  }
+
+  /** Runs a call into the core; an exception there is a broken invariant and fatal. */
+  private guard<T>(call: () => T): T {
+    try {
+      return call();
+    } catch (error) {
+      this.fatal(error);
+      throw error;
+    }
+  }
+
+  private fatal(error: unknown): void {
+    if (this.failure !== null) return;
+    this.failure = error;
+    this.stop();
+    this.failPending(error);
+    this.events.onFatal?.(error);
   }
 
   /**
@@ -176,7 +199,7 @@ export class RaftNode {
   propose(data: Uint8Array): Promise<number> {
     this.checkRunning();
     if (this.proposals.size >= PENDING_PROPOSALS_MAX) return Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', `more than ${PENDING_PROPOSALS_MAX} proposals pending`));
-    const index = this.raft.propose(data);
+    const index = this.guard(() => this.raft.propose(data));
     if (index === null) return Promise.reject(this.notLeader());
     const term = this.raft.term;
     const promise = new Promise<number>((resolve, reject) => {
@@ -198,7 +221,7 @@ export class RaftNode {
   linearizableRead(): Promise<void> {
     this.checkRunning();
     const requestId = this.nextReadId++;
-    if (!this.raft.readIndex(requestId)) return Promise.reject(this.notLeader());
+    if (!this.guard(() => this.raft.readIndex(requestId))) return Promise.reject(this.notLeader());
     const promise = new Promise<void>((resolve, reject) => {
       const timer = this.ports.clock.setTimer(this.config.requestTimeoutMs, () => {
         this.reads.delete(requestId);
@@ -213,7 +236,7 @@ export class RaftNode {
   /** Hands leadership to `to` (controlled shutdown). False when this node does not lead. */
   transferLeadership(to: NodeId): boolean {
     this.checkRunning();
-    const started = this.raft.transferLeadership(to);
+    const started = this.guard(() => this.raft.transferLeadership(to));
     this.process();
     return started;
   }
@@ -230,7 +253,7 @@ export class RaftNode {
   private scheduleTick(): void {
     this.tickTimer = this.ports.clock.setTimer(this.config.tickMs, () => {
       if (this.stopped) return;
-      this.raft.tick();
+      this.guard(() => { this.raft.tick(); });
       this.process();
       this.scheduleTick();
     });
@@ -248,10 +271,8 @@ export class RaftNode {
       while (!this.stopped && this.raft.hasReady()) await this.handle(this.raft.ready());
     } catch (error) {
       // The disk under the quorum failed or an invariant broke: this node must not go on
-      // (it could acknowledge what it did not persist). It stops; the process decides.
-      this.failure = error;
-      this.stop();
-      this.failPending(error);
+      // (it could acknowledge what it did not persist).
+      this.fatal(error);
     }
   }
 
