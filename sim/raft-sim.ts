@@ -135,7 +135,7 @@ class RaftSim {
       snapshotChunkBytes: pick([16, 64, 4096]),
     };
     this.faultGapMs = pick([400, 1000, 2000]);
-    this.proposalGapMs = pick([20, 60, 150]);
+    this.proposalGapMs = pick([40, 100, 300]);
     this.churnProbability = pick([0, 0.3, 0.7]);
     this.crashAfterCommitProbability = pick([0, 0.02, 0.1]);
     this.network = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyMessage);
@@ -334,7 +334,9 @@ class RaftSim {
   private recordEntries(host: Host, entries: readonly Entry[]): void {
     const first = entries[0];
     if (first === undefined) return;
-    for (const index of [...host.shadow.keys()]) if (index >= first.index) host.shadow.delete(index);
+    for (let index = first.index; host.shadow.delete(index); index += 1) {
+      // entries from first.index on are replaced (the shadow log is dense, so stop at the first gap)
+    }
     for (const entry of entries) {
       const previous = entry.index - 1 === host.shadowBase.index ? host.shadowBase.chain : host.shadow.get(entry.index - 1)?.chain ?? null;
       const chain = previous === null ? null : chainHash(previous, entry.index, entry.term, entry.data);

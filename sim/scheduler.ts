@@ -121,11 +121,15 @@ export class Scheduler {
    * says so (checked between events) or `eventsMax` events ran (a limit on everything).
    */
   async run(options: { untilMs: number; eventsMax: number; stop?: () => boolean }): Promise<void> {
+    assert.ok(options.untilMs >= this.timeMs, `run until ${options.untilMs} is before now (${this.timeMs}): time only moves forward`);
     const startCount = this.eventsRun;
     for (;;) {
       if (options.stop?.() === true) return;
       const next = this.queue.pop();
-      if (next === undefined) return;
+      if (next === undefined) {
+        if (Number.isFinite(options.untilMs)) this.timeMs = options.untilMs;
+        return;
+      }
       if (next.atMs > options.untilMs) {
         this.queue.push(next);
         this.timeMs = options.untilMs;

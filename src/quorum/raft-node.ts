@@ -259,26 +259,34 @@ export class RaftNode {
     });
   }
 
-  /** Drains Ready after Ready, one at a time (the core hands out no new Ready before advance()). */
+  /**
+   * Drains Ready after Ready, one at a time (the core hands out no new Ready before
+   * advance()). A Ready with nothing to persist is handled without waiting, so heartbeats and
+   * their answers cost no trip through the event loop.
+   */
   private process(): void {
-    if (this.processing || this.stopped) return;
+    if (this.processing || this.stopped || !this.raft.hasReady()) return;
     this.processing = true;
-    void this.drain().finally(() => { this.processing = false; });
+    this.drain().then(
+      () => { this.processing = false; },
+      (error: unknown) => { this.processing = false; this.fatal(error); },
+    );
   }
 
   private async drain(): Promise<void> {
-    try {
-      while (!this.stopped && this.raft.hasReady()) await this.handle(this.raft.ready());
-    } catch (error) {
-      // The disk under the quorum failed or an invariant broke: this node must not go on
-      // (it could acknowledge what it did not persist).
-      this.fatal(error);
+    while (!this.stopped && this.raft.hasReady()) {
+      const ready = this.raft.ready();
+      if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
+        await this.storage.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
+        if (this.stopped) return; // crashed while persisting: nothing after the write happens
+      }
+      this.afterPersisted(ready);
+      if (this.lastApplied.index - this.lastSnapshotIndex >= this.config.snapshotEveryEntries) await this.takeSnapshot();
     }
   }
 
-  private async handle(ready: Ready): Promise<void> {
-    await this.storage.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
-    if (this.stopped) return; // crashed while persisting: nothing after the write happens
+  /** Everything a Ready asks once its state is durable: install, send, apply, advance. */
+  private afterPersisted(ready: Ready): void {
     this.events.onPersisted?.(ready);
     if (ready.snapshot !== null) {
       this.ports.stateMachine.restore(ready.snapshot.data);
@@ -289,9 +297,8 @@ export class RaftNode {
     for (const entry of ready.committed) this.apply(entry);
     for (const state of ready.readStates) this.onReadState(state.requestId, state.index);
     if (ready.softState !== null) this.events.onRoleChange?.(ready.softState.role, ready.softState.leader, this.raft.term);
-    this.raft.advance();
+    this.guard(() => { this.raft.advance(); });
     this.settleReads();
-    await this.maybeSnapshot();
   }
 
   private apply(entry: Entry): void {
@@ -323,13 +330,12 @@ export class RaftNode {
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  /** Snapshots the applied state, compacts the core's log and the stored one. */
+  private async takeSnapshot(): Promise<void> {
     const applied = this.lastApplied.index;
-    if (applied - this.lastSnapshotIndex < this.config.snapshotEveryEntries) return;
     const data = this.ports.stateMachine.snapshot();
-    this.raft.compact(applied, data);
-    const snapshot = this.currentSnapshot(applied, data);
-    await this.storage.saveOwnSnapshot(snapshot);
+    this.guard(() => { this.raft.compact(applied, data); });
+    await this.storage.saveOwnSnapshot(this.currentSnapshot(applied, data));
     this.lastSnapshotIndex = applied;
   }
 

@@ -1,0 +1,83 @@
+import t from 'tap';
+import { SimNetwork } from '../../sim/network.js';
+import { SeededRng } from '../../sim/rng.js';
+import { Scheduler, SimClock } from '../../sim/scheduler.js';
+
+void t.test('events run in (time, sequence) order and microtasks drain between them', async (t) => {
+  const scheduler = new Scheduler(0);
+  const seen: string[] = [];
+  scheduler.after(10, 'b', () => { seen.push('b'); void Promise.resolve().then(() => seen.push('b-microtask')); });
+  scheduler.after(5, 'a', () => { seen.push('a'); });
+  scheduler.after(10, 'c', () => { seen.push('c'); });
+  const cancelled = scheduler.after(7, 'x', () => { seen.push('x'); });
+  cancelled.cancelled = true;
+  await scheduler.run({ untilMs: 100, eventsMax: 100 });
+  t.same(seen, ['a', 'b', 'b-microtask', 'c']);
+  t.equal(scheduler.nowMs, 100, 'a queue that runs dry leaves time at untilMs');
+  scheduler.after(50, 'late', () => { seen.push('late'); });
+  await scheduler.run({ untilMs: 120, eventsMax: 100 });
+  t.equal(scheduler.nowMs, 120, 'time stops at untilMs with later events still queued');
+  t.equal(scheduler.pending, 1);
+  await t.rejects(async () => {
+    const loop = new Scheduler(0);
+    const again = (): void => { loop.after(0, 'spin', again); };
+    again();
+    await loop.run({ untilMs: 1, eventsMax: 1000 });
+  }, /livelock/);
+});
+
+void t.test('a node clock pauses, resumes, jumps and dies with its node', async (t) => {
+  const scheduler = new Scheduler(1000);
+  const clock = new SimClock(scheduler, 'n1');
+  const fired: number[] = [];
+  clock.setTimer(10, () => fired.push(scheduler.nowMs));
+  clock.pause();
+  await scheduler.run({ untilMs: 1050, eventsMax: 10 });
+  t.same(fired, [], 'a paused node fires nothing');
+  clock.resume();
+  await scheduler.run({ untilMs: 1060, eventsMax: 10 });
+  t.same(fired, [1050], 'held timers fire on resume');
+  clock.jump(-500);
+  t.equal(clock.nowMs(), scheduler.nowMs - 500);
+  t.equal(clock.monotonicMs(), scheduler.nowMs);
+  clock.setTimer(5, () => fired.push(-1));
+  clock.cancelAll();
+  await scheduler.run({ untilMs: 1100, eventsMax: 10 });
+  t.same(fired, [1050]);
+  const handle = clock.setTimer(1, () => fired.push(-2));
+  handle.cancel();
+  await scheduler.run({ untilMs: 1200, eventsMax: 10 });
+  await t.rejects(scheduler.run({ untilMs: 5, eventsMax: 10 }), /time only moves forward/);
+  t.same(fired, [1050]);
+});
+
+void t.test('the network delays, drops, duplicates and partitions', async (t) => {
+  const scheduler = new Scheduler(0);
+  const network = new SimNetwork<{ from: number; to: number; n: number }>(scheduler, new SeededRng(3), { delayMsMin: 1, delayMsMax: 10, lossProbability: 0, duplicateProbability: 0 });
+  const got: number[] = [];
+  network.attach(2, (m) => got.push(m.n));
+  network.send([{ from: 1, to: 2, n: 1 }, { from: 1, to: 3, n: 2 }]);
+  await scheduler.run({ untilMs: 100, eventsMax: 100 });
+  t.same(got, [1], 'a detached node gets nothing');
+  network.partition([[1], [2, 3]]);
+  t.ok(network.isCut(1, 2) && network.isCut(2, 1));
+  network.send([{ from: 1, to: 2, n: 3 }]);
+  network.heal();
+  network.cutOneWay(1, 2);
+  network.send([{ from: 1, to: 2, n: 4 }]);
+  network.attach(1, (m) => got.push(m.n));
+  network.send([{ from: 2, to: 1, n: 5 }]);
+  await scheduler.run({ untilMs: 200, eventsMax: 100 });
+  t.same(got, [1, 5], 'cut links drop, the other direction works');
+  network.heal();
+  network.faults = { delayMsMin: 1, delayMsMax: 2, lossProbability: 0, duplicateProbability: 1 };
+  network.send([{ from: 1, to: 2, n: 6 }]);
+  network.isolate(2, [1, 2, 3]);
+  await scheduler.run({ untilMs: 300, eventsMax: 100 });
+  t.same(got, [1, 5], 'a link cut while the message flies loses it');
+  network.heal();
+  network.send([{ from: 1, to: 2, n: 7 }]);
+  await scheduler.run({ untilMs: 400, eventsMax: 100 });
+  t.same(got, [1, 5, 7, 7], 'duplicated');
+  t.ok(network.stats.dropped >= 3 && network.stats.duplicated >= 2);
+});
