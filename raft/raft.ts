@@ -49,8 +49,14 @@ export interface RaftConfig {
   voters: NodeId[];
   /** Non-voting members that replicate the log (may be empty). */
   observers: NodeId[];
-  /** e.g. 10; the randomized timeout is in [electionTicks, 2 * electionTicks). */
+  /** e.g. 10; the randomized timeout is in [electionTicks, electionTicks + electionJitterTicks). */
   electionTicks: number;
+  /**
+   * The spread of the randomized timeout; default electionTicks (etcd's [T, 2T)). A smaller
+   * spread elects sooner after a leader is lost (with N voters the first timeout is the
+   * minimum of N-1 draws) at the cost of more split votes, which pre-vote keeps cheap.
+   */
+  electionJitterTicks?: number;
   /** e.g. 1. */
   heartbeatTicks: number;
   maxEntriesPerAppend: number;
@@ -111,6 +117,8 @@ interface Outstanding {
 }
 
 const noBugs: ReadonlySet<RaftBug> = new Set();
+/** A candidate waits at least this many ticks for its votes before trying again. */
+const CANDIDATE_BACKOFF_TICKS_MIN = 3;
 
 export class Raft {
   readonly id: NodeId;
@@ -494,9 +502,10 @@ export class Raft {
     this.leaderValue = 0;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
-    this.randomizedElectionTimeout = this.config.electionTicks + this.rng.int(this.config.electionTicks);
+    const jitter = this.config.electionJitterTicks ?? this.config.electionTicks;
+    this.randomizedElectionTimeout = this.config.electionTicks + this.rng.int(jitter);
     assert(Number.isSafeInteger(this.randomizedElectionTimeout));
-    assert(this.randomizedElectionTimeout >= this.config.electionTicks && this.randomizedElectionTimeout < 2 * this.config.electionTicks);
+    assert(this.randomizedElectionTimeout >= this.config.electionTicks && this.randomizedElectionTimeout < this.config.electionTicks + jitter);
     this.votes.clear();
     this.replication = null;
     this.transferee = 0;
@@ -520,6 +529,10 @@ export class Raft {
     this.reset(this.termValue + 1);
     this.voteValue = this.id;
     this.roleValue = 'candidate';
+    // A lost round (a split vote) is retried after a short random backoff, not a whole
+    // election timeout, as KRaft's election backoff does: the vote's answers arrive within
+    // a few ticks, and waiting longer only keeps the cluster leaderless.
+    this.randomizedElectionTimeout = CANDIDATE_BACKOFF_TICKS_MIN + this.rng.int(Math.max(1, Math.ceil((this.config.electionJitterTicks ?? this.config.electionTicks) / 2)));
   }
 
   private becomeLeader(): void {
@@ -841,6 +854,7 @@ function validateConfig(config: RaftConfig): void {
   assert.equal(members.size, config.voters.length + config.observers.length, 'voters and observers must be distinct');
   assert(members.has(config.id), `node ${config.id} is neither a voter nor an observer`);
   positive('electionTicks', config.electionTicks);
+  if (config.electionJitterTicks !== undefined) positive('electionJitterTicks', config.electionJitterTicks);
   positive('heartbeatTicks', config.heartbeatTicks);
   assert(config.heartbeatTicks < config.electionTicks, 'heartbeatTicks must be below electionTicks');
   positive('maxEntriesPerAppend', config.maxEntriesPerAppend);

@@ -13,10 +13,16 @@ export function createMemoryLevel(): MemoryLevel<string, Uint8Array> {
   return new MemoryLevel<string, Uint8Array>({ keyEncoding: 'utf8', valueEncoding: 'view', storeEncoding: 'buffer' });
 }
 
-export async function openMemoryKV(db: MemoryLevel<string, Uint8Array> = createMemoryLevel()): Promise<KV> {
+/**
+ * `copy: false` skips the copies for a caller that never reuses a buffer it put and never
+ * changes one it got (the Raft storage: it encodes into fresh buffers and decodes into new
+ * objects), which the simulator's speed needs.
+ */
+export async function openMemoryKV(db: MemoryLevel<string, Uint8Array> = createMemoryLevel(), options: { copy: boolean } = { copy: true }): Promise<KV> {
   if (db.status !== 'open') await db.open({ createIfMissing: true, errorIfExists: false, passive: false });
   assert.equal(db.status, 'open');
-  return copyingKV(levelKV(db));
+  const kv = levelKV(db);
+  return options.copy ? copyingKV(kv) : kv;
 }
 
 function copyingKV(inner: KV): KV {

@@ -187,7 +187,7 @@ class RaftSim {
     host.starting = true;
     host.clock = new SimClock(this.scheduler, `n${host.id}`);
     const generation = ++host.generation;
-    const stored = await openMemoryKV(host.db);
+    const stored = await openMemoryKV(host.db, { copy: false });
     await this.loadShadow(host, stored);
     const kv = slowKV(stored, {
       delayMs: () => this.diskDelayMs(),
@@ -491,7 +491,8 @@ class RaftSim {
   /** Starts the election stopwatch when a healthy cluster loses its leader; voids it otherwise. */
   private beforeFault(target: Host): void {
     const others = this.hosts.filter((host) => host !== target);
-    const healthy = others.every((host) => host.node !== null && !host.paused) && this.network.cutLinks === 0;
+    // Healthy: every other node is up, connected, and follows the target as its leader.
+    const healthy = others.every((host) => host.node !== null && !host.paused && host.node.leader === target.id) && this.network.cutLinks === 0;
     const node = target.node;
     this.electionWatch = healthy && node?.isLeader === true && !target.paused ? { fromMs: this.scheduler.nowMs, term: node.status().term } : null;
   }
@@ -517,6 +518,7 @@ function drawFaults(rng: SeededRng): LinkFaults {
   return { delayMsMin: 1, delayMsMax, lossProbability: rng.float() * 0.05, duplicateProbability: rng.float() * 0.03 };
 }
 
+/** Messages are never mutated once sent; only an append's entry list is copied, as a receiver may keep it. */
 function copyMessage(message: Message): Message {
-  return message.type === 'append' ? { ...message, entries: [...message.entries] } : { ...message };
+  return message.type === 'append' ? { ...message, entries: [...message.entries] } : message;
 }

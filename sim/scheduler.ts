@@ -66,10 +66,22 @@ function before(a: SimEvent | undefined, b: SimEvent | undefined): boolean {
   return a.atMs < b.atMs || (a.atMs === b.atMs && a.sequence < b.sequence);
 }
 
-/** Lets the microtasks (and nextTicks) that an event started run before the next event. */
+/**
+ * Lets the microtasks and nextTicks an event started run before the next event. Node runs a
+ * nextTick only once the microtask queue is empty, so resolving through one waits for the
+ * whole chain, without the cost of a turn of the event loop.
+ */
 function drainMicrotasks(): Promise<void> {
+  return new Promise((resolve) => { process.nextTick(resolve); });
+}
+
+/** A full turn of the event loop, for anything in the run that waits on one (rare). */
+function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/** Events between two full turns of the event loop; fixed, so a run replays exactly. */
+const EVENTS_PER_LOOP_TURN = 256;
 
 export class Scheduler {
   private timeMs: number;
@@ -141,6 +153,7 @@ export class Scheduler {
       this.eventsRun += 1;
       next.run();
       await drainMicrotasks();
+      if (this.eventsRun % EVENTS_PER_LOOP_TURN === 0) await yieldToEventLoop();
     }
   }
 }

@@ -26,6 +26,8 @@ export interface RaftNodeConfig {
   /** One tick of the core; heartbeats go every tick, elections after 10-20 (KRaft-like defaults). */
   readonly tickMs: number;
   readonly electionTicks: number;
+  /** Spread of the randomized election timeout, in ticks: [electionTicks, electionTicks + this). */
+  readonly electionJitterTicks: number;
   readonly heartbeatTicks: number;
   /** A proposal or read that has not completed by then fails with REQUEST_TIMED_OUT. */
   readonly requestTimeoutMs: number;
@@ -39,9 +41,15 @@ export interface RaftNodeConfig {
 }
 
 export const defaultRaftTiming = {
-  tickMs: 100,
-  electionTicks: 10,
-  heartbeatTicks: 1,
+  // 50 ms ticks: the election timeout is randomized in steps of one tick, and 100 ms steps
+  // let two followers time out together often enough to split votes (a whole extra second).
+  tickMs: 50,
+  // Election timeout randomized in [1.0 s, 1.4 s): with four followers the first one times
+  // out well inside 1.5 s of losing the leader, and eight steps keep ties rare.
+  electionTicks: 20,
+  electionJitterTicks: 8,
+  // Heartbeats every 100 ms.
+  heartbeatTicks: 2,
   requestTimeoutMs: 5000,
   snapshotEveryEntries: 10_000,
   maxEntriesPerAppend: 256,
@@ -126,6 +134,7 @@ export class RaftNode {
         voters: [...config.voters],
         observers: [...config.observers],
         electionTicks: config.electionTicks,
+        electionJitterTicks: config.electionJitterTicks,
         heartbeatTicks: config.heartbeatTicks,
         maxEntriesPerAppend: config.maxEntriesPerAppend,
         maxBytesPerAppend: config.maxBytesPerAppend,
@@ -144,7 +153,9 @@ export class RaftNode {
       { int: (maxExclusive) => ports.rng.int(maxExclusive) },
     );
     const node = new RaftNode(config, ports, raft, storage, { index: state.snapshot?.meta.index ?? 0, term: state.snapshot?.meta.term ?? 0 }, events);
-    node.scheduleTick();
+    // Ticks start at a random phase, so nodes that started together do not time out on the
+    // same instant (simultaneous candidates split the vote and cost a whole extra timeout).
+    node.scheduleTick(1 + ports.rng.int(config.tickMs));
     node.process();
     return node;
   }
@@ -250,8 +261,8 @@ export class RaftNode {
     this.failPending(new DriftwoodError('NOT_CONTROLLER', `node ${this.config.id} stopped`));
   }
 
-  private scheduleTick(): void {
-    this.tickTimer = this.ports.clock.setTimer(this.config.tickMs, () => {
+  private scheduleTick(delayMs = this.config.tickMs): void {
+    this.tickTimer = this.ports.clock.setTimer(delayMs, () => {
       if (this.stopped) return;
       this.guard(() => { this.raft.tick(); });
       this.process();
@@ -261,28 +272,61 @@ export class RaftNode {
 
   /**
    * Drains Ready after Ready, one at a time (the core hands out no new Ready before
-   * advance()). A Ready with nothing to persist is handled without waiting, so heartbeats and
-   * their answers cost no trip through the event loop.
+   * advance()). A Ready with nothing to persist is handled on the spot, so heartbeats and
+   * their answers cost no promise and no trip through the event loop; one that must be
+   * persisted first continues when its write completes.
    */
   private process(): void {
-    if (this.processing || this.stopped || !this.raft.hasReady()) return;
+    if (this.processing || this.stopped) return;
     this.processing = true;
-    this.drain().then(
-      () => { this.processing = false; },
-      (error: unknown) => { this.processing = false; this.fatal(error); },
-    );
+    try {
+      while (!this.stopped && this.raft.hasReady()) {
+        const ready = this.raft.ready();
+        if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
+          this.persistThenContinue(ready);
+          return;
+        }
+        this.afterPersisted(ready);
+        if (this.snapshotDue()) {
+          this.snapshotThenContinue();
+          return;
+        }
+      }
+      this.processing = false;
+    } catch (error) {
+      this.processing = false;
+      this.fatal(error);
+    }
   }
 
-  private async drain(): Promise<void> {
-    while (!this.stopped && this.raft.hasReady()) {
-      const ready = this.raft.ready();
-      if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
-        await this.storage.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot });
+  private persistThenContinue(ready: Ready): void {
+    this.storage.save({ hardState: ready.hardState, entries: ready.entries, snapshot: ready.snapshot }).then(
+      () => {
         if (this.stopped) return; // crashed while persisting: nothing after the write happens
-      }
-      this.afterPersisted(ready);
-      if (this.lastApplied.index - this.lastSnapshotIndex >= this.config.snapshotEveryEntries) await this.takeSnapshot();
-    }
+        this.afterPersisted(ready);
+        if (this.snapshotDue()) {
+          this.snapshotThenContinue();
+          return;
+        }
+        this.processing = false;
+        this.process();
+      },
+      (error: unknown) => { this.fatal(error); },
+    ).catch((error: unknown) => { this.fatal(error); });
+  }
+
+  private snapshotDue(): boolean {
+    return this.lastApplied.index - this.lastSnapshotIndex >= this.config.snapshotEveryEntries;
+  }
+
+  private snapshotThenContinue(): void {
+    this.takeSnapshot().then(
+      () => {
+        this.processing = false;
+        this.process();
+      },
+      (error: unknown) => { this.fatal(error); },
+    );
   }
 
   /** Everything a Ready asks once its state is durable: install, send, apply, advance. */

@@ -2,7 +2,7 @@
 // randomized timeouts; pre-vote; check-quorum; leader stickiness; stale leaders.
 import t from 'tap';
 import type { RaftRng } from '../../raft/types.js';
-import { bytes, flush, lone, Network, ofType, storeWith } from './harness.js';
+import { bytes, entries, flush, lone, Network, ofType, storeWith } from './harness.js';
 
 void t.test('follower: on election timeout becomes preCandidate without bumping its term', (t) => {
   const node = lone(1, [1, 2, 3], { config: { observers: [4] }, store: storeWith([1, 1], { term: 1 }) });
@@ -297,5 +297,16 @@ void t.test('stale and foreign messages are ignored', (t) => {
   t.equal(node.raft.term, 1);
   t.equal(node.raft.role, 'follower');
   t.same(flush(node), []);
+  t.end();
+});
+
+void t.test('an append from an older term never touches the log', (t) => {
+  const node = lone(2, [1, 2, 3], { store: storeWith([1, 2, 2], { term: 2, commit: 1 }) });
+  node.raft.step({ type: 'append', from: 1, to: 2, term: 1, prevIndex: 1, prevTerm: 1, entries: entries(2, [1, 1, 1]), commit: 4 });
+  const answers = flush(node);
+  t.same(node.store.entries.map((e) => e.term), [1, 2, 2], 'no truncation by a deposed leader');
+  t.equal(node.raft.commitIndex, 1);
+  t.equal(node.raft.leader, 0, 'not taken for the leader');
+  t.same(ofType(answers, 'appendResponse').map((m) => [m.to, m.term, m.success]), [[1, 2, false]], 'told the new term instead');
   t.end();
 });

@@ -188,6 +188,8 @@ void t.test('progress: probe, replicate and snapshot states', (t) => {
   t.equal(pr.next, 4, 'next = hint + 1');
   t.notOk(pr.isPaused());
   t.ok(pr.maybeUpdate(3));
+  t.notOk(pr.maybeUpdate(2), 'a late, older acknowledgement');
+  t.equal(pr.match, 3, 'match never regresses');
   pr.becomeReplicate();
   t.equal(pr.next, 4);
   pr.sentEntries(2, 5);

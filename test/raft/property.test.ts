@@ -14,7 +14,7 @@ import type { RaftBug } from '../../raft/types.js';
 import { SafetyChecker } from './checker.js';
 import { Network, violation } from './harness.js';
 
-const RUNS = Number(process.env.RAFT_RUNS ?? 300);
+const RUNS = Number(process.env.RAFT_RUNS ?? 500);
 const SEED = process.env.RAFT_SEED === undefined ? undefined : Number(process.env.RAFT_SEED);
 const PATH = process.env.RAFT_PATH;
 
@@ -22,7 +22,8 @@ type Command =
   | { kind: 'tick' | 'propose' | 'process' | 'begin' | 'complete' | 'restart' | 'compact' | 'read' | 'isolate'; node: number }
   | { kind: 'deliver' | 'drop' | 'dup'; pick: number }
   | { kind: 'tickAll' | 'deliverAll' | 'round' | 'heal' }
-  | { kind: 'transfer'; node: number; to: number };
+  | { kind: 'transfer'; node: number; to: number }
+  | { kind: 'partition'; mask: number };
 
 const nodeCommand = (kind: 'tick' | 'propose' | 'process' | 'begin' | 'complete' | 'restart' | 'compact' | 'read' | 'isolate') =>
   fc.record({ kind: fc.constant(kind), node: fc.nat() });
@@ -35,8 +36,8 @@ const plainCommand = (kind: 'tickAll' | 'deliverAll' | 'round' | 'heal') => fc.r
  * transfer leadership often). Weights per command kind.
  */
 const profiles = {
-  stormy: { tick: 10, tickAll: 6, propose: 10, deliver: 24, deliverAll: 6, round: 10, drop: 3, dup: 2, process: 20, begin: 3, complete: 3, restart: 2, compact: 3, read: 2, transfer: 1, isolate: 2, heal: 2 },
-  calm: { tick: 4, tickAll: 4, propose: 16, deliver: 16, deliverAll: 6, round: 20, drop: 1, dup: 1, process: 16, begin: 2, complete: 2, restart: 1, compact: 4, read: 3, transfer: 1, isolate: 1, heal: 2 },
+  stormy: { tick: 10, tickAll: 6, propose: 10, deliver: 24, deliverAll: 6, round: 10, drop: 3, dup: 2, process: 20, begin: 3, complete: 3, restart: 2, compact: 3, read: 3, transfer: 1, isolate: 2, partition: 2, heal: 3 },
+  calm: { tick: 4, tickAll: 4, propose: 16, deliver: 16, deliverAll: 6, round: 20, drop: 1, dup: 1, process: 16, begin: 2, complete: 2, restart: 1, compact: 4, read: 4, transfer: 1, isolate: 1, partition: 1, heal: 2 },
 } as const;
 type Profile = keyof typeof profiles;
 
@@ -59,6 +60,7 @@ function commandArb(profile: Profile): fc.Arbitrary<Command> {
     { arbitrary: nodeCommand('read'), weight: w.read },
     { arbitrary: fc.record({ kind: fc.constant('transfer' as const), node: fc.nat(), to: fc.nat() }), weight: w.transfer },
     { arbitrary: nodeCommand('isolate'), weight: w.isolate },
+    { arbitrary: fc.record({ kind: fc.constant('partition' as const), mask: fc.nat() }), weight: w.partition },
     { arbitrary: plainCommand('heal'), weight: w.heal },
   );
 }
@@ -114,6 +116,10 @@ function runScenario(scenario: Scenario, options: RunOptions): void {
   }
   net.onReady = (node, rd) => {
     checker.onReady(node, rd);
+    for (const rs of rd.readStates) {
+      const floor = readFloor.get(rs.requestId) ?? 0;
+      violation(rs.index >= floor, `read ${rs.requestId} served at ${rs.index} by node ${node.id}, but ${floor} was committed before it was asked`);
+    }
     if (options.bugs !== undefined) return;
     for (const m of rd.messages) saw(`message ${m.type}`);
     if (rd.snapshot !== null) saw('snapshot installed');
@@ -122,6 +128,7 @@ function runScenario(scenario: Scenario, options: RunOptions): void {
     if (rd.softState?.role === 'leader') saw('leader elected');
   };
   let proposals = 0;
+  const readFloor = new Map<number, number>();
   let reads = 0;
   const nodeOf = (n: number): number => (n % ids.length) + 1;
   // Proposals, reads and transfers go to the leader with the highest term when there is one:
@@ -176,14 +183,21 @@ function runScenario(scenario: Scenario, options: RunOptions): void {
       case 'compact':
         net.node(nodeOf(command.node)).compact();
         break;
-      case 'read':
-        net.raft(leaderOr(command.node)).readIndex(++reads);
+      case 'read': {
+        // Linearizable: the answer must cover every entry committed anywhere before the read.
+        const id = ++reads;
+        if (net.raft(leaderOr(command.node)).readIndex(id)) readFloor.set(id, Math.max(...ids.map((n) => net.raft(n).commitIndex)));
         break;
+      }
       case 'transfer':
         net.raft(leaderOr(command.node)).transferLeadership(nodeOf(command.to));
         break;
       case 'isolate':
         net.isolate(nodeOf(command.node));
+        break;
+      case 'partition':
+        // Two sides by the bits of mask: every link across is cut, both ways.
+        for (const a of ids) for (const b of ids) if (((command.mask >> a) & 1) !== ((command.mask >> b) & 1)) net.cutLink(a, b);
         break;
       case 'heal':
         net.heal();
@@ -245,7 +259,7 @@ for (const [voters, observers, profile] of clusters) {
       t.comment(`replay: RAFT_SEED=${result.seed} RAFT_PATH=${result.counterexamplePath ?? ''}`);
       t.comment(String(result.errorInstance));
     }
-    t.notOk(result.failed, fc.defaultReportMessage(result) ?? 'property failed');
+    t.notOk(result.failed, fc.defaultReportMessage(result) ?? 'no counterexample');
     t.end();
   });
 }
@@ -272,7 +286,7 @@ void t.test('the schedules exercised every command and every message type', (t) 
   for (const what of ['snapshot installed', 'read served', 'entries committed', 'leader elected']) t.ok((seen.get(what) ?? 0) > 0, `${what}: ${seen.get(what) ?? 0}`);
   const types = ['preVote', 'preVoteResponse', 'vote', 'voteResponse', 'append', 'appendResponse', 'heartbeat', 'heartbeatResponse', 'snapshot', 'snapshotResponse', 'timeoutNow'];
   for (const type of types) t.ok((seen.get(`message ${type}`) ?? 0) > 0, `message ${type}: ${seen.get(`message ${type}`) ?? 0}`);
-  for (const kind of ['tick', 'tickAll', 'propose', 'deliver', 'deliverAll', 'round', 'drop', 'dup', 'process', 'begin', 'complete', 'restart', 'compact', 'read', 'transfer', 'isolate', 'heal']) {
+  for (const kind of ['tick', 'tickAll', 'propose', 'deliver', 'deliverAll', 'round', 'partition', 'drop', 'dup', 'process', 'begin', 'complete', 'restart', 'compact', 'read', 'transfer', 'isolate', 'heal']) {
     t.ok((ran.get(kind) ?? 0) > 0, `${kind} ran ${ran.get(kind) ?? 0} times`);
   }
   t.end();

@@ -96,3 +96,19 @@ void t.test('a single voter answers reads without a round', (t) => {
   t.same(node.readStates.at(-1), { requestId: 2, index: 1 });
   t.end();
 });
+
+void t.test('a read needs a majority of voters, not just some', (t) => {
+  const net = Network.create([1, 2, 3, 4, 5]);
+  net.elect(1);
+  for (const id of [3, 4, 5]) net.crash(id);
+  t.ok(net.raft(1).readIndex(4));
+  net.stabilize();
+  t.same(net.node(1).readStates, [], 'the leader and one follower are two of five');
+  net.restart(3);
+  net.tick(1);
+  net.stabilize();
+  t.ok(net.raft(1).readIndex(6));
+  net.stabilize();
+  t.same(net.node(1).readStates.map((r) => r.requestId), [4, 6], 'three of five: both confirmed');
+  t.end();
+});

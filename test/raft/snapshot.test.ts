@@ -132,6 +132,11 @@ void t.test('a snapshot that is not needed is answered at once, without a transf
   t.equal(holds.raft.lastIndex, 5, 'the log is kept');
   t.equal(flush(holds).length, 2);
   t.equal(holds.history.some((r) => r.snapshot !== null), false);
+  // Older than our own compaction point.
+  const compacted = lone(2, [1, 2, 3], { store: { hardState: { term: 1, vote: 0, commit: 4 }, snapshot: { index: 4, term: 1, voters: [1, 2, 3], observers: [] }, snapshotData: bytes('[]'), entries: [] } });
+  compacted.raft.step({ type: 'snapshot', from: 1, to: 2, term: 1, meta, offset: 0, chunk: bytes('ab'), done: false });
+  t.same(ofType(flush(compacted), 'snapshotResponse').map((m) => m.done), [true]);
+  t.equal(compacted.store.snapshot?.index, 4, 'kept its newer snapshot');
   t.end();
 });
 
