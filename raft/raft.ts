@@ -118,7 +118,7 @@ interface Outstanding {
 
 const noBugs: ReadonlySet<RaftBug> = new Set();
 /** A candidate waits at least this many ticks for its votes before trying again. */
-const CANDIDATE_BACKOFF_TICKS_MIN = 3;
+const CANDIDATE_BACKOFF_TICKS_MIN = 2;
 
 export class Raft {
   readonly id: NodeId;

@@ -41,15 +41,13 @@ export interface RaftNodeConfig {
 }
 
 export const defaultRaftTiming = {
-  // 50 ms ticks: the election timeout is randomized in steps of one tick, and 100 ms steps
-  // let two followers time out together often enough to split votes (a whole extra second).
-  tickMs: 50,
-  // Election timeout randomized in [1.0 s, 1.4 s): with four followers the first one times
-  // out well inside 1.5 s of losing the leader, and eight steps keep ties rare.
-  electionTicks: 20,
-  electionJitterTicks: 8,
-  // Heartbeats every 100 ms.
-  heartbeatTicks: 2,
+  tickMs: 100,
+  // Election timeout randomized in [1.0 s, 1.4 s) (ticks start at a random phase per node):
+  // with four followers the first one times out well inside 1.5 s of losing the leader.
+  // A lost round retries after a short backoff (see the core), so the rare tie costs little.
+  electionTicks: 10,
+  electionJitterTicks: 4,
+  heartbeatTicks: 1,
   requestTimeoutMs: 5000,
   snapshotEveryEntries: 10_000,
   maxEntriesPerAppend: 256,
