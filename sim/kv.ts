@@ -55,13 +55,15 @@ async function* copyEntries(inner: KV, range: KVRange): AsyncGenerator<[string, 
  * between loses it, so an acknowledgement sent before the write completed can outlive the
  * state it promised (what `raft-ack-before-persist` does and the checkers must catch).
  */
-export function slowKV(inner: KV, options: { delayMs: () => number; after: (delayMs: number, run: () => void) => void; alive: () => boolean }): KV {
+export function slowKV(inner: KV, options: { delayMs: () => number; after: (delayMs: number, run: () => void) => void; alive: () => boolean; onWriteStart?: (delayMs: number) => void }): KV {
   return {
     get: (key) => inner.get(key),
     iterate: (range) => inner.iterate(range),
     close: () => inner.close(),
     batch: (ops, batchOptions) => new Promise<void>((resolve, reject) => {
-      options.after(options.delayMs(), () => {
+      const delayMs = options.delayMs();
+      options.onWriteStart?.(delayMs);
+      options.after(delayMs, () => {
         // A dead process's write never completes; its caller is gone too.
         if (!options.alive()) return;
         inner.batch(ops, batchOptions).then(resolve, reject);

@@ -19,6 +19,21 @@ import { SimNetwork, type LinkFaults } from './network.js';
 import { SeededRng } from './rng.js';
 import { Scheduler, SimClock } from './scheduler.js';
 
+/**
+ * Raft's figure 8, staged: leader L keeps taking entries with only F1 reachable; the other
+ * side elects M, which takes entries nobody receives and dies; L's side leads again and
+ * copies its old-term entries to a majority; that leader dies the moment its commit index
+ * moves; M returns. A leader that counted old-term replicas as committed has now lost a
+ * committed entry to M; a correct one never committed it.
+ */
+interface Figure8 {
+  phase: 'split' | 'minority-leader-muted' | 'reelect' | 'done';
+  readonly l: NodeId;
+  readonly f1: NodeId;
+  m: NodeId | 0;
+  mTerm: number;
+}
+
 export interface RaftSimOptions {
   readonly seed: number;
   readonly nodes: number;
@@ -123,6 +138,10 @@ class RaftSim {
   private readonly proposalGapMs: number;
   private readonly churnProbability: number;
   private readonly crashAfterCommitProbability: number;
+  private readonly crashDuringWriteProbability: number;
+  /** The figure-8 scenario in progress, if any (see startFigure8). */
+  private figure8: Figure8 | null = null;
+  private readonly figure8Enabled: boolean;
 
   constructor(private readonly options: RaftSimOptions) {
     this.rng = new SeededRng(options.seed);
@@ -138,6 +157,8 @@ class RaftSim {
     this.proposalGapMs = pick([40, 100, 300]);
     this.churnProbability = pick([0, 0.3, 0.7]);
     this.crashAfterCommitProbability = pick([0, 0.02, 0.1]);
+    this.figure8Enabled = this.nemesisRng.float() < 0.5;
+    this.crashDuringWriteProbability = pick([0, 0.002, 0.01]);
     this.network = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyMessage);
     this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
   }
@@ -193,6 +214,7 @@ class RaftSim {
       delayMs: () => this.diskDelayMs(),
       after: (delayMs, run) => { this.scheduler.after(delayMs, `n${host.id} disk`, run); },
       alive: () => host.generation === generation,
+      onWriteStart: (delayMs) => { this.maybeCrashDuringWrite(host, generation, delayMs); },
     });
     const node = await RaftNode.start(this.config(host.id), {
       clock: host.clock,
@@ -272,7 +294,72 @@ class RaftSim {
       this.electionWatch = null;
     }
     this.checkLeaderCompleteness(host, term);
-    this.maybeDeposeSoon(host);
+    if (this.figure8 !== null && this.figure8.phase !== 'done') this.figure8OnLeader(host, term);
+    else this.maybeDeposeSoon(host);
+  }
+
+  /** Stage 1: with a healthy cluster, cut the leader and one follower off from the rest. */
+  private startFigure8(): void {
+    const leader = this.leader();
+    const healthy = this.hosts.every((host) => host.node !== null && !host.paused) && this.network.cutLinks === 0;
+    if (leader === undefined || !healthy) return;
+    const others = this.ids.filter((id) => id !== leader.id);
+    const f1 = others[this.nemesisRng.int(others.length)] ?? 0;
+    this.figure8 = { phase: 'split', l: leader.id, f1, m: 0, mTerm: 0 };
+    this.electionWatch = null;
+    this.network.partition([[leader.id, f1], others.filter((id) => id !== f1)]);
+    this.scheduler.record(`figure8 split n${leader.id},n${f1}`);
+    // Give up if the stages do not play out: heal and let the random nemesis go on.
+    this.scheduler.after(15_000, 'figure8 timeout', () => { if (this.figure8 !== null && this.figure8.phase !== 'done') this.endFigure8(); });
+  }
+
+  /** Stages 2 and 4: a leader was elected somewhere while the scenario runs. */
+  private figure8OnLeader(host: Host, term: number): void {
+    const scenario = this.figure8;
+    if (scenario === null) return;
+    if (scenario.phase === 'split' && host.id !== scenario.l && host.id !== scenario.f1) {
+      // M: its entries reach nobody; it takes a few proposals, then dies.
+      scenario.phase = 'minority-leader-muted';
+      scenario.m = host.id;
+      scenario.mTerm = term;
+      for (const other of this.ids) if (other !== host.id) this.network.cutOneWay(host.id, other);
+      this.scheduler.after(100 + this.nemesisRng.int(300), 'figure8 crash m', () => {
+        this.crash(host, 60_000); // restarted by the scenario, not by the timer
+        this.network.heal();
+        scenario.phase = 'reelect';
+        this.scheduler.record(`figure8 m n${host.id} down, healed`);
+      });
+    }
+  }
+
+  /** Stage 3: L's side leads again and its commit index just moved: it dies now; M returns. */
+  private figure8LeaderCommitted(host: Host): void {
+    const scenario = this.figure8;
+    if (scenario === null) return;
+    scenario.phase = 'done';
+    this.scheduler.after(this.nemesisRng.int(2), 'figure8 crash leader', () => {
+      this.crash(host, 3000 + this.nemesisRng.int(2000));
+      const m = this.hosts.find((candidate) => candidate.id === scenario.m);
+      this.scheduler.after(100 + this.nemesisRng.int(400), 'figure8 restart m', () => { if (m !== undefined) void this.restart(m); });
+      this.scheduler.record(`figure8 leader n${host.id} down after commit`);
+    });
+  }
+
+  private endFigure8(): void {
+    const scenario = this.figure8;
+    if (scenario === null) return;
+    scenario.phase = 'done';
+    this.network.heal();
+    const m = this.hosts.find((candidate) => candidate.id === scenario.m);
+    if (m !== undefined && m.node === null) void this.restart(m);
+  }
+
+  /** Crash at an interesting point: while a synced write is on its way to the disk. */
+  private maybeCrashDuringWrite(host: Host, generation: number, delayMs: number): void {
+    if (this.scheduler.nowMs >= this.options.faultMs || this.nemesisRng.float() >= this.crashDuringWriteProbability) return;
+    this.scheduler.after(this.nemesisRng.float() * delayMs, 'crash during write', () => {
+      if (host.generation === generation) this.crash(host, 200 + this.nemesisRng.int(2000));
+    });
   }
 
   /**
@@ -319,7 +406,10 @@ class RaftSim {
   private onPersisted(host: Host, ready: Ready): void {
     if (ready.hardState !== null) {
       if (ready.hardState.commit < host.persistedCommit) this.violation(`n${host.id} persisted commit ${ready.hardState.commit} after ${host.persistedCommit}`);
-      if (ready.hardState.commit > host.persistedCommit && host.node?.isLeader === true) this.maybeCrashAfterCommit(host);
+      if (ready.hardState.commit > host.persistedCommit && host.node?.isLeader === true) {
+        if (this.figure8?.phase === 'reelect' && host.node.status().term > this.figure8.mTerm) this.figure8LeaderCommitted(host);
+        else this.maybeCrashAfterCommit(host);
+      }
       host.persistedCommit = Math.max(host.persistedCommit, ready.hardState.commit);
     }
     if (ready.snapshot !== null) {
@@ -412,7 +502,10 @@ class RaftSim {
     const delayMs = 50 + this.nemesisRng.int(this.faultGapMs * 2);
     this.scheduler.after(delayMs, 'nemesis', () => {
       if (this.scheduler.nowMs >= untilMs) return;
-      this.injectFault();
+      if (this.figure8 === null || this.figure8.phase === 'done') {
+        if (this.figure8Enabled && this.figure8 === null && this.nemesisRng.float() < 0.3) this.startFigure8();
+        else this.injectFault();
+      }
       this.scheduleNemesis(untilMs);
     });
   }
