@@ -15,7 +15,9 @@ export const simBugs: Record<RaftBug, string> = {
   'raft-ack-before-persist': 'sends vote and append responses before the state they promise is durable',
 };
 
-export class SimUsageError extends Error {}
+export class SimUsageError extends Error {
+  override readonly name = 'SimUsageError';
+}
 
 /** A limit on seeds per command, so a typo cannot start a week-long run. */
 const SEEDS_MAX = 1_000_000;

@@ -9,7 +9,7 @@
 //   - acknowledged proposals are never lost; a node's persisted commit never goes back;
 //   - liveness: after healing, a leader is elected and every node catches up in bounded time.
 import type { MemoryLevel } from 'memory-level';
-import type { Entry, Message, NodeId, RaftBug, Ready, Role } from '../raft/index.js';
+import type { Entry, Message, NodeId, NodeIdOrNone, RaftBug, Ready, Role } from '../raft/index.js';
 import { defaultRaftTiming, RaftNode, type RaftNodeConfig, type StateMachine } from '../src/quorum/raft-node.js';
 import { RaftStorage } from '../src/quorum/raft-storage.js';
 import type { KV } from '../storage/kv.js';
@@ -30,7 +30,7 @@ interface Figure8 {
   phase: 'split' | 'minority-leader-muted' | 'reelect' | 'done';
   readonly l: NodeId;
   readonly f1: NodeId;
-  m: NodeId | 0;
+  m: NodeIdOrNone;
   mTerm: number;
 }
 
@@ -283,7 +283,7 @@ class RaftSim {
 
   // --- checkers ---
 
-  private onRoleChange(host: Host, role: Role, _leader: NodeId | 0, term: number): void {
+  private onRoleChange(host: Host, role: Role, _leader: NodeIdOrNone, term: number): void {
     this.scheduler.record(`n${host.id} ${role} term ${term}`);
     if (role !== 'leader') return;
     const previous = this.leaderOfTerm.get(term);

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { benchStorage } from '../bench/storage.js';
 import { parseListen, parsePeers } from '../peers.js';
-import { startQuorumServer } from '../quorum/quorum-server.js';
+import { startQuorumServer } from '../quorum/node-quorum-server.js';
 import { DriftwoodError } from '../../storage/errors.js';
 
 const USAGE = `usage: driftwood <command> [options]
@@ -19,7 +19,9 @@ commands:
   cluster      start a local three-node cluster (not built yet)
   help         this text`;
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
 
 /** Where a command writes: the process's streams for real, buffers in tests. */
 export interface CommandIO {
@@ -90,7 +92,8 @@ async function runQuorum(args: string[], io: CommandIO): Promise<void> {
   if (node.isLeader) {
     const successor = peers.find((peer) => peer.id !== id);
     if (successor !== undefined) node.transferLeadership(successor.id);
-    for (let waited = 0; node.isLeader && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    const stillLeads = (): boolean => node.isLeader;
+    for (let waited = 0; stillLeads() && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
   }
   await server.close();
   io.stderr(`node ${id} stopped\n`);

@@ -4,7 +4,7 @@
 // only then send the messages; apply the committed entries to the state machine; advance().
 // The same class runs in a real process and in the simulator.
 import assert from 'node:assert/strict';
-import { Raft, type Entry, type Message, type NodeId, type RaftBug, type RaftStatus, type Ready, type Role, type Snapshot } from '../../raft/index.js';
+import { Raft, type Entry, type Message, type NodeId, type NodeIdOrNone, type RaftBug, type RaftStatus, type Ready, type Role, type Snapshot } from '../../raft/index.js';
 import type { Clock, TimerHandle } from '../../storage/clock.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { KV } from '../../storage/kv.js';
@@ -67,7 +67,7 @@ export interface RaftNodePorts {
 /** Observers of the node, for checkers, metrics and the admin API. */
 export interface RaftNodeEvents {
   onApply?: (entry: Entry) => void;
-  onRoleChange?: (role: Role, leader: NodeId | 0, term: number) => void;
+  onRoleChange?: (role: Role, leader: NodeIdOrNone, term: number) => void;
   onPersisted?: (ready: Ready) => void;
   /**
    * The node hit a broken invariant or lost its disk and stopped for good. A real process
@@ -99,7 +99,7 @@ export class RaftNode {
   private tickTimer: TimerHandle | null = null;
   private processing = false;
   private stopped = false;
-  private failure: unknown = null;
+  private failure: Error | null = null;
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<number, PendingRead>();
   private nextReadId = 1;
@@ -166,7 +166,7 @@ export class RaftNode {
     return this.raft.role === 'leader';
   }
 
-  get leader(): NodeId | 0 {
+  get leader(): NodeIdOrNone {
     return this.raft.leader;
   }
 
@@ -194,7 +194,7 @@ export class RaftNode {
 
   private fatal(error: unknown): void {
     if (this.failure !== null) return;
-    this.failure = error;
+    this.failure = error instanceof Error ? error : new Error(`non-Error thrown: ${typeof error}`);
     this.stop();
     this.failPending(error);
     this.events.onFatal?.(error);
@@ -278,7 +278,8 @@ export class RaftNode {
     if (this.processing || this.stopped) return;
     this.processing = true;
     try {
-      while (!this.stopped && this.raft.hasReady()) {
+      // `stopped` may flip inside afterPersisted (a fatal error): read it through a method.
+      while (!this.isStopped() && this.raft.hasReady()) {
         const ready = this.raft.ready();
         if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
           this.persistThenContinue(ready);
@@ -311,6 +312,10 @@ export class RaftNode {
       },
       (error: unknown) => { this.fatal(error); },
     ).catch((error: unknown) => { this.fatal(error); });
+  }
+
+  private isStopped(): boolean {
+    return this.stopped;
   }
 
   private snapshotDue(): boolean {
