@@ -2,13 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { capture } from '../helpers/capture.js';
 import { run } from '../../src/cli/commands.js';
 
-function capture(): { out: string[]; err: string[]; io: { stdout: (s: string) => void; stderr: (s: string) => void } } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { stdout: (s) => { out.push(s); }, stderr: (s) => { err.push(s); } } };
-}
 
 void t.test('help and unknown commands', async (t) => {
   const help = capture();

@@ -1,11 +1,7 @@
 import t from 'tap';
+import { capture } from '../helpers/capture.js';
 import { parseSeeds, runSimCommand } from '../../sim/cli.js';
 
-function capture(): { out: string[]; err: string[]; io: { stdout: (s: string) => void; stderr: (s: string) => void } } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return { out, err, io: { stdout: (s) => { out.push(s); }, stderr: (s) => { err.push(s); } } };
-}
 
 void t.test('sim command: bugs list, one seed as JSON, bad arguments', async (t) => {
   const list = capture();
