@@ -12,8 +12,9 @@ commands:
   bench storage [--dir DIR] [--bytes N] [--batch-bytes N] [--record-bytes N]
                 [--flush-interval-ms N] [--appends-in-flight N] [--json]
       append ~1 GiB through the partition log and compare with plain fs writes
-  quorum --id N --listen HOST:PORT --peers 1@HOST:PORT,... --data DIR
-      run one node of the bare Raft quorum (HTTP/2); SIGTERM hands leadership away and stops
+  quorum --id N --listen HOST:PORT --peers 1@HOST:PORT,... --data DIR [--voters 1,2,3]
+      run one node of the bare Raft quorum (HTTP/2); peers not in --voters observe;
+      SIGTERM hands leadership away and stops
   sim raft --seeds A..B [--nodes 5] [--bug NAME] [--json] | sim --list-bugs
       run the deterministic Raft simulator under faults
   cluster      start a local three-node cluster (not built yet)
@@ -73,7 +74,7 @@ async function runQuorum(args: string[], io: CommandIO): Promise<void> {
     args,
     strict: true,
     allowPositionals: false,
-    options: { id: { type: 'string' }, listen: { type: 'string' }, peers: { type: 'string' }, data: { type: 'string' } },
+    options: { id: { type: 'string' }, listen: { type: 'string' }, peers: { type: 'string' }, data: { type: 'string' }, voters: { type: 'string' } },
   });
   if (values.id === undefined || values.listen === undefined || values.peers === undefined || values.data === undefined) {
     throw new UsageError('quorum needs --id, --listen, --peers and --data');
@@ -82,7 +83,9 @@ async function runQuorum(args: string[], io: CommandIO): Promise<void> {
   const peers = usage(() => parsePeers(values.peers ?? ''));
   const listen = usage(() => parseListen(values.listen ?? ''));
   if (!peers.some((peer) => peer.id === id)) throw new UsageError(`--id ${id} is not in the peers list`);
-  const server = await startQuorumServer({ id, host: listen.host, port: listen.port, peers, dataDir: values.data });
+  const voters = values.voters === undefined ? undefined : values.voters.split(',').map((item) => positiveInteger('voters', item.trim(), 0));
+  if (voters?.some((voter) => !peers.some((peer) => peer.id === voter)) === true) throw new UsageError(`--voters names a node that is not in the peers list: ${values.voters ?? ''}`);
+  const server = await startQuorumServer({ id, host: listen.host, port: listen.port, peers, dataDir: values.data, ...(voters === undefined ? {} : { voters }) });
   io.stderr(`node ${id} listening on ${listen.host}:${listen.port}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

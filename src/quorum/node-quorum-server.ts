@@ -27,6 +27,8 @@ export interface QuorumServerOptions {
   readonly port: number;
   readonly peers: readonly Peer[];
   readonly dataDir: string;
+  /** The voting members; the other peers replicate the log as observers. Default: all. */
+  readonly voters?: readonly number[];
   readonly timing?: Partial<typeof defaultRaftTiming>;
 }
 
@@ -68,6 +70,7 @@ export interface QuorumServer {
 
 export async function startQuorumServer(options: QuorumServerOptions): Promise<QuorumServer> {
   assert.ok(options.peers.some((peer) => peer.id === options.id), 'the node is in its own peers list');
+  const members = membership(options);
   await mkdir(options.dataDir, { recursive: true });
   const kv = await openLevelKV(join(options.dataDir, 'raft'));
   const app = Fastify({ http2: true, logger: false, bodyLimit: BODY_BYTES_MAX });
@@ -80,7 +83,7 @@ export async function startQuorumServer(options: QuorumServerOptions): Promise<Q
   try {
     await app.listen({ host: options.host, port: options.port });
     node = await RaftNode.start(
-      { ...timing, id: options.id, voters: options.peers.map((peer) => peer.id), observers: [] },
+      { ...timing, id: options.id, ...members },
       { clock: nodeClock, rng: nodeRng, kv, transport, stateMachine },
       {
         onFatal: (error) => {
@@ -104,6 +107,17 @@ export async function startQuorumServer(options: QuorumServerOptions): Promise<Q
       await closeAll(app, transport, kv);
     },
   };
+}
+
+/** Voters from the option (all peers by default); every other peer observes. */
+function membership(options: QuorumServerOptions): { voters: number[]; observers: number[] } {
+  const ids = options.peers.map((peer) => peer.id);
+  const voters = options.voters === undefined ? ids : [...options.voters];
+  for (const voter of voters) {
+    if (!ids.includes(voter)) throw new DriftwoodError('INVALID_CONFIG', `voter ${voter} is not in the peers list`);
+  }
+  if (voters.length === 0) throw new DriftwoodError('INVALID_CONFIG', 'the voter set is empty');
+  return { voters, observers: ids.filter((id) => !voters.includes(id)) };
 }
 
 async function closeAll(app: H2App, transport: HttpTransport, kv: KV): Promise<void> {
