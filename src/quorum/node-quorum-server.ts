@@ -6,20 +6,19 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Http2Server } from 'node:http2';
-import Fastify, { type FastifyInstance } from 'fastify';
 import type { Entry } from '../../raft/index.js';
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import type { KV } from '../../storage/kv.js';
 import { nodeClock } from '../../storage/node-clock.js';
 import { openLevelKV } from '../../storage/node-kv.js';
 import { nodeRng } from '../../storage/node-rng.js';
+import { createHttpApp, type HttpApp } from '../http/node-dual-server.js';
 import { peerUrl, type Peer } from '../peers.js';
 import { decodeMessages } from './message-codec.js';
 import { HttpTransport, RAFT_MESSAGES_PATH } from './node-http-transport.js';
 import { defaultRaftTiming, RaftNode, type StateMachine } from './raft-node.js';
 
-type H2App = FastifyInstance<Http2Server>;
+type H2App = HttpApp;
 
 export interface QuorumServerOptions {
   readonly id: number;
@@ -73,7 +72,7 @@ export async function startQuorumServer(options: QuorumServerOptions): Promise<Q
   const members = membership(options);
   await mkdir(options.dataDir, { recursive: true });
   const kv = await openLevelKV(join(options.dataDir, 'raft'));
-  const app = Fastify({ http2: true, logger: false, bodyLimit: BODY_BYTES_MAX });
+  const app = createHttpApp({ bodyLimitBytes: BODY_BYTES_MAX });
   const others = new Map(options.peers.filter((peer) => peer.id !== options.id).map((peer) => [peer.id, peerUrl(peer)]));
   const timing = { ...defaultRaftTiming, ...options.timing };
   const transport = new HttpTransport({ peers: others, requestTimeoutMs: timing.requestTimeoutMs, queuedMessagesMax: 10_000 });

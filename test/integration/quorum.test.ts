@@ -39,6 +39,9 @@ void t.test('three quorum processes elect, replicate, survive kill -9 of the lea
   for (const id of [1, 2, 3]) start(id);
 
   const first = await waitFor('a leader', 20_000, () => leaderAmong([1, 2, 3]));
+  const overHttp1 = await fetch(`http://127.0.0.1:${ports[0]}/v1/raft`);
+  t.equal(overHttp1.status, 200, 'the same port answers HTTP/1.1, as curl and browsers use it');
+  t.match(await overHttp1.json(), { id: 1, leader: first });
   t.ok(first >= 1 && first <= 3, `node ${first} leads`);
   const propose = async (id: number, data: string): Promise<number> => {
     const { status, json } = await h2Json(`http://127.0.0.1:${ports[id - 1]}/v1/raft/entries`, 'POST', { data });

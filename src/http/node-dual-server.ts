@@ -1,0 +1,71 @@
+// One cleartext port for both protocols: brokers speak HTTP/2 (h2c) to each other, people
+// use curl and browsers over HTTP/1.1. A plain TCP server looks at the first bytes of each
+// connection and hands it to an HTTP/2 server when they are the HTTP/2 preface ("PRI * ..."),
+// to an HTTP/1.1 server otherwise; both run fastify's handler.
+import http from 'node:http';
+import http2, { type Http2Server } from 'node:http2';
+import net from 'node:net';
+import Fastify, { type FastifyHttp2Options, type FastifyInstance } from 'fastify';
+
+/** A fastify app on the dual-protocol server (typed as the HTTP/2 one it mostly is). */
+export type HttpApp = FastifyInstance<Http2Server>;
+
+/** fastify on one port for HTTP/2 (peers) and HTTP/1.1 (curl, browsers). */
+export function createHttpApp(options: { bodyLimitBytes: number; server?: DualServerOptions }): HttpApp {
+  const fastifyOptions: FastifyHttp2Options<Http2Server> = {
+    http2: true,
+    logger: false,
+    bodyLimit: options.bodyLimitBytes,
+    // fastify's types know either an http or an http2 server; this one hands out both.
+    serverFactory: dualProtocolServerFactory(options.server) as unknown as NonNullable<FastifyHttp2Options<Http2Server>['serverFactory']>,
+  };
+  return Fastify(fastifyOptions);
+}
+
+/** The HTTP/2 connection preface starts with this; no HTTP/1.1 method does. */
+const PREFACE_START = Buffer.from('PRI ');
+
+export interface DualServerOptions {
+  /** HTTP/2 flow-control window for each stream and connection, in bytes (bigger = faster uploads). */
+  readonly windowBytes: number;
+  /** A connection that sends nothing for this long is closed. */
+  readonly idleTimeoutMs: number;
+  /** Headers must arrive within this (slowloris). */
+  readonly headersTimeoutMs: number;
+}
+
+export const defaultDualServerOptions: DualServerOptions = { windowBytes: 8 * 1024 * 1024, idleTimeoutMs: 120_000, headersTimeoutMs: 10_000 };
+
+type Handler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => void;
+
+/** A fastify `serverFactory`: returns the TCP server fastify listens on. */
+export function dualProtocolServerFactory(options: DualServerOptions = defaultDualServerOptions): (handler: Handler) => net.Server {
+  return (handler) => {
+    const h1 = http.createServer({ headersTimeout: options.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5000 }, handler as http.RequestListener);
+    const h2 = http2.createServer({ settings: { initialWindowSize: options.windowBytes } }, handler as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void);
+    h2.on('session', (session) => {
+      session.once("connect", () => { session.setLocalWindowSize(options.windowBytes); });
+    });
+    h2.setTimeout(options.idleTimeoutMs);
+    const server = net.createServer((socket) => {
+      socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
+      socket.once('data', (first: Buffer) => {
+        socket.pause();
+        socket.unshift(first);
+        if (first.subarray(0, PREFACE_START.length).equals(PREFACE_START)) {
+          // The HTTP/2 session reads what was put back itself; resuming here would flush it.
+          h2.emit('connection', socket);
+          return;
+        }
+        h1.emit('connection', socket);
+        socket.resume();
+      });
+    });
+    // fastify closes the server it listens on; the protocol servers go with it.
+    server.on('close', () => {
+      h1.close();
+      h2.close();
+    });
+    return server;
+  };
+}
