@@ -25,6 +25,14 @@ export const errorCodes = {
   NOT_ENOUGH_REPLICAS: { status: 503, message: 'Fewer in-sync replicas than min.insync.replicas' },
   REQUEST_TIMED_OUT: { status: 504, message: 'The request timed out' },
   UNAUTHORIZED: { status: 401, message: 'Not authorized' },
+  // Controller (cluster metadata)
+  INVALID_TOPIC_EXCEPTION: { status: 400, message: 'The topic name is invalid' },
+  INVALID_PARTITIONS: { status: 400, message: 'The number of partitions is invalid' },
+  INVALID_REPLICATION_FACTOR: { status: 400, message: 'The replication factor is invalid' },
+  STALE_BROKER_EPOCH: { status: 409, message: 'The broker epoch is not the current one' },
+  INVALID_UPDATE_VERSION: { status: 409, message: 'The partition epoch is stale' },
+  INELIGIBLE_REPLICA: { status: 409, message: 'A replica added to the ISR is fenced or unknown' },
+  BROKER_ID_NOT_REGISTERED: { status: 404, message: 'No such broker is registered' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -2,7 +2,8 @@
 // malformed option is a one-line error and exit code 2, before anything is touched.
 import { parseArgs } from 'node:util';
 import { benchStorage } from '../bench/storage.js';
-import { parseListen, parsePeers } from '../peers.js';
+import { resolveConfig, settingsFromEnv, settingsFromFile } from '../config.js';
+import { checkDataDirWritable, checkIdentity, checkPortFree, writeIdentity } from '../node-preflight.js';
 import { startQuorumServer } from '../quorum/node-quorum-server.js';
 import { DriftwoodError } from '../../storage/errors.js';
 
@@ -12,9 +13,10 @@ commands:
   bench storage [--dir DIR] [--bytes N] [--batch-bytes N] [--record-bytes N]
                 [--flush-interval-ms N] [--appends-in-flight N] [--json]
       append ~1 GiB through the partition log and compare with plain fs writes
-  quorum --id N --listen HOST:PORT --peers 1@HOST:PORT,... --data DIR [--voters 1,2,3]
-      run one node of the bare Raft quorum (HTTP/2); peers not in --voters observe;
-      SIGTERM hands leadership away and stops
+  quorum --id N --peers 1@HOST:PORT,... --data DIR [--listen HOST:PORT] [--voters 1,2,3]
+         [--config FILE.json]   (also DRIFTWOOD_ID, _PEERS, _DATA, _LISTEN, _VOTERS, _CONFIG)
+      run one node of the bare Raft quorum (HTTP/1.1 and HTTP/2 on one port); peers not in
+      --voters observe; SIGTERM hands leadership away and stops
   sim raft --seeds A..B [--nodes 5] [--bug NAME] [--json] | sim --list-bugs
       run the deterministic Raft simulator under faults
   cluster      start a local three-node cluster (not built yet)
@@ -74,43 +76,47 @@ async function runQuorum(args: string[], io: CommandIO): Promise<void> {
     args,
     strict: true,
     allowPositionals: false,
-    options: { id: { type: 'string' }, listen: { type: 'string' }, peers: { type: 'string' }, data: { type: 'string' }, voters: { type: 'string' } },
+    options: { id: { type: 'string' }, listen: { type: 'string' }, peers: { type: 'string' }, data: { type: 'string' }, voters: { type: 'string' }, config: { type: 'string' } },
   });
-  if (values.id === undefined || values.listen === undefined || values.peers === undefined || values.data === undefined) {
-    throw new UsageError('quorum needs --id, --listen, --peers and --data');
-  }
-  const id = positiveInteger('id', values.id, 0);
-  const peers = usage(() => parsePeers(values.peers ?? ''));
-  const listen = usage(() => parseListen(values.listen ?? ''));
-  if (!peers.some((peer) => peer.id === id)) throw new UsageError(`--id ${id} is not in the peers list`);
-  const voters = values.voters === undefined ? undefined : values.voters.split(',').map((item) => positiveInteger('voters', item.trim(), 0));
-  if (voters?.some((voter) => !peers.some((peer) => peer.id === voter)) === true) throw new UsageError(`--voters names a node that is not in the peers list: ${values.voters ?? ''}`);
-  const server = await startQuorumServer({ id, host: listen.host, port: listen.port, peers, dataDir: values.data, ...(voters === undefined ? {} : { voters }) });
-  io.stderr(`node ${id} listening on ${listen.host}:${listen.port}\n`);
+  const config = await usageAsync(async () => {
+    const env = settingsFromEnv(process.env);
+    const configPath = values.config ?? process.env.DRIFTWOOD_CONFIG;
+    const file = configPath === undefined ? {} : await settingsFromFile(configPath);
+    const flags = Object.fromEntries(Object.entries({ id: values.id, listen: values.listen, peers: values.peers, data: values.data, voters: values.voters }).filter(([, value]) => value !== undefined));
+    const resolved = resolveConfig(file, env, flags);
+    await checkDataDirWritable(resolved.dataDir);
+    await checkIdentity(resolved.dataDir, resolved.id);
+    await checkPortFree(resolved.host, resolved.port);
+    return resolved;
+  });
+  await writeIdentity(config.dataDir, { version: 1, nodeId: config.id });
+  const server = await startQuorumServer({ id: config.id, host: config.host, port: config.port, peers: config.peers, dataDir: config.dataDir, ...(config.voters === undefined ? {} : { voters: config.voters }) });
+  io.stderr(`node ${config.id} listening on ${config.host}:${config.port}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
   const node = server.node;
   if (node.isLeader) {
-    const successor = peers.find((peer) => peer.id !== id);
+    const successor = config.peers.find((peer) => peer.id !== config.id && (config.voters?.includes(peer.id) ?? true));
     if (successor !== undefined) node.transferLeadership(successor.id);
     const stillLeads = (): boolean => node.isLeader;
     for (let waited = 0; stillLeads() && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
   }
   await server.close();
-  io.stderr(`node ${id} stopped\n`);
+  io.stderr(`node ${config.id} stopped\n`);
 }
 
-/** Turns a config error in a flag's value into a usage error (exit code 2). */
-function usage<T>(parse: () => T): T {
+/** Turns a config error into a usage error (exit code 2). */
+async function usageAsync<T>(parse: () => Promise<T>): Promise<T> {
   try {
-    return parse();
+    return await parse();
   } catch (error) {
-    if (error instanceof DriftwoodError) throw new UsageError(error.message);
+    if (error instanceof DriftwoodError && (error.code === 'INVALID_CONFIG' || error.code === 'INCONSISTENT_CLUSTER_ID')) throw new UsageError(error.message);
     throw error;
   }
 }
+
 
 async function dispatch(argv: string[], io: CommandIO): Promise<void> {
   const [command, ...rest] = argv;

@@ -43,12 +43,14 @@ void t.test('bench storage runs end to end on a small size and prints its figure
 void t.test('quorum refuses bad flags with exit code 2 before touching anything', async (t) => {
   const peers = '1@127.0.0.1:1,2@127.0.0.1:2,3@127.0.0.1:3';
   const cases: Array<[string[], RegExp]> = [
-    [['quorum', '--id', '1'], /needs --id, --listen, --peers and --data/],
-    [['quorum', '--id', '9', '--listen', '127.0.0.1:1', '--peers', peers, '--data', '/nonexistent/x'], /--id 9 is not in the peers list/],
+    [['quorum', '--id', '1'], /peers list is missing/],
+    [['quorum', '--id', '9', '--listen', '127.0.0.1:1', '--peers', peers, '--data', '/nonexistent/x'], /node id 9 is not in the peers list/],
     [['quorum', '--id', '1', '--listen', '127.0.0.1:1', '--peers', '1@bad', '--data', '/nonexistent/x'], /ID@HOST:PORT/],
     [['quorum', '--id', '1', '--listen', 'nope', '--peers', peers, '--data', '/nonexistent/x'], /--listen is HOST:PORT/],
-    [['quorum', '--id', '1', '--listen', '127.0.0.1:1', '--peers', peers, '--data', '/nonexistent/x', '--voters', '1,7'], /--voters names a node/],
+    [['quorum', '--id', '1', '--listen', '127.0.0.1:1', '--peers', peers, '--data', '/nonexistent/x', '--voters', '1,7'], /voter 7 is not in the peers list/],
   ];
+  // (A directory under a file: refused even for root, who may write anywhere else.)
+  cases.push([['quorum', '--id', '1', '--peers', peers, '--data', `${import.meta.filename}/data`], /is not a directory/]);
   for (const [argv, message] of cases) {
     const run1 = capture();
     t.equal(await run(argv, run1.io), 2, argv.join(' '));

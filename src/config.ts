@@ -1,0 +1,107 @@
+// A node's settings, from (weakest first) a JSON config file, DRIFTWOOD_* environment
+// variables and command-line flags. Every value is checked here, before anything is opened
+// or written, and a bad one is a one-line INVALID_CONFIG error (the CLI exits with 2).
+import { readFile } from 'node:fs/promises';
+import { DriftwoodError } from '../storage/errors.js';
+import { parseListen, parsePeers, type Peer } from './peers.js';
+
+export interface NodeConfig {
+  readonly id: number;
+  readonly host: string;
+  readonly port: number;
+  readonly peers: readonly Peer[];
+  readonly dataDir: string;
+  /** Voting members of the metadata quorum; the other peers observe. Default: all peers. */
+  readonly voters?: readonly number[];
+}
+
+/** The settings a source may give, as strings (flags and environment) or JSON values (file). */
+export interface RawSettings {
+  id?: unknown;
+  listen?: unknown;
+  peers?: unknown;
+  data?: unknown;
+  voters?: unknown;
+}
+
+const SETTINGS = ['id', 'listen', 'peers', 'data', 'voters'] as const;
+/** A config file larger than this is not a config file. */
+const CONFIG_FILE_BYTES_MAX = 64 * 1024;
+
+/** The DRIFTWOOD_* variables that name settings: DRIFTWOOD_ID, DRIFTWOOD_LISTEN, ... */
+export function settingsFromEnv(env: Readonly<Record<string, string | undefined>>): RawSettings {
+  const settings: RawSettings = {};
+  for (const name of SETTINGS) {
+    const value = env[`DRIFTWOOD_${name.toUpperCase()}`];
+    if (value !== undefined && value !== '') settings[name] = value;
+  }
+  return settings;
+}
+
+/** Reads a JSON config file: an object with any of id, listen, peers, data, voters. */
+export async function settingsFromFile(path: string): Promise<RawSettings> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new DriftwoodError('INVALID_CONFIG', `cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  if (text.length > CONFIG_FILE_BYTES_MAX) throw new DriftwoodError('INVALID_CONFIG', `config file ${path} is larger than ${CONFIG_FILE_BYTES_MAX} bytes`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new DriftwoodError('INVALID_CONFIG', `config file ${path} is not JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new DriftwoodError('INVALID_CONFIG', `config file ${path} must hold a JSON object`);
+  const unknown = Object.keys(parsed).filter((key) => !(SETTINGS as readonly string[]).includes(key));
+  if (unknown.length > 0) throw new DriftwoodError('INVALID_CONFIG', `config file ${path} has unknown settings: ${unknown.join(', ')} (known: ${SETTINGS.join(', ')})`);
+  return parsed;
+}
+
+/** Merges the sources (later ones win) and checks the result. */
+export function resolveConfig(...sources: RawSettings[]): NodeConfig {
+  const merged: RawSettings = {};
+  for (const source of sources) {
+    for (const name of SETTINGS) if (source[name] !== undefined) merged[name] = source[name];
+  }
+  const id = integerSetting('id', merged.id);
+  if (merged.peers === undefined) throw new DriftwoodError('INVALID_CONFIG', 'the peers list is missing (--peers 1@HOST:PORT,2@HOST:PORT,...)');
+  const peers = parsePeers(stringSetting('peers', merged.peers));
+  const self = peers.find((peer) => peer.id === id);
+  if (self === undefined) throw new DriftwoodError('INVALID_CONFIG', `node id ${id} is not in the peers list`);
+  // Without --listen a node listens where its peers will look for it.
+  const listen = merged.listen === undefined ? { host: self.host, port: self.port } : parseListen(stringSetting('listen', merged.listen));
+  if (merged.data === undefined) throw new DriftwoodError('INVALID_CONFIG', 'the data directory is missing (--data DIR)');
+  const dataDir = stringSetting('data', merged.data);
+  if (dataDir.trim() === '') throw new DriftwoodError('INVALID_CONFIG', 'the data directory is empty');
+  const voters = merged.voters === undefined ? undefined : parseVoters(merged.voters, peers);
+  return { id, host: listen.host, port: listen.port, peers, dataDir, ...(voters === undefined ? {} : { voters }) };
+}
+
+function parseVoters(value: unknown, peers: readonly Peer[]): number[] {
+  const items = Array.isArray(value) ? value : stringSetting('voters', value).split(',');
+  const voters = items.map((item) => integerSetting('voters', typeof item === 'string' ? item.trim() : item));
+  for (const voter of voters) {
+    if (!peers.some((peer) => peer.id === voter)) throw new DriftwoodError('INVALID_CONFIG', `voter ${voter} is not in the peers list`);
+  }
+  if (voters.length === 0) throw new DriftwoodError('INVALID_CONFIG', 'the voter set is empty');
+  return voters;
+}
+
+function integerSetting(name: string, value: unknown): number {
+  const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isSafeInteger(number) || number < 1) {
+    throw new DriftwoodError('INVALID_CONFIG', `${name} must be an integer >= 1, got ${describe(value)}`);
+  }
+  return number;
+}
+
+function stringSetting(name: string, value: unknown): string {
+  if (typeof value !== 'string') throw new DriftwoodError('INVALID_CONFIG', `${name} must be a string, got ${describe(value)}`);
+  return value;
+}
+
+function describe(value: unknown): string {
+  return value === undefined ? 'nothing' : JSON.stringify(value);
+}

@@ -1,0 +1,253 @@
+// The active controller's decisions: each turns a request into the records to propose,
+// judged against the current image, or refuses it with a DriftwoodError. Pure: the caller
+// brings the random start, the new topic id and the set of live brokers.
+//
+// The records are checked by assertions when applied, so the caller must decide every
+// command against an image that already includes its own earlier proposals (KRaft applies
+// its records to the controller's in-memory state as it writes them), or propose one batch
+// at a time and wait for it to apply. Two decisions against the same stale image (two
+// fences of one broker) would break an assertion on every node.
+import assert from 'node:assert/strict';
+import { DriftwoodError } from '../../storage/errors.js';
+import { applyPartitionChange, assertPartitionInvariants, type MetadataImage, type PartitionState } from './image.js';
+import { electLeader, placeReplicas, uncleanElectionAllowed } from './placement.js';
+import { NO_LEADER, type MetadataRecord, type PartitionChangeRecord } from './records.js';
+import { validateTopicConfigs, validateTopicName } from './topic-config.js';
+
+/** A bound on one preferred-leader election round, so one Raft entry stays small. */
+export const PREFERRED_ELECTIONS_PER_BATCH_MAX = 1_000;
+
+export interface CreateTopicRequest {
+  readonly name: string;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+  readonly configs: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * A Topic record and its Partition records, one batch. `liveBrokerIds` is filtered to the
+ * image's registered unfenced brokers; the first replica of each partition leads it.
+ */
+export function createTopic(request: CreateTopicRequest, image: MetadataImage, liveBrokerIds: readonly number[], startIndex: number, topicId: string): MetadataRecord[] {
+  validateTopicName(request.name);
+  if (image.topic(request.name) !== undefined) throw new DriftwoodError('TOPIC_ALREADY_EXISTS', `topic ${request.name} exists`);
+  const colliding = image.collidingTopic(request.name);
+  if (colliding !== undefined) {
+    throw new DriftwoodError('INVALID_TOPIC_EXCEPTION', `topic ${request.name} collides with ${colliding.name} ('.' and '_' collide)`);
+  }
+  const configs = validateTopicConfigs(request.configs);
+  assert(topicId.length > 0 && image.topicById(topicId) === undefined, 'the new topic id is fresh');
+  const unfenced = new Set(image.unfencedBrokerIds());
+  const brokers = [...new Set(liveBrokerIds)].filter((id) => unfenced.has(id)).sort((a, b) => a - b);
+  const placement = placeReplicas(brokers, request.partitions, request.replicationFactor, startIndex);
+  const records: MetadataRecord[] = [{ type: 'Topic', name: request.name, topicId, configs }];
+  placement.forEach((replicas, partition) => {
+    const leader = replicas[0];
+    assert(leader !== undefined);
+    records.push({ type: 'Partition', topicId, partition, replicas, isr: replicas, leader, leaderEpoch: 0, partitionEpoch: 0 });
+  });
+  assert.equal(records.length, request.partitions + 1);
+  return records;
+}
+
+export function deleteTopic(name: string, image: MetadataImage): MetadataRecord[] {
+  const topic = image.topic(name);
+  if (topic === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
+  return [{ type: 'RemoveTopic', topicId: topic.topicId }];
+}
+
+/** Replaces a topic's config overrides with validated ones. */
+export function alterTopicConfigs(name: string, configs: Readonly<Record<string, unknown>>, image: MetadataImage): MetadataRecord[] {
+  const topic = image.topic(name);
+  if (topic === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
+  return [{ type: 'TopicConfig', topicId: topic.topicId, configs: validateTopicConfigs(configs) }];
+}
+
+export interface RegisterBrokerRequest {
+  readonly brokerId: number;
+  readonly address: string;
+  /** Fresh on every process start: tells a retried registration from a restarted broker. */
+  readonly incarnationId: string;
+}
+
+export interface Registration {
+  readonly records: MetadataRecord[];
+  readonly brokerEpoch: number;
+}
+
+/**
+ * A retry by the same incarnation gets its epoch back and no records. A new incarnation gets
+ * a new epoch above both its previous one and the last applied index (so epochs are unique
+ * in the cluster, as KRaft's record offsets are), and starts fenced; if the old incarnation
+ * was unfenced it is fenced first, moving its leaderships away.
+ */
+export function registerBroker(request: RegisterBrokerRequest, image: MetadataImage): Registration {
+  if (!Number.isSafeInteger(request.brokerId) || request.brokerId < 0) {
+    throw new DriftwoodError('INVALID_REQUEST', `broker id must be a non-negative integer, got ${request.brokerId}`);
+  }
+  if (request.address.length === 0 || request.incarnationId.length === 0) {
+    throw new DriftwoodError('INVALID_REQUEST', 'address and incarnation id must not be empty');
+  }
+  const previous = image.broker(request.brokerId);
+  if (previous?.incarnationId === request.incarnationId && previous.address === request.address) {
+    return { records: [], brokerEpoch: previous.brokerEpoch };
+  }
+  const brokerEpoch = Math.max((previous?.brokerEpoch ?? 0) + 1, image.lastAppliedIndex + 1);
+  const records = previous === undefined ? [] : fenceBroker(request.brokerId, image);
+  records.push({ type: 'RegisterBroker', brokerId: request.brokerId, address: request.address, brokerEpoch, incarnationId: request.incarnationId });
+  return { records, brokerEpoch };
+}
+
+function change(p: PartitionState, leader: number, isr: readonly number[]): PartitionChangeRecord | null {
+  const sameIsr = isr.length === p.isr.length && isr.every((id, i) => p.isr[i] === id);
+  if (leader === p.leader && sameIsr) return null;
+  const record: PartitionChangeRecord = {
+    type: 'PartitionChange',
+    topicId: p.topicId,
+    partition: p.partition,
+    ...(leader === p.leader ? {} : { leader }),
+    ...(sameIsr ? {} : { isr: [...isr] }),
+  };
+  assertPartitionInvariants(applyPartitionChange(p, record));
+  return record;
+}
+
+function forEachPartition(image: MetadataImage, visit: (p: PartitionState) => void): void {
+  for (const topic of image.topics()) {
+    for (const p of image.partitions(topic.topicId) ?? []) visit(p);
+  }
+}
+
+/**
+ * Fences a broker (its session expired, or it restarted): a BrokerFence, then for every
+ * partition whose ISR holds it, a change removing it from the ISR and, if it led, electing
+ * another live ISR member. As KRaft without ELR, the ISR shrinks but never to empty: the
+ * last ISR member stays in it and the partition goes leaderless (unless the topic allows an
+ * unclean election). Nothing for an unknown or already fenced broker.
+ */
+export function fenceBroker(brokerId: number, image: MetadataImage): MetadataRecord[] {
+  const broker = image.broker(brokerId);
+  if (broker === undefined || broker.fenced) return [];
+  const live = new Set(image.unfencedBrokerIds());
+  live.delete(brokerId);
+  const records: MetadataRecord[] = [{ type: 'BrokerFence', brokerId, brokerEpoch: broker.brokerEpoch }];
+  forEachPartition(image, (p) => {
+    if (!p.isr.includes(brokerId) && p.leader !== brokerId) return;
+    const shrunk = p.isr.filter((id) => id !== brokerId);
+    const isr = shrunk.length === 0 ? p.isr : shrunk;
+    const elected = p.leader === brokerId || p.leader === NO_LEADER
+      ? electLeader(p.replicas, isr, live, uncleanElectionAllowed(image, p.topicId))
+      : { leader: p.leader, isr };
+    const record = change(p, elected.leader, elected.isr);
+    if (record !== null) records.push(record);
+  });
+  return records;
+}
+
+/**
+ * A heartbeat from a caught-up broker unfences it; leaderless partitions it can now lead
+ * (it is in their ISR, or a replica where unclean election is on) elect a leader.
+ */
+export function unfenceBroker(brokerId: number, brokerEpoch: number, image: MetadataImage): MetadataRecord[] {
+  const broker = image.broker(brokerId);
+  if (broker === undefined) throw new DriftwoodError('BROKER_ID_NOT_REGISTERED', `broker ${brokerId} is not registered`);
+  if (broker.brokerEpoch !== brokerEpoch) {
+    throw new DriftwoodError('STALE_BROKER_EPOCH', `broker ${brokerId} is at epoch ${broker.brokerEpoch}, not ${brokerEpoch}`);
+  }
+  if (!broker.fenced) return [];
+  const live = new Set(image.unfencedBrokerIds());
+  live.add(brokerId);
+  const records: MetadataRecord[] = [{ type: 'BrokerUnfence', brokerId, brokerEpoch }];
+  forEachPartition(image, (p) => {
+    if (p.leader !== NO_LEADER || !p.replicas.includes(brokerId)) return;
+    const elected = electLeader(p.replicas, p.isr, live, uncleanElectionAllowed(image, p.topicId));
+    const record = change(p, elected.leader, elected.isr);
+    if (record !== null) records.push(record);
+  });
+  return records;
+}
+
+/** Fences the broker if needed, then removes its registration. */
+export function unregisterBroker(brokerId: number, image: MetadataImage): MetadataRecord[] {
+  const broker = image.broker(brokerId);
+  if (broker === undefined) throw new DriftwoodError('BROKER_ID_NOT_REGISTERED', `broker ${brokerId} is not registered`);
+  const records = fenceBroker(brokerId, image);
+  records.push({ type: 'UnregisterBroker', brokerId, brokerEpoch: broker.brokerEpoch });
+  return records;
+}
+
+export interface AlterPartitionRequest {
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+  readonly topicId: string;
+  readonly partition: number;
+  readonly leaderEpoch: number;
+  readonly partitionEpoch: number;
+  readonly newIsr: readonly number[];
+}
+
+export interface AlterPartitionResult {
+  /** Empty when the ISR is already the requested one. */
+  readonly records: MetadataRecord[];
+  /** The partition as it will be once the records apply (the leader's new partition epoch). */
+  readonly partition: PartitionState;
+}
+
+function checkAlterPartitionSender(request: AlterPartitionRequest, image: MetadataImage): PartitionState {
+  const broker = image.broker(request.brokerId);
+  if (broker?.brokerEpoch !== request.brokerEpoch) {
+    throw new DriftwoodError('STALE_BROKER_EPOCH', `broker ${request.brokerId} is not registered at epoch ${request.brokerEpoch}`);
+  }
+  const p = image.partition(request.topicId, request.partition);
+  if (p === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `no partition ${request.topicId}-${request.partition}`);
+  if (p.leader !== request.brokerId) {
+    throw new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${request.brokerId} does not lead ${request.topicId}-${request.partition}`, { leader: p.leader });
+  }
+  if (request.leaderEpoch !== p.leaderEpoch) {
+    throw new DriftwoodError('FENCED_LEADER_EPOCH', `leader epoch ${request.leaderEpoch} is not the current ${p.leaderEpoch}`, { leaderEpoch: p.leaderEpoch });
+  }
+  if (request.partitionEpoch !== p.partitionEpoch) {
+    throw new DriftwoodError('INVALID_UPDATE_VERSION', `partition epoch ${request.partitionEpoch} is not the current ${p.partitionEpoch}`, { partitionEpoch: p.partitionEpoch });
+  }
+  return p;
+}
+
+/**
+ * The partition leader's ISR shrink or expand (AlterPartition). Refuses a stale broker
+ * epoch, a sender that is not the leader, a stale leader or partition epoch, an ISR that is
+ * not a set of replicas holding the leader, and new members that are fenced or unknown.
+ */
+export function alterPartition(request: AlterPartitionRequest, image: MetadataImage): AlterPartitionResult {
+  const p = checkAlterPartitionSender(request, image);
+  const isr = request.newIsr;
+  if (isr.length === 0 || new Set(isr).size !== isr.length || !isr.every((id) => p.replicas.includes(id))) {
+    throw new DriftwoodError('INVALID_REQUEST', `ISR [${isr.join(', ')}] is not a set of the replicas [${p.replicas.join(', ')}]`);
+  }
+  if (!isr.includes(p.leader)) throw new DriftwoodError('INVALID_REQUEST', `ISR [${isr.join(', ')}] lacks the leader ${p.leader}`);
+  for (const id of isr) {
+    if (p.isr.includes(id)) continue;
+    const broker = image.broker(id);
+    if (broker === undefined || broker.fenced) throw new DriftwoodError('INELIGIBLE_REPLICA', `broker ${id} is fenced or unknown`);
+  }
+  const record = change(p, p.leader, isr);
+  if (record === null) return { records: [], partition: p };
+  return { records: [record], partition: applyPartitionChange(p, record) };
+}
+
+/**
+ * Moves leadership back to preferred replicas (the first of each list) that are live and in
+ * the ISR, at most PREFERRED_ELECTIONS_PER_BATCH_MAX partitions per call.
+ */
+export function electPreferredLeaders(image: MetadataImage): MetadataRecord[] {
+  const live = new Set(image.unfencedBrokerIds());
+  const records: MetadataRecord[] = [];
+  forEachPartition(image, (p) => {
+    const preferred = p.replicas[0];
+    assert(preferred !== undefined);
+    if (records.length >= PREFERRED_ELECTIONS_PER_BATCH_MAX) return;
+    if (p.leader === preferred || !live.has(preferred) || !p.isr.includes(preferred)) return;
+    const record = change(p, preferred, p.isr);
+    if (record !== null) records.push(record);
+  });
+  return records;
+}

@@ -1,0 +1,153 @@
+// The typed metadata records the Raft log carries (DESIGN.md, Cluster metadata). One Raft
+// entry holds a batch of records that every node applies atomically and in order, e.g. a
+// Topic with its Partitions, or a BrokerFence with the PartitionChanges it forces.
+// The encoding is JSON with a version per record. The controller writes the log, so a
+// record that does not decode is a bug (or a corrupt log) and fails an assertion: it is
+// never user input.
+import assert from 'node:assert/strict';
+import { isValidStoredConfigs, type ConfigValue } from './topic-config.js';
+
+export const RECORD_VERSION = 1;
+/** No leader: every ISR member is fenced (and unclean election is off). Kafka's -1. */
+export const NO_LEADER = -1;
+/** A bound on one batch: a topic of the largest partition count plus its Topic record, twice over. */
+export const RECORDS_PER_BATCH_MAX = 20_002;
+
+export interface RegisterBrokerRecord {
+  readonly type: 'RegisterBroker';
+  readonly brokerId: number;
+  readonly address: string;
+  readonly brokerEpoch: number;
+  readonly incarnationId: string;
+}
+export interface BrokerFenceRecord { readonly type: 'BrokerFence'; readonly brokerId: number; readonly brokerEpoch: number }
+export interface BrokerUnfenceRecord { readonly type: 'BrokerUnfence'; readonly brokerId: number; readonly brokerEpoch: number }
+export interface UnregisterBrokerRecord { readonly type: 'UnregisterBroker'; readonly brokerId: number; readonly brokerEpoch: number }
+export interface TopicRecord {
+  readonly type: 'Topic';
+  readonly name: string;
+  readonly topicId: string;
+  /** Validated overrides only; defaults are not stored. */
+  readonly configs: Readonly<Record<string, ConfigValue>>;
+}
+export interface PartitionRecord {
+  readonly type: 'Partition';
+  readonly topicId: string;
+  readonly partition: number;
+  readonly replicas: readonly number[];
+  readonly isr: readonly number[];
+  readonly leader: number;
+  readonly leaderEpoch: number;
+  readonly partitionEpoch: number;
+}
+/**
+ * A delta on one partition, as KRaft's PartitionChangeRecord: the epochs are not carried but
+ * derived on apply. The leader epoch bumps when the leader changes; the partition epoch bumps
+ * on every change.
+ */
+export interface PartitionChangeRecord {
+  readonly type: 'PartitionChange';
+  readonly topicId: string;
+  readonly partition: number;
+  readonly leader?: number;
+  readonly isr?: readonly number[];
+}
+export interface RemoveTopicRecord { readonly type: 'RemoveTopic'; readonly topicId: string }
+/** Replaces a topic's config overrides as a whole. */
+export interface TopicConfigRecord {
+  readonly type: 'TopicConfig';
+  readonly topicId: string;
+  readonly configs: Readonly<Record<string, ConfigValue>>;
+}
+
+export type MetadataRecord =
+  | RegisterBrokerRecord
+  | BrokerFenceRecord
+  | BrokerUnfenceRecord
+  | UnregisterBrokerRecord
+  | TopicRecord
+  | PartitionRecord
+  | PartitionChangeRecord
+  | RemoveTopicRecord
+  | TopicConfigRecord;
+
+export type RecordType = MetadataRecord['type'];
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeRecords(records: readonly MetadataRecord[]): Uint8Array {
+  assert(records.length > 0, 'an entry carries at least one record');
+  assert(records.length <= RECORDS_PER_BATCH_MAX, `a batch holds at most ${RECORDS_PER_BATCH_MAX} records`);
+  const versioned = records.map((record) => ({ v: RECORD_VERSION, ...record }));
+  const bytes = textEncoder.encode(JSON.stringify(versioned));
+  // Pair assertion: what we write must read back (catches a record built with a bad shape).
+  assert.equal(decodeRecords(bytes).length, records.length);
+  return bytes;
+}
+
+export function decodeRecords(bytes: Uint8Array): MetadataRecord[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(textDecoder.decode(bytes));
+  } catch (error) {
+    assert.fail(`metadata entry is not JSON: ${String(error)}`);
+  }
+  assert(Array.isArray(parsed), 'a metadata entry is an array of records');
+  assert(parsed.length > 0, 'a metadata entry carries at least one record');
+  assert(parsed.length <= RECORDS_PER_BATCH_MAX, 'a metadata entry is over the batch limit');
+  return parsed.map((raw: unknown, i) => decodeRecord(raw, i));
+}
+
+type Check = (value: unknown) => boolean;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+const isBrokerId: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
+const isEpoch: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
+const isLeader: Check = (v) => v === NO_LEADER || isBrokerId(v);
+const isNonEmptyString: Check = (v) => typeof v === 'string' && v.length > 0;
+const isBrokerList: Check = (v) => Array.isArray(v) && v.length > 0 && v.every(isBrokerId) && new Set(v).size === v.length;
+const isConfigs: Check = (v) => isObject(v) && Object.values(v).every((x) => ['string', 'number', 'boolean'].includes(typeof x)) && isValidStoredConfigs(v);
+
+/** Required fields and their checks per record type; optional fields are listed apart. */
+const shapes: Record<RecordType, { required: Record<string, Check>; optional?: Record<string, Check> }> = {
+  RegisterBroker: { required: { brokerId: isBrokerId, address: isNonEmptyString, brokerEpoch: isEpoch, incarnationId: isNonEmptyString } },
+  BrokerFence: { required: { brokerId: isBrokerId, brokerEpoch: isEpoch } },
+  BrokerUnfence: { required: { brokerId: isBrokerId, brokerEpoch: isEpoch } },
+  UnregisterBroker: { required: { brokerId: isBrokerId, brokerEpoch: isEpoch } },
+  Topic: { required: { name: isNonEmptyString, topicId: isNonEmptyString, configs: isConfigs } },
+  Partition: {
+    required: { topicId: isNonEmptyString, partition: isEpoch, replicas: isBrokerList, isr: isBrokerList, leader: isLeader, leaderEpoch: isEpoch, partitionEpoch: isEpoch },
+  },
+  PartitionChange: { required: { topicId: isNonEmptyString, partition: isEpoch }, optional: { leader: isLeader, isr: isBrokerList } },
+  RemoveTopic: { required: { topicId: isNonEmptyString } },
+  TopicConfig: { required: { topicId: isNonEmptyString, configs: isConfigs } },
+};
+
+/** Decodes one record from its parsed JSON form (entries and snapshots share this). */
+export function decodeRecord(raw: unknown, position: number): MetadataRecord {
+  const where = `metadata record ${position}`;
+  assert(isObject(raw), `${where} is not an object`);
+  assert.equal(raw.v, RECORD_VERSION, `${where} has an unknown version`);
+  const type = raw.type;
+  assert(typeof type === 'string' && Object.hasOwn(shapes, type), `${where} has an unknown type`);
+  const shape = shapes[type as RecordType];
+  const record: Record<string, unknown> = { type };
+  for (const [field, check] of Object.entries(shape.required)) {
+    assert(check(raw[field]), `${where} (${type}) has a bad ${field}`);
+    record[field] = raw[field];
+  }
+  for (const [field, check] of Object.entries(shape.optional ?? {})) {
+    if (raw[field] === undefined) continue;
+    assert(check(raw[field]), `${where} (${type}) has a bad ${field}`);
+    record[field] = raw[field];
+  }
+  for (const field of Object.keys(raw)) {
+    const known = field === 'v' || field === 'type' || Object.hasOwn(shape.required, field) || Object.hasOwn(shape.optional ?? {}, field);
+    assert(known, `${where} (${type}) has an unknown field ${field}`);
+  }
+  if (type === 'PartitionChange') assert(record.leader !== undefined || record.isr !== undefined, `${where} changes nothing`);
+  return record as unknown as MetadataRecord;
+}
