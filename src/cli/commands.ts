@@ -90,7 +90,7 @@ async function runQuorum(args: string[], io: CommandIO): Promise<void> {
     return resolved;
   });
   await writeIdentity(config.dataDir, { version: 1, nodeId: config.id });
-  const server = await startQuorumServer({ id: config.id, host: config.host, port: config.port, peers: config.peers, dataDir: config.dataDir, ...(config.voters === undefined ? {} : { voters: config.voters }) });
+  const server = await startQuorumServer(config);
   io.stderr(`node ${config.id} listening on ${config.host}:${config.port}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

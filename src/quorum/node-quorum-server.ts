@@ -13,21 +13,13 @@ import { nodeClock } from '../../storage/node-clock.js';
 import { openLevelKV } from '../../storage/node-kv.js';
 import { nodeRng } from '../../storage/node-rng.js';
 import { createHttpApp, type HttpApp } from '../http/node-dual-server.js';
-import { peerUrl, type Peer } from '../peers.js';
+import type { NodeConfig } from '../config.js';
+import { peerUrl } from '../peers.js';
 import { decodeMessages } from './message-codec.js';
 import { HttpTransport, RAFT_MESSAGES_PATH } from './node-http-transport.js';
 import { defaultRaftTiming, RaftNode, type StateMachine } from './raft-node.js';
 
-type H2App = HttpApp;
-
-export interface QuorumServerOptions {
-  readonly id: number;
-  readonly host: string;
-  readonly port: number;
-  readonly peers: readonly Peer[];
-  readonly dataDir: string;
-  /** The voting members; the other peers replicate the log as observers. Default: all. */
-  readonly voters?: readonly number[];
+export interface QuorumServerOptions extends NodeConfig {
   readonly timing?: Partial<typeof defaultRaftTiming>;
 }
 
@@ -63,7 +55,7 @@ export class AppliedChain implements StateMachine {
 export interface QuorumServer {
   readonly node: RaftNode;
   readonly stateMachine: AppliedChain;
-  readonly app: H2App;
+  readonly app: HttpApp;
   close(): Promise<void>;
 }
 
@@ -119,13 +111,13 @@ function membership(options: QuorumServerOptions): { voters: number[]; observers
   return { voters, observers: ids.filter((id) => !voters.includes(id)) };
 }
 
-async function closeAll(app: H2App, transport: HttpTransport, kv: KV): Promise<void> {
+async function closeAll(app: HttpApp, transport: HttpTransport, kv: KV): Promise<void> {
   await transport.close();
   await app.close();
   await kv.close();
 }
 
-function addRoutes(app: H2App, node: () => RaftNode | null, stateMachine: AppliedChain): void {
+function addRoutes(app: HttpApp, node: () => RaftNode | null, stateMachine: AppliedChain): void {
   app.setErrorHandler((error, _request, reply) => {
     if (isDriftwoodError(error)) return reply.status(error.status).send(error.toJSON());
     const status = typeof (error as { statusCode?: unknown }).statusCode === 'number' ? (error as { statusCode: number }).statusCode : 500;
