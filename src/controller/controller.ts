@@ -1,0 +1,201 @@
+// The active controller: the node that leads the metadata quorum. It turns requests
+// (create/delete topic, register, heartbeat, AlterPartition) into records, one at a time:
+// each decision is taken against the image with every earlier proposal applied, proposed to
+// Raft, and answered once applied, so two decisions never rest on the same stale image. It
+// also keeps broker sessions: a broker that has not heartbeated within sessionTimeoutMs is
+// fenced (its leaderships move within the ISR), and unfenced when it heartbeats again having
+// caught up with the metadata log.
+import assert from 'node:assert/strict';
+import type { Clock, TimerHandle } from '../../storage/clock.js';
+import { DriftwoodError } from '../../storage/errors.js';
+import type { Rng } from '../../storage/rng.js';
+import { alterPartition, createTopic, deleteTopic, fenceBroker, registerBroker, unfenceBroker, type AlterPartitionRequest, type CreateTopicRequest, type RegisterBrokerRequest } from './commands.js';
+import type { MetadataImage, PartitionState, TopicState } from './image.js';
+import { encodeRecords, type MetadataRecord } from './records.js';
+
+export interface ControllerConfig {
+  /** A broker silent for this long is fenced (KRaft: broker.session.timeout.ms, 9 s there). */
+  readonly sessionTimeoutMs: number;
+  /** How often sessions are checked. */
+  readonly sessionCheckMs: number;
+  /** A fenced broker is unfenced once its applied metadata index is within this of ours. */
+  readonly catchUpLagEntriesMax: number;
+  /** Requests waiting for the controller at most; past it they fail fast. */
+  readonly queuedRequestsMax: number;
+}
+
+export const defaultControllerConfig: ControllerConfig = { sessionTimeoutMs: 1000, sessionCheckMs: 100, catchUpLagEntriesMax: 10, queuedRequestsMax: 10_000 };
+
+export interface ControllerPorts {
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly image: MetadataImage;
+  /** Proposes one Raft entry; resolves with its index once applied here. */
+  readonly propose: (data: Uint8Array) => Promise<number>;
+}
+
+export interface HeartbeatRequest {
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+  /** How far the broker has applied the metadata log. */
+  readonly appliedIndex: number;
+}
+
+type Decision<T> = (image: MetadataImage) => { records: MetadataRecord[]; result: T };
+
+interface Queued {
+  readonly run: () => Promise<void>;
+}
+
+export class Controller {
+  private active = false;
+  private queue: Queued[] = [];
+  private running = false;
+  private readonly lastHeartbeatMs = new Map<number, number>();
+  private sessionTimer: TimerHandle | null = null;
+
+  constructor(private readonly config: ControllerConfig, private readonly ports: ControllerPorts) {}
+
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  /** This node now leads the quorum: every registered broker gets a full session from now. */
+  activate(): void {
+    if (this.active) return;
+    this.active = true;
+    const nowMs = this.ports.clock.monotonicMs();
+    for (const broker of this.ports.image.brokers()) this.lastHeartbeatMs.set(broker.brokerId, nowMs);
+    this.scheduleSessionCheck();
+  }
+
+  /** Leadership is gone: queued requests fail with NOT_CONTROLLER. */
+  deactivate(): void {
+    this.active = false;
+    this.sessionTimer?.cancel();
+    this.sessionTimer = null;
+    this.lastHeartbeatMs.clear();
+    const refused = this.queue.splice(0);
+    for (const item of refused) void item.run();
+  }
+
+  createTopic(request: CreateTopicRequest): Promise<TopicState> {
+    return this.decide((image) => {
+      const live = image.unfencedBrokerIds();
+      const topicId = randomTopicId(this.ports.rng);
+      const records = createTopic(request, image, live, this.ports.rng.int(Math.max(1, live.length)), topicId);
+      return { records, result: topicId };
+    }).then((topicId) => {
+      const topic = this.ports.image.topicById(topicId);
+      assert.ok(topic !== undefined, 'the created topic is in the image');
+      return topic;
+    });
+  }
+
+  deleteTopic(name: string): Promise<void> {
+    return this.decide((image) => ({ records: deleteTopic(name, image), result: undefined }));
+  }
+
+  registerBroker(request: RegisterBrokerRequest): Promise<{ brokerEpoch: number }> {
+    return this.decide((image) => {
+      const registration = registerBroker(request, image);
+      this.lastHeartbeatMs.set(request.brokerId, this.ports.clock.monotonicMs());
+      return { records: registration.records, result: { brokerEpoch: registration.brokerEpoch } };
+    });
+  }
+
+  /** Records the heartbeat; unfences a caught-up fenced broker. Answers whether it is fenced. */
+  heartbeat(request: HeartbeatRequest): Promise<{ fenced: boolean }> {
+    if (!this.active) return Promise.reject(notController());
+    const broker = this.ports.image.broker(request.brokerId);
+    if (broker === undefined) return Promise.reject(new DriftwoodError('BROKER_ID_NOT_REGISTERED', `broker ${request.brokerId} is not registered`));
+    if (broker.brokerEpoch !== request.brokerEpoch) {
+      return Promise.reject(new DriftwoodError('STALE_BROKER_EPOCH', `broker ${request.brokerId} has epoch ${broker.brokerEpoch}, not ${request.brokerEpoch}`));
+    }
+    this.lastHeartbeatMs.set(request.brokerId, this.ports.clock.monotonicMs());
+    const caughtUp = this.ports.image.lastAppliedIndex - request.appliedIndex <= this.config.catchUpLagEntriesMax;
+    if (!broker.fenced || !caughtUp) return Promise.resolve({ fenced: broker.fenced });
+    return this.decide((image) => ({ records: unfenceBroker(request.brokerId, request.brokerEpoch, image), result: { fenced: false } }));
+  }
+
+  alterPartition(request: AlterPartitionRequest): Promise<PartitionState> {
+    return this.decide((image) => {
+      const outcome = alterPartition(request, image);
+      return { records: outcome.records, result: outcome.partition };
+    });
+  }
+
+  /** Fences brokers whose session ran out, one decision each. */
+  private checkSessions(): void {
+    const nowMs = this.ports.clock.monotonicMs();
+    for (const broker of this.ports.image.brokers()) {
+      if (broker.fenced) continue;
+      const lastMs = this.lastHeartbeatMs.get(broker.brokerId) ?? nowMs;
+      if (!this.lastHeartbeatMs.has(broker.brokerId)) this.lastHeartbeatMs.set(broker.brokerId, nowMs);
+      if (nowMs - lastMs <= this.config.sessionTimeoutMs) continue;
+      const brokerId = broker.brokerId;
+      // Judged again when its turn comes: a heartbeat may have arrived meanwhile.
+      this.decide((image) => {
+        const silentMs = this.ports.clock.monotonicMs() - (this.lastHeartbeatMs.get(brokerId) ?? 0);
+        const stillDue = image.broker(brokerId)?.fenced === false && silentMs > this.config.sessionTimeoutMs;
+        return { records: stillDue ? fenceBroker(brokerId, image) : [], result: undefined };
+      }).catch(() => undefined);
+    }
+  }
+
+  private scheduleSessionCheck(): void {
+    this.sessionTimer = this.ports.clock.setTimer(this.config.sessionCheckMs, () => {
+      if (!this.active) return;
+      this.checkSessions();
+      this.scheduleSessionCheck();
+    });
+  }
+
+  /** Queues a decision; it runs against the image once every earlier one has applied. */
+  private decide<T>(decision: Decision<T>): Promise<T> {
+    if (!this.active) return Promise.reject(notController());
+    if (this.queue.length >= this.config.queuedRequestsMax) return Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', `more than ${this.config.queuedRequestsMax} controller requests queued`));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({
+        run: async () => {
+          try {
+            this.checkActive();
+            const { records, result } = decision(this.ports.image);
+            if (records.length > 0) await this.ports.propose(encodeRecords(records));
+            resolve(result);
+          } catch (error) {
+            reject(error instanceof Error ? error : new Error(String(error)));
+          }
+        },
+      });
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    if (this.running) return;
+    const next = this.queue.shift();
+    if (next === undefined) return;
+    this.running = true;
+    void next.run().finally(() => {
+      this.running = false;
+      this.drain();
+    });
+  }
+
+  private checkActive(): void {
+    if (!this.active) throw notController();
+  }
+}
+
+function notController(): DriftwoodError {
+  return new DriftwoodError('NOT_CONTROLLER', 'this node is not the controller');
+}
+
+/** 22 characters of base64url, like Kafka's topic ids, from the Rng port. */
+function randomTopicId(rng: Rng): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  let id = '';
+  for (let i = 0; i < 22; i += 1) id += alphabet[rng.int(alphabet.length)] ?? 'A';
+  return id;
+}

@@ -1,0 +1,83 @@
+// The active controller over a one-node "quorum" that applies each proposal at once: the
+// request queue, broker sessions, fencing and unfencing, and its refusals.
+import t from 'tap';
+import { VirtualClock } from '../../sim/clock.js';
+import { SeededRng } from '../../sim/rng.js';
+import { Controller, defaultControllerConfig } from '../../src/controller/controller.js';
+import { MetadataImage } from '../../src/controller/image.js';
+
+function setup(config: Partial<typeof defaultControllerConfig> = {}): { controller: Controller; image: MetadataImage; clock: VirtualClock; proposals: () => number } {
+  const image = new MetadataImage();
+  const clock = new VirtualClock(0);
+  let index = 0;
+  const propose = (data: Uint8Array): Promise<number> => {
+    index += 1;
+    image.apply({ index, term: 1, type: 'normal', data });
+    return Promise.resolve(index);
+  };
+  const controller = new Controller({ ...defaultControllerConfig, ...config }, { clock, rng: new SeededRng(5), image, propose });
+  controller.activate();
+  return { controller, image, clock, proposals: () => index };
+}
+
+async function registerAll(controller: Controller, image: MetadataImage, ids: number[]): Promise<Map<number, number>> {
+  const epochs = new Map<number, number>();
+  for (const id of ids) {
+    const { brokerEpoch } = await controller.registerBroker({ brokerId: id, address: `127.0.0.1:${9090 + id}`, incarnationId: `inc-${id}` });
+    epochs.set(id, brokerEpoch);
+  }
+  for (const id of ids) await controller.heartbeat({ brokerId: id, brokerEpoch: epochs.get(id) ?? 0, appliedIndex: image.lastAppliedIndex });
+  return epochs;
+}
+
+void t.test('brokers register fenced, heartbeats unfence them, topics spread leaders', async (t) => {
+  const { controller, image } = setup();
+  const epochs = await registerAll(controller, image, [1, 2, 3]);
+  t.same(image.unfencedBrokerIds(), [1, 2, 3]);
+  t.same(new Set(epochs.values()).size, 3, 'every broker has its own epoch');
+  const topic = await controller.createTopic({ name: 'orders', partitions: 6, replicationFactor: 3, configs: {} });
+  const partitions = image.partitions(topic.topicId) ?? [];
+  t.equal(partitions.length, 6);
+  const leaders = new Map<number, number>();
+  for (const p of partitions) leaders.set(p.leader, (leaders.get(p.leader) ?? 0) + 1);
+  t.same([...leaders.values()], [2, 2, 2], 'each broker leads two of six partitions');
+  await t.rejects(controller.createTopic({ name: 'orders', partitions: 1, replicationFactor: 1, configs: {} }), { code: 'TOPIC_ALREADY_EXISTS' });
+  await t.rejects(controller.createTopic({ name: 'big', partitions: 1, replicationFactor: 4, configs: {} }), { code: 'INVALID_REPLICATION_FACTOR' });
+  await controller.deleteTopic('orders');
+  t.equal(image.topic('orders'), undefined);
+  await t.rejects(controller.deleteTopic('orders'), { code: 'UNKNOWN_TOPIC_OR_PARTITION' });
+});
+
+void t.test('a silent broker is fenced after the session timeout; leadership moves within the ISR; it comes back', async (t) => {
+  const { controller, image, clock } = setup({ catchUpLagEntriesMax: 0 });
+  const epochs = await registerAll(controller, image, [1, 2, 3]);
+  const topic = await controller.createTopic({ name: 'events', partitions: 6, replicationFactor: 3, configs: {} });
+  for (let elapsed = 0; elapsed <= 1500; elapsed += 100) {
+    clock.advance(100);
+    for (const id of [2, 3]) await controller.heartbeat({ brokerId: id, brokerEpoch: epochs.get(id) ?? 0, appliedIndex: image.lastAppliedIndex });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  t.ok(image.broker(1)?.fenced, 'broker 1 is fenced');
+  for (const p of image.partitions(topic.topicId) ?? []) {
+    t.not(p.leader, 1, `partition ${p.partition} is not led by the fenced broker`);
+    t.notOk(p.isr.includes(1), `partition ${p.partition}: the fenced broker left the ISR`);
+    t.ok(p.isr.includes(p.leader), 'the new leader comes from the ISR');
+  }
+  t.notOk(image.broker(2)?.fenced);
+  const behind = await controller.heartbeat({ brokerId: 1, brokerEpoch: epochs.get(1) ?? 0, appliedIndex: image.lastAppliedIndex - 1 });
+  t.same(behind, { fenced: true }, 'a broker behind the metadata log stays fenced');
+  const back = await controller.heartbeat({ brokerId: 1, brokerEpoch: epochs.get(1) ?? 0, appliedIndex: image.lastAppliedIndex });
+  t.same(back, { fenced: false });
+  t.notOk(image.broker(1)?.fenced);
+});
+
+void t.test('refusals: unknown broker, stale epoch, not the controller', async (t) => {
+  const { controller, image } = setup();
+  const epochs = await registerAll(controller, image, [1]);
+  await t.rejects(controller.heartbeat({ brokerId: 9, brokerEpoch: 1, appliedIndex: 0 }), { code: 'BROKER_ID_NOT_REGISTERED' });
+  await t.rejects(controller.heartbeat({ brokerId: 1, brokerEpoch: (epochs.get(1) ?? 0) + 7, appliedIndex: 0 }), { code: 'STALE_BROKER_EPOCH' });
+  controller.deactivate();
+  t.notOk(controller.isActive);
+  await t.rejects(controller.createTopic({ name: 'x', partitions: 1, replicationFactor: 1, configs: {} }), { code: 'NOT_CONTROLLER' });
+  await t.rejects(controller.heartbeat({ brokerId: 1, brokerEpoch: 1, appliedIndex: 0 }), { code: 'NOT_CONTROLLER' });
+});
