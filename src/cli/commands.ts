@@ -2,7 +2,9 @@
 // malformed option is a one-line error and exit code 2, before anything is touched.
 import { parseArgs } from 'node:util';
 import { benchStorage } from '../bench/storage.js';
-import { resolveConfig, settingsFromEnv, settingsFromFile } from '../config.js';
+import { startBroker } from '../broker/node-broker.js';
+import { resolveConfig, settingsFromEnv, settingsFromFile, type NodeConfig } from '../config.js';
+import type { RaftNode } from '../quorum/raft-node.js';
 import { checkDataDirWritable, checkIdentity, checkPortFree, writeIdentity } from '../node-preflight.js';
 import { startQuorumServer } from '../quorum/node-quorum-server.js';
 import { DriftwoodError } from '../../storage/errors.js';
@@ -13,6 +15,9 @@ commands:
   bench storage [--dir DIR] [--bytes N] [--batch-bytes N] [--record-bytes N]
                 [--flush-interval-ms N] [--appends-in-flight N] [--json]
       append ~1 GiB through the partition log and compare with plain fs writes
+  start --id N --peers 1@HOST:PORT,... --data DIR [--listen HOST:PORT] [--voters 1,2,3]
+        [--config FILE.json]    (also DRIFTWOOD_ID, _PEERS, _DATA, _LISTEN, _VOTERS, _CONFIG)
+      run one driftwood node: metadata quorum, controller, broker and the admin API
   quorum --id N --peers 1@HOST:PORT,... --data DIR [--listen HOST:PORT] [--voters 1,2,3]
          [--config FILE.json]   (also DRIFTWOOD_ID, _PEERS, _DATA, _LISTEN, _VOTERS, _CONFIG)
       run one node of the bare Raft quorum (HTTP/1.1 and HTTP/2 on one port); peers not in
@@ -70,14 +75,22 @@ async function runBenchStorage(args: string[], io: CommandIO): Promise<void> {
   for (const [key, value] of Object.entries(result)) io.stdout(`${key.padEnd(18)} ${String(value)}\n`);
 }
 
-/** Runs one quorum node until SIGTERM or SIGINT. */
-async function runQuorum(args: string[], io: CommandIO): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: false,
-    options: { id: { type: 'string' }, listen: { type: 'string' }, peers: { type: 'string' }, data: { type: 'string' }, voters: { type: 'string' }, config: { type: 'string' } },
-  });
+const nodeFlags = {
+  id: { type: 'string' },
+  listen: { type: 'string' },
+  peers: { type: 'string' },
+  data: { type: 'string' },
+  voters: { type: 'string' },
+  config: { type: 'string' },
+} as const;
+
+/**
+ * A node's config from a JSON file (--config or DRIFTWOOD_CONFIG), DRIFTWOOD_* variables and
+ * flags (flags win), checked with the preflight checks before anything is written; then the
+ * node identity is recorded in the data directory.
+ */
+async function loadNodeConfig(args: string[]): Promise<NodeConfig> {
+  const { values } = parseArgs({ args, strict: true, allowPositionals: false, options: nodeFlags });
   const config = await usageAsync(async () => {
     const env = settingsFromEnv(process.env);
     const configPath = values.config ?? process.env.DRIFTWOOD_CONFIG;
@@ -90,20 +103,39 @@ async function runQuorum(args: string[], io: CommandIO): Promise<void> {
     return resolved;
   });
   await writeIdentity(config.dataDir, { version: 1, nodeId: config.id });
-  const server = await startQuorumServer(config);
-  io.stderr(`node ${config.id} listening on ${config.host}:${config.port}\n`);
+  return config;
+}
+
+/** Waits for SIGTERM or SIGINT, then hands Raft leadership to another voter (up to 3 s). */
+async function untilStopped(config: NodeConfig, raft: RaftNode): Promise<void> {
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
-  const node = server.node;
-  if (node.isLeader) {
-    const successor = config.peers.find((peer) => peer.id !== config.id && (config.voters?.includes(peer.id) ?? true));
-    if (successor !== undefined) node.transferLeadership(successor.id);
-    const stillLeads = (): boolean => node.isLeader;
-    for (let waited = 0; stillLeads() && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  if (!raft.isLeader) return;
+  const successor = config.peers.find((peer) => peer.id !== config.id && (config.voters?.includes(peer.id) ?? true));
+  if (successor !== undefined) raft.transferLeadership(successor.id);
+  const stillLeads = (): boolean => raft.isLeader;
+  for (let waited = 0; stillLeads() && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/** Runs one quorum node until SIGTERM or SIGINT. */
+async function runQuorum(args: string[], io: CommandIO): Promise<void> {
+  const config = await loadNodeConfig(args);
+  const server = await startQuorumServer(config);
+  io.stderr(`node ${config.id} listening on ${config.host}:${config.port}\n`);
+  await untilStopped(config, server.node);
   await server.close();
+  io.stderr(`node ${config.id} stopped\n`);
+}
+
+/** Runs one driftwood node (metadata quorum, controller, broker, admin API) until SIGTERM or SIGINT. */
+async function runStart(args: string[], io: CommandIO): Promise<void> {
+  const config = await loadNodeConfig(args);
+  const broker = await startBroker(config);
+  io.stderr(`node ${config.id} listening on http://${config.host}:${config.port} (data in ${config.dataDir})\n`);
+  await untilStopped(config, broker.raft);
+  await broker.close();
   io.stderr(`node ${config.id} stopped\n`);
 }
 
@@ -129,6 +161,9 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
     }
     case 'quorum':
       await runQuorum(rest, io);
+      return;
+    case 'start':
+      await runStart(rest, io);
       return;
     case 'cluster':
       io.stdout('driftwood: the cluster is not built yet (the Raft quorum and brokers come next); `make test` and `driftwood bench storage` work today.\n');

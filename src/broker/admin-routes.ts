@@ -1,0 +1,120 @@
+// The HTTP admin endpoints (DESIGN.md, HTTP interface): what a person asks with curl or a
+// browser. Reads answer from this node's metadata image; changes go to the controller (here
+// when this node leads, forwarded otherwise). Every route declares its schema; every failure
+// answers {error: CODE, message} with the code's status, never a 500 for bad input.
+import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
+import type { HttpApp } from '../http/node-dual-server.js';
+import type { BrokerState, PartitionState, TopicState } from '../controller/image.js';
+import type { Broker } from './node-broker.js';
+
+const topicNameParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', minLength: 1, maxLength: 249 } },
+} as const;
+
+const createTopicBody = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 249 },
+    partitions: { type: 'integer', minimum: 1, maximum: 10_000 },
+    replicationFactor: { type: 'integer', minimum: 1, maximum: 64 },
+    configs: { type: 'object', additionalProperties: { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] }, maxProperties: 64 },
+  },
+} as const;
+
+export function addAdminRoutes(app: HttpApp, current: () => Broker): void {
+  app.setErrorHandler((error, _request, reply) => {
+    if (isDriftwoodError(error)) return reply.status(error.status).send(error.toJSON());
+    const statusCode = (error as { statusCode?: unknown }).statusCode;
+    if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+      return reply.status(statusCode).send({ error: statusCode === 413 ? 'MESSAGE_TOO_LARGE' : 'INVALID_REQUEST', message: error instanceof Error ? error.message : String(error) });
+    }
+    return reply.status(500).send({ error: 'INTERNAL', message: error instanceof Error ? error.message : String(error) });
+  });
+  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` }));
+
+  app.get('/healthz', () => ({ ok: true }));
+  app.get('/readyz', (_request, reply) => {
+    const self = current().image.broker(current().config.id);
+    const ready = current().raft.leader !== 0 && self !== undefined && !self.fenced && self.brokerEpoch === current().brokerEpoch();
+    return reply.status(ready ? 200 : 503).send({ ready, registered: self !== undefined, fenced: self?.fenced ?? true, controller: current().raft.leader });
+  });
+  app.get('/v1/raft', () => current().raft.status());
+  app.get('/v1/brokers', () => current().image.brokers().map(describeBroker));
+  app.get('/v1/cluster', () => {
+    const status = current().raft.status();
+    return {
+      controller: status.leader,
+      raft: { term: status.term, leader: status.leader, commitIndex: status.commit, appliedIndex: status.applied },
+      brokers: current().image.brokers().map(describeBroker),
+    };
+  });
+  app.get('/v1/topics', () => current().image.topics().map((topic) => ({ name: topic.name, id: topic.topicId, partitions: current().image.partitions(topic.topicId)?.length ?? 0 })));
+  app.get('/v1/topics/:name', { schema: { params: topicNameParams } }, (request) => {
+    const { name } = request.params as { name: string };
+    return describeTopic(current(), name);
+  });
+  app.post('/v1/topics', { schema: { body: createTopicBody } }, async (request, reply) => {
+    refuseForwardLoop(current(), request.headers);
+    const body = request.body as { name: string; partitions?: number; replicationFactor?: number; configs?: Record<string, unknown> };
+    const create = { name: body.name, partitions: body.partitions ?? 1, replicationFactor: body.replicationFactor ?? Math.min(3, current().image.unfencedBrokerIds().length || 1), configs: body.configs ?? {} };
+    await current().toController('/v1/topics', 'POST', create, (controller) => controller.createTopic(create));
+    // Answer with this node's view once it has applied the creation (read-your-writes).
+    await waitForImage(current(), () => current().image.topic(body.name) !== undefined, APPLY_WAIT_MS);
+    return reply.status(201).send(describeTopic(current(), body.name));
+  });
+  app.delete('/v1/topics/:name', { schema: { params: topicNameParams } }, async (request, reply) => {
+    const { name } = request.params as { name: string };
+    refuseForwardLoop(current(), request.headers);
+    await current().toController(`/v1/topics/${encodeURIComponent(name)}`, 'DELETE', undefined, (controller) => controller.deleteTopic(name));
+    await waitForImage(current(), () => current().image.topic(name) === undefined, APPLY_WAIT_MS);
+    return reply.status(204).send();
+  });
+}
+
+/** A request forwarded to the controller that finds it moved is refused, not forwarded again. */
+function refuseForwardLoop(broker: Broker, headers: Record<string, unknown>): void {
+  if (headers['x-driftwood-forwarded'] !== undefined && !broker.controller.isActive) {
+    throw new DriftwoodError('NOT_CONTROLLER', 'the controller moved while the request was forwarded; retry', { controllerId: broker.raft.leader });
+  }
+}
+
+function describeBroker(state: BrokerState): { id: number; address: string; state: 'alive' | 'fenced'; epoch: number } {
+  return { id: state.brokerId, address: state.address, state: state.fenced ? 'fenced' : 'alive', epoch: state.brokerEpoch };
+}
+
+/** How long a change waits to reach this node's image before the answer says so. */
+const APPLY_WAIT_MS = 5000;
+
+/** Resolves once `done()` holds for this node's image, checked at every applied entry. */
+function waitForImage(broker: Broker, done: () => boolean, timeoutMs: number): Promise<void> {
+  if (done()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new DriftwoodError('REQUEST_TIMED_OUT', `the change is committed but node ${broker.config.id} has not applied it within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const unsubscribe = broker.image.onChange(() => {
+      if (!done()) return;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve();
+    });
+  });
+}
+
+/** A topic as this node's image has it. */
+function describeTopic(broker: Broker, name: string): Record<string, unknown> {
+  const topic: TopicState | undefined = broker.image.topic(name);
+  if (topic === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
+  const partitions: readonly PartitionState[] = broker.image.partitions(topic.topicId) ?? [];
+  return {
+    name: topic.name,
+    id: topic.topicId,
+    configs: topic.configs,
+    partitions: partitions.map((p) => ({ partition: p.partition, leader: p.leader, leaderEpoch: p.leaderEpoch, replicas: p.replicas, isr: p.isr })),
+  };
+}

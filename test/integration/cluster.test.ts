@@ -1,0 +1,95 @@
+// Three real `driftwood start` processes on loopback: they form a cluster, register, place a
+// topic's partitions evenly, answer bad requests with 4xx codes, survive kill -9 of the
+// controller (a new one, partition leadership moved off the dead broker) and take it back.
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { freePort, killAll, requireBuild, startDriftwood, waitFor, type Started } from '../helpers/processes.js';
+
+interface ClusterView { controller: number; brokers: Array<{ id: number; state: string; epoch: number }> }
+interface TopicView { name: string; partitions: Array<{ partition: number; leader: number; replicas: number[]; isr: number[] }> }
+
+async function http(url: string, method = 'GET', body?: unknown): Promise<{ status: number; json: unknown }> {
+  const response = await fetch(url, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) }), signal: AbortSignal.timeout(5000) });
+  const text = await response.text();
+  return { status: response.status, json: text.length > 0 ? JSON.parse(text) : null };
+}
+
+void t.test('a three-node cluster forms, places partitions evenly, survives kill -9 of its controller', { timeout: 120_000 }, async (t) => {
+  requireBuild();
+  const processes = new Set<ChildProcess>();
+  const dir = await mkdtemp(join(os.tmpdir(), 'driftwood-cluster-'));
+  t.teardown(async () => {
+    killAll(processes);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
+  const url = (id: number, path: string): string => `http://127.0.0.1:${ports[id - 1]}${path}`;
+  const nodes = new Map<number, Started>();
+  const start = (id: number): void => { nodes.set(id, startDriftwood(['start', '--id', String(id), '--peers', peers, '--data', join(dir, `n${id}`)], processes)); };
+  for (const id of [1, 2, 3]) start(id);
+
+  const formed = await waitFor('three alive brokers', 30_000, async () => {
+    const view = (await http(url(1, '/v1/cluster'))).json as ClusterView;
+    return view.brokers.length === 3 && view.brokers.every((b) => b.state === 'alive') ? view : undefined;
+  });
+  t.ok(formed.controller >= 1, `node ${formed.controller} is the controller`);
+  const follower = [1, 2, 3].find((id) => id !== formed.controller) ?? 1;
+  const created = await http(url(follower, '/v1/topics'), 'POST', { name: 'orders', partitions: 6, replicationFactor: 3 });
+  t.equal(created.status, 201, 'a follower forwards the create to the controller');
+  const topic = created.json as TopicView;
+  t.equal(topic.partitions.length, 6);
+  const leads = new Map<number, number>();
+  for (const p of topic.partitions) leads.set(p.leader, (leads.get(p.leader) ?? 0) + 1);
+  t.same([...leads.values()].sort(), [2, 2, 2], 'leaders spread evenly');
+  for (const id of [1, 2, 3]) t.same(((await http(url(id, '/v1/topics/orders'))).json as TopicView).partitions, topic.partitions, `node ${id} has the same metadata`);
+
+  const bad: Array<[string, string, unknown, number, string]> = [
+    ['POST', '/v1/topics', { name: 'orders', partitions: 1 }, 409, 'TOPIC_ALREADY_EXISTS'],
+    ['POST', '/v1/topics', { name: 'bad name!' }, 400, 'INVALID_TOPIC_EXCEPTION'],
+    ['POST', '/v1/topics', { name: 'x', partitions: 'many' }, 400, 'INVALID_REQUEST'],
+    ['POST', '/v1/topics', '{not json', 400, 'INVALID_REQUEST'],
+    ['POST', '/v1/topics', { name: 'big', partitions: 1, replicationFactor: 4 }, 400, 'INVALID_REPLICATION_FACTOR'],
+    ['POST', '/v1/topics', { name: 'c', configs: { 'retention.ms': 'soon' } }, 400, 'INVALID_CONFIG'],
+    ['GET', '/v1/topics/missing', undefined, 404, 'UNKNOWN_TOPIC_OR_PARTITION'],
+    ['DELETE', '/v1/topics/missing', undefined, 404, 'UNKNOWN_TOPIC_OR_PARTITION'],
+    ['GET', '/v1/nothing-here', undefined, 404, 'NOT_FOUND'],
+  ];
+  for (const [method, path, body, status, code] of bad) {
+    const answer = await http(url(follower, path), method, body);
+    t.equal(answer.status, status, `${method} ${path} ${JSON.stringify(body)}`);
+    t.match(answer.json, { error: code });
+  }
+
+  const controller = formed.controller;
+  nodes.get(controller)?.child.kill('SIGKILL');
+  const killedAt = Date.now();
+  const survivors = [1, 2, 3].filter((id) => id !== controller);
+  const next = await waitFor('a new controller', 10_000, async () => {
+    const view = (await http(url(survivors[0] ?? 1, '/v1/cluster'))).json as ClusterView;
+    return view.controller !== 0 && view.controller !== controller ? view.controller : undefined;
+  });
+  const controllerMs = Date.now() - killedAt;
+  t.ok(controllerMs < 2000, `node ${next} took over as controller ${controllerMs} ms after kill -9`);
+  await waitFor('partition leadership off the dead broker', 10_000, async () => {
+    const view = (await http(url(next, '/v1/topics/orders'))).json as TopicView;
+    return view.partitions.every((p) => p.leader !== controller && p.leader !== -1 && !p.isr.includes(controller)) ? view : undefined;
+  });
+  const failoverMs = Date.now() - killedAt;
+  t.ok(failoverMs < 5000, `every partition led by a live ISR member ${failoverMs} ms after kill -9`);
+  t.comment(`controller failover ${controllerMs} ms, partition leadership failover ${failoverMs} ms`);
+
+  start(controller);
+  await waitFor(`node ${controller} to rejoin`, 30_000, async () => {
+    const view = (await http(url(next, '/v1/cluster'))).json as ClusterView;
+    return view.brokers.find((b) => b.id === controller)?.state === 'alive' ? view : undefined;
+  });
+  const rejoined = (await http(url(controller, '/v1/topics/orders'))).json as TopicView;
+  t.equal(rejoined.partitions.length, 6, 'the rejoined node has the topic metadata');
+  const deleted = await http(url(controller, '/v1/topics/orders'), 'DELETE');
+  t.equal(deleted.status, 204);
+  t.equal((await http(url(next, '/v1/topics/orders'))).status, 404, 'deleted everywhere');
+});
