@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { benchStorage } from '../bench/storage.js';
 import { startBroker } from '../broker/node-broker.js';
+import { defaultClusterOptions, runCluster } from './cluster.js';
 import { resolveConfig, settingsFromEnv, settingsFromFile, type NodeConfig } from '../config.js';
 import type { RaftNode } from '../quorum/raft-node.js';
 import { checkDataDirWritable, checkIdentity, checkPortFree, writeIdentity } from '../node-preflight.js';
@@ -24,7 +25,8 @@ commands:
       --voters observe; SIGTERM hands leadership away and stops
   sim raft --seeds A..B [--nodes 5] [--bug NAME] [--json] | sim --list-bugs
       run the deterministic Raft simulator under faults
-  cluster      start a local three-node cluster (not built yet)
+  cluster [--nodes 3] [--data data] [--base-port 9091]
+      a local cluster in the foreground (data kept under DIR/<id>); Ctrl-C stops it
   help         this text`;
 
 export class UsageError extends Error {
@@ -119,6 +121,16 @@ async function untilStopped(config: NodeConfig, raft: RaftNode): Promise<void> {
   for (let waited = 0; stillLeads() && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
+async function runClusterCommand(args: string[], io: CommandIO): Promise<void> {
+  const { values } = parseArgs({ args, strict: true, allowPositionals: false, options: { nodes: { type: 'string' }, data: { type: 'string' }, 'base-port': { type: 'string' } } });
+  const nodes = positiveInteger('nodes', values.nodes, defaultClusterOptions.nodes);
+  if (nodes > 9) throw new UsageError('--nodes must be 1 to 9');
+  const basePort = positiveInteger('base-port', values['base-port'], defaultClusterOptions.basePort);
+  if (basePort + nodes - 1 > 65535) throw new UsageError('--base-port leaves no room for the nodes');
+  const code = await runCluster({ ...defaultClusterOptions, nodes, basePort, dataDir: values.data ?? defaultClusterOptions.dataDir }, (line) => { io.stdout(`${line}\n`); });
+  if (code !== 0) throw new Error('a node exited with an error');
+}
+
 /** Runs one quorum node until SIGTERM or SIGINT. */
 async function runQuorum(args: string[], io: CommandIO): Promise<void> {
   const config = await loadNodeConfig(args);
@@ -166,7 +178,7 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
       await runStart(rest, io);
       return;
     case 'cluster':
-      io.stdout('driftwood: the cluster is not built yet (the Raft quorum and brokers come next); `make test` and `driftwood bench storage` work today.\n');
+      await runClusterCommand(rest, io);
       return;
     case undefined:
     case 'help':
