@@ -89,6 +89,28 @@ void t.test('a three-node cluster forms, places partitions evenly, survives kill
   });
   const rejoined = (await http(url(controller, '/v1/topics/orders'))).json as TopicView;
   t.equal(rejoined.partitions.length, 6, 'the rejoined node has the topic metadata');
+  // Now kill -9 a broker that is not the controller: its leaderships move once its session ends.
+  const current = ((await http(url(next, '/v1/cluster'))).json as ClusterView).controller;
+  // A survivor of the first kill that is not the controller leads partitions (the rejoined
+  // node leads none: without replication yet it cannot rejoin an ISR).
+  const victim = survivors.find((id) => id !== current) ?? 1;
+  const before = (await http(url(current, '/v1/topics/orders'))).json as TopicView;
+  t.ok(before.partitions.some((p) => p.leader === victim), `broker ${victim} leads partitions before it is killed`);
+  nodes.get(victim)?.child.kill('SIGKILL');
+  const victimKilledAt = Date.now();
+  await waitFor('partition leadership off the dead broker', 10_000, async () => {
+    const view = (await http(url(current, '/v1/topics/orders'))).json as TopicView;
+    return view.partitions.every((p) => p.leader !== victim && p.leader !== -1) ? view : undefined;
+  });
+  const brokerFailoverMs = Date.now() - victimKilledAt;
+  t.ok(brokerFailoverMs < 3000, `partitions led by live brokers ${brokerFailoverMs} ms after kill -9 of broker ${victim}`);
+  t.comment(`broker failover ${brokerFailoverMs} ms`);
+  start(victim);
+  await waitFor(`node ${victim} to rejoin`, 30_000, async () => {
+    const view = (await http(url(current, '/v1/cluster'))).json as ClusterView;
+    return view.brokers.find((b) => b.id === victim)?.state === 'alive' ? view : undefined;
+  });
+
   const deleted = await http(url(controller, '/v1/topics/orders'), 'DELETE');
   t.equal(deleted.status, 204);
   t.equal((await http(url(next, '/v1/topics/orders'))).status, 404, 'deleted everywhere');
