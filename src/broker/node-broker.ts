@@ -41,6 +41,11 @@ export interface Broker {
   readonly app: HttpApp;
   /** The epoch the controller gave this broker, 0 until registered. */
   brokerEpoch(): number;
+  /**
+   * Before a clean stop: stops heartbeating and has the controller move this broker's
+   * partition leaderships away (bounded by the forward timeout; best effort).
+   */
+  controlledShutdown(): Promise<void>;
   /** Sends a request to the controller: handled here when this node leads, forwarded otherwise. */
   toController<T>(path: string, method: 'POST' | 'DELETE', body: unknown, local: (controller: Controller) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -108,6 +113,7 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
     app,
     brokerEpoch: () => agent.epoch,
     toController: forward,
+    controlledShutdown: () => agent.shutdown(),
     close: async () => {
       agent.stop();
       controller.deactivate();
@@ -141,6 +147,13 @@ class BrokerAgent {
   stop(): void {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
+  }
+
+  async shutdown(): Promise<void> {
+    this.stop();
+    if (this.epoch === 0) return;
+    const request = { brokerId: this.config.id, brokerEpoch: this.epoch };
+    await this.forward('/internal/controller/shutdown', 'POST', request, (c) => c.controlledShutdown(request)).catch(() => undefined);
   }
 
   private schedule(delayMs: number): void {
@@ -206,6 +219,11 @@ function addInternalRoutes(app: HttpApp, current: () => Broker): void {
     const body = request.body as { brokerId: number; address: string; incarnationId: string };
     return localController(current()).registerBroker(body);
   });
+  app.post('/internal/controller/shutdown', { schema: { body: shutdownSchema } }, async (request) => {
+    const body = request.body as { brokerId: number; brokerEpoch: number };
+    await localController(current()).controlledShutdown(body);
+    return { ok: true };
+  });
   app.post('/internal/controller/heartbeat', { schema: { body: heartbeatSchema } }, (request) => {
     const body = request.body as { brokerId: number; brokerEpoch: number; appliedIndex: number };
     return localController(current()).heartbeat(body);
@@ -222,6 +240,13 @@ const registerSchema = {
   required: ['brokerId', 'address', 'incarnationId'],
   additionalProperties: false,
   properties: { brokerId: { type: 'integer', minimum: 1 }, address: { type: 'string', minLength: 1, maxLength: 300 }, incarnationId: { type: 'string', minLength: 1, maxLength: 100 } },
+} as const;
+
+const shutdownSchema = {
+  type: 'object',
+  required: ['brokerId', 'brokerEpoch'],
+  additionalProperties: false,
+  properties: { brokerId: { type: 'integer', minimum: 1 }, brokerEpoch: { type: 'integer', minimum: 0 } },
 } as const;
 
 const heartbeatSchema = {

@@ -108,12 +108,15 @@ async function loadNodeConfig(args: string[]): Promise<NodeConfig> {
   return config;
 }
 
-/** Waits for SIGTERM or SIGINT, then hands Raft leadership to another voter (up to 3 s). */
-async function untilStopped(config: NodeConfig, raft: RaftNode): Promise<void> {
-  await new Promise<void>((resolve) => {
+function untilSignalled(): Promise<void> {
+  return new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+}
+
+/** Hands Raft leadership to another voter before stopping (up to 3 s). */
+async function handOffRaftLeadership(config: NodeConfig, raft: RaftNode): Promise<void> {
   if (!raft.isLeader) return;
   const successor = config.peers.find((peer) => peer.id !== config.id && (config.voters?.includes(peer.id) ?? true));
   if (successor !== undefined) raft.transferLeadership(successor.id);
@@ -136,7 +139,8 @@ async function runQuorum(args: string[], io: CommandIO): Promise<void> {
   const config = await loadNodeConfig(args);
   const server = await startQuorumServer(config);
   io.stderr(`node ${config.id} listening on ${config.host}:${config.port}\n`);
-  await untilStopped(config, server.node);
+  await untilSignalled();
+  await handOffRaftLeadership(config, server.node);
   await server.close();
   io.stderr(`node ${config.id} stopped\n`);
 }
@@ -146,7 +150,10 @@ async function runStart(args: string[], io: CommandIO): Promise<void> {
   const config = await loadNodeConfig(args);
   const broker = await startBroker(config);
   io.stderr(`node ${config.id} listening on http://${config.host}:${config.port} (data in ${config.dataDir})\n`);
-  await untilStopped(config, broker.raft);
+  await untilSignalled();
+  // Partition leadership first (while this node may still be the controller), then Raft's.
+  await broker.controlledShutdown();
+  await handOffRaftLeadership(config, broker.raft);
   await broker.close();
   io.stderr(`node ${config.id} stopped\n`);
 }

@@ -118,6 +118,18 @@ export class Controller {
     return this.decide((image) => ({ records: unfenceBroker(request.brokerId, request.brokerEpoch, image), result: { fenced: false } }));
   }
 
+  /**
+   * A broker about to stop cleanly: fenced now, so its partition leaderships move to other
+   * ISR members before it goes (KRaft's controlled shutdown). It stopped heartbeating first,
+   * so nothing unfences it until it registers again.
+   */
+  controlledShutdown(request: { brokerId: number; brokerEpoch: number }): Promise<void> {
+    const broker = this.ports.image.broker(request.brokerId);
+    if (broker === undefined) return Promise.reject(new DriftwoodError('BROKER_ID_NOT_REGISTERED', `broker ${request.brokerId} is not registered`));
+    if (broker.brokerEpoch !== request.brokerEpoch) return Promise.reject(new DriftwoodError('STALE_BROKER_EPOCH', `broker ${request.brokerId} has epoch ${broker.brokerEpoch}, not ${request.brokerEpoch}`));
+    return this.decide((image) => ({ records: fenceBroker(request.brokerId, image), result: undefined }));
+  }
+
   alterPartition(request: AlterPartitionRequest): Promise<PartitionState> {
     return this.decide((image) => {
       const outcome = alterPartition(request, image);

@@ -47,7 +47,12 @@ export function dualProtocolServerFactory(options: DualServerOptions = defaultDu
       session.once("connect", () => { session.setLocalWindowSize(options.windowBytes); });
     });
     h2.setTimeout(options.idleTimeoutMs);
+    // Open connections (peers keep HTTP/2 sessions alive) would hold close() forever: closing
+    // the server ends them.
+    const sockets = new Set<net.Socket>();
     const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
       socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
       socket.once('data', (first: Buffer) => {
         socket.pause();
@@ -61,11 +66,14 @@ export function dualProtocolServerFactory(options: DualServerOptions = defaultDu
         socket.resume();
       });
     });
-    // fastify closes the server it listens on; the protocol servers go with it.
-    server.on('close', () => {
+    const close = server.close.bind(server);
+    server.close = (callback?: (error?: Error) => void): net.Server => {
+      close(callback);
+      for (const socket of sockets) socket.destroy();
       h1.close();
       h2.close();
-    });
+      return server;
+    };
     return server;
   };
 }

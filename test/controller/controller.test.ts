@@ -81,3 +81,15 @@ void t.test('refusals: unknown broker, stale epoch, not the controller', async (
   await t.rejects(controller.createTopic({ name: 'x', partitions: 1, replicationFactor: 1, configs: {} }), { code: 'NOT_CONTROLLER' });
   await t.rejects(controller.heartbeat({ brokerId: 1, brokerEpoch: 1, appliedIndex: 0 }), { code: 'NOT_CONTROLLER' });
 });
+
+void t.test('controlled shutdown fences the broker at once and moves its leaderships', async (t) => {
+  const { controller, image } = setup();
+  const epochs = await registerAll(controller, image, [1, 2, 3]);
+  const topic = await controller.createTopic({ name: 'c', partitions: 3, replicationFactor: 3, configs: {} });
+  t.ok((image.partitions(topic.topicId) ?? []).some((p) => p.leader === 2));
+  await t.rejects(controller.controlledShutdown({ brokerId: 2, brokerEpoch: 999 }), { code: 'STALE_BROKER_EPOCH' });
+  await t.rejects(controller.controlledShutdown({ brokerId: 8, brokerEpoch: 1 }), { code: 'BROKER_ID_NOT_REGISTERED' });
+  await controller.controlledShutdown({ brokerId: 2, brokerEpoch: epochs.get(2) ?? 0 });
+  t.ok(image.broker(2)?.fenced);
+  t.ok((image.partitions(topic.topicId) ?? []).every((p) => p.leader !== 2 && !p.isr.includes(2)));
+});
