@@ -41,15 +41,8 @@ export interface TopicState {
   readonly configs: TopicConfigs;
 }
 
-export interface PartitionState {
-  readonly topicId: string;
-  readonly partition: number;
-  readonly replicas: readonly number[];
-  readonly isr: readonly number[];
-  readonly leader: number;
-  readonly leaderEpoch: number;
-  readonly partitionEpoch: number;
-}
+/** A partition as the image holds it: its Partition record, with every change applied. */
+export type PartitionState = Omit<PartitionRecord, 'type'>;
 
 export interface ImageChange {
   /** The Raft index applied or restored. */
