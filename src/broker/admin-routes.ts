@@ -47,6 +47,7 @@ export function addAdminRoutes(app: HttpApp, current: () => Broker): void {
   app.get('/v1/cluster', () => {
     const status = current().raft.status();
     return {
+      clusterId: current().image.clusterId ?? null,
       controller: status.leader,
       raft: { term: status.term, leader: status.leader, commitIndex: status.commit, appliedIndex: status.applied },
       brokers: current().image.brokers().map(describeBroker),

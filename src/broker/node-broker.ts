@@ -20,6 +20,7 @@ import { peerUrl } from '../peers.js';
 import { decodeMessages } from '../quorum/message-codec.js';
 import { HttpTransport, RAFT_MESSAGES_PATH } from '../quorum/node-http-transport.js';
 import { defaultRaftTiming, RaftNode } from '../quorum/raft-node.js';
+import { readIdentity, writeIdentity } from '../node-preflight.js';
 import { addAdminRoutes } from './admin-routes.js';
 
 export interface BrokerTiming {
@@ -122,8 +123,33 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
     },
   };
   ready = broker;
+  await tieDataDirToCluster(config, image);
   agent.start();
   return broker;
+}
+
+/**
+ * Records the cluster id in the data directory once the metadata log names it, and refuses
+ * to go on in a cluster other than the one the directory belongs to (Kafka's
+ * INCONSISTENT_CLUSTER_ID): the process exits with 2.
+ */
+async function tieDataDirToCluster(config: NodeConfig, image: MetadataImage): Promise<void> {
+  const identity = await readIdentity(config.dataDir);
+  let recorded = identity?.clusterId;
+  const check = (): void => {
+    const clusterId = image.clusterId;
+    if (clusterId === undefined || clusterId === recorded) return;
+    if (recorded !== undefined) {
+      process.stderr.write(`driftwood: data directory ${config.dataDir} belongs to cluster ${recorded}, but this cluster is ${clusterId}\n`);
+      process.exit(2);
+    }
+    recorded = clusterId;
+    writeIdentity(config.dataDir, { version: 1, nodeId: config.id, clusterId }).catch((error: unknown) => {
+      process.stderr.write(`driftwood: cannot record the cluster id in ${config.dataDir}: ${String(error)}\n`);
+    });
+  };
+  image.onChange(check);
+  check();
 }
 
 /** Registers this broker with the controller, then heartbeats; registers again when told its epoch is stale. */

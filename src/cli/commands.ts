@@ -6,7 +6,7 @@ import { startBroker } from '../broker/node-broker.js';
 import { defaultClusterOptions, runCluster } from './cluster.js';
 import { resolveConfig, settingsFromEnv, settingsFromFile, type NodeConfig } from '../config.js';
 import type { RaftNode } from '../quorum/raft-node.js';
-import { checkDataDirWritable, checkIdentity, checkPortFree, writeIdentity } from '../node-preflight.js';
+import { checkDataDirWritable, checkIdentity, checkPortFree, readIdentity, writeIdentity } from '../node-preflight.js';
 import { startQuorumServer } from '../quorum/node-quorum-server.js';
 import { DriftwoodError } from '../../storage/errors.js';
 
@@ -104,7 +104,9 @@ async function loadNodeConfig(args: string[]): Promise<NodeConfig> {
     await checkPortFree(resolved.host, resolved.port);
     return resolved;
   });
-  await writeIdentity(config.dataDir, { version: 1, nodeId: config.id });
+  // Keep a cluster id the directory already has; the broker records it on first join.
+  const existing = await readIdentity(config.dataDir);
+  if (existing === null) await writeIdentity(config.dataDir, { version: 1, nodeId: config.id });
   return config;
 }
 

@@ -67,6 +67,8 @@ export class Controller {
     const nowMs = this.ports.clock.monotonicMs();
     for (const broker of this.ports.image.brokers()) this.lastHeartbeatMs.set(broker.brokerId, nowMs);
     this.scheduleSessionCheck();
+    // The first controller of a new cluster names it.
+    this.decide((image) => ({ records: image.clusterId === undefined ? [{ type: 'ClusterId', clusterId: randomId(this.ports.rng) }] : [], result: undefined })).catch(() => undefined);
   }
 
   /** Leadership is gone: queued requests fail with NOT_CONTROLLER. */
@@ -82,7 +84,7 @@ export class Controller {
   createTopic(request: CreateTopicRequest): Promise<TopicState> {
     return this.decide((image) => {
       const live = image.unfencedBrokerIds();
-      const topicId = randomTopicId(this.ports.rng);
+      const topicId = randomId(this.ports.rng);
       const records = createTopic(request, image, live, this.ports.rng.int(Math.max(1, live.length)), topicId);
       return { records, result: topicId };
     }).then((topicId) => {
@@ -204,8 +206,8 @@ function notController(): DriftwoodError {
   return new DriftwoodError('NOT_CONTROLLER', 'this node is not the controller');
 }
 
-/** 22 characters of base64url, like Kafka's topic ids, from the Rng port. */
-function randomTopicId(rng: Rng): string {
+/** 22 characters of base64url, like Kafka's topic and cluster ids, from the Rng port. */
+function randomId(rng: Rng): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
   let id = '';
   for (let i = 0; i < 22; i += 1) id += alphabet[rng.int(alphabet.length)] ?? 'A';

@@ -97,6 +97,7 @@ export function canonicalJson(value: unknown): string {
 }
 
 export class MetadataImage implements StateMachine {
+  private clusterIdValue: string | undefined;
   private readonly brokerMap = new Map<number, BrokerState>();
   private readonly topicIdsByName = new Map<string, string>();
   private readonly topicIdsByCollisionKey = new Map<string, string>();
@@ -131,6 +132,7 @@ export class MetadataImage implements StateMachine {
     assert.equal(v, SNAPSHOT_VERSION, 'unknown metadata snapshot version');
     assert(Number.isSafeInteger(lastAppliedIndex) && (lastAppliedIndex as number) >= 0, 'bad snapshot index');
     assert(Array.isArray(records));
+    this.clusterIdValue = undefined;
     this.brokerMap.clear();
     this.topicIdsByName.clear();
     this.topicIdsByCollisionKey.clear();
@@ -154,6 +156,11 @@ export class MetadataImage implements StateMachine {
   }
 
   /** All registered brokers, by id. */
+  /** Set by the first controller; undefined until then. */
+  get clusterId(): string | undefined {
+    return this.clusterIdValue;
+  }
+
   brokers(): BrokerState[] {
     return [...this.brokerMap.values()].sort((a, b) => a.brokerId - b.brokerId);
   }
@@ -225,6 +232,10 @@ export class MetadataImage implements StateMachine {
 
   private applyRecord(record: MetadataRecord): void {
     switch (record.type) {
+      case 'ClusterId':
+        assert(this.clusterIdValue === undefined || this.clusterIdValue === record.clusterId, 'the cluster id is set once');
+        this.clusterIdValue = record.clusterId;
+        break;
       case 'RegisterBroker': this.applyRegisterBroker(record); break;
       case 'BrokerFence': this.applyFencing(record.brokerId, record.brokerEpoch, true); break;
       case 'BrokerUnfence': this.applyFencing(record.brokerId, record.brokerEpoch, false); break;
@@ -312,6 +323,7 @@ export class MetadataImage implements StateMachine {
   /** The whole image as records, in a deterministic order: brokers by id, topics by name. */
   private toRecords(): MetadataRecord[] {
     const records: MetadataRecord[] = [];
+    if (this.clusterIdValue !== undefined) records.push({ type: 'ClusterId', clusterId: this.clusterIdValue });
     for (const broker of this.brokers()) {
       const { brokerId, address, brokerEpoch, incarnationId } = broker;
       records.push({ type: 'RegisterBroker', brokerId, address, brokerEpoch, incarnationId });

@@ -60,7 +60,11 @@ export interface TopicConfigRecord {
   readonly configs: Readonly<Record<string, ConfigValue>>;
 }
 
+/** The cluster's identity, written once by the first controller; data dirs are tied to it. */
+export interface ClusterIdRecord { readonly type: 'ClusterId'; readonly clusterId: string }
+
 export type MetadataRecord =
+  | ClusterIdRecord
   | RegisterBrokerRecord
   | BrokerFenceRecord
   | BrokerUnfenceRecord
@@ -113,6 +117,7 @@ const isConfigs: Check = (v) => isObject(v) && Object.values(v).every((x) => ['s
 
 /** Required fields and their checks per record type; optional fields are listed apart. */
 const shapes: Record<RecordType, { required: Record<string, Check>; optional?: Record<string, Check> }> = {
+  ClusterId: { required: { clusterId: isNonEmptyString } },
   RegisterBroker: { required: { brokerId: isBrokerId, address: isNonEmptyString, brokerEpoch: isEpoch, incarnationId: isNonEmptyString } },
   BrokerFence: { required: { brokerId: isBrokerId, brokerEpoch: isEpoch } },
   BrokerUnfence: { required: { brokerId: isBrokerId, brokerEpoch: isEpoch } },

@@ -33,6 +33,7 @@ async function registerAll(controller: Controller, image: MetadataImage, ids: nu
 void t.test('brokers register fenced, heartbeats unfence them, topics spread leaders', async (t) => {
   const { controller, image } = setup();
   const epochs = await registerAll(controller, image, [1, 2, 3]);
+  t.match(image.clusterId, /^[A-Za-z0-9_-]{22}$/, 'the first controller names the cluster');
   t.same(image.unfencedBrokerIds(), [1, 2, 3]);
   t.same(new Set(epochs.values()).size, 3, 'every broker has its own epoch');
   const topic = await controller.createTopic({ name: 'orders', partitions: 6, replicationFactor: 3, configs: {} });

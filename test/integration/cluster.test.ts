@@ -2,13 +2,13 @@
 // topic's partitions evenly, answer bad requests with 4xx codes, survive kill -9 of the
 // controller (a new one, partition leadership moved off the dead broker) and take it back.
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { freePort, killAll, requireBuild, startDriftwood, waitFor, type Started } from '../helpers/processes.js';
 
-interface ClusterView { controller: number; brokers: Array<{ id: number; state: string; epoch: number }> }
+interface ClusterView { clusterId: string | null; controller: number; brokers: Array<{ id: number; state: string; epoch: number }> }
 interface TopicView { name: string; partitions: Array<{ partition: number; leader: number; replicas: number[]; isr: number[] }> }
 
 async function http(url: string, method = 'GET', body?: unknown): Promise<{ status: number; json: unknown }> {
@@ -37,6 +37,14 @@ void t.test('a three-node cluster forms, places partitions evenly, survives kill
     return view.brokers.length === 3 && view.brokers.every((b) => b.state === 'alive') ? view : undefined;
   });
   t.ok(formed.controller >= 1, `node ${formed.controller} is the controller`);
+  t.match(formed.clusterId, /^[A-Za-z0-9_-]{22}$/, 'the cluster has an id');
+  for (const id of [1, 2, 3]) {
+    const identity = await waitFor(`node ${id} to record the cluster id`, 5000, async () => {
+      const saved = JSON.parse(await readFile(join(dir, `n${id}`, 'node.json'), 'utf8')) as { nodeId: number; clusterId?: string };
+      return saved.clusterId === undefined ? undefined : saved;
+    });
+    t.same(identity, { version: 1, nodeId: id, clusterId: formed.clusterId }, `node ${id}'s data directory is tied to the cluster`);
+  }
   const follower = [1, 2, 3].find((id) => id !== formed.controller) ?? 1;
   const created = await http(url(follower, '/v1/topics'), 'POST', { name: 'orders', partitions: 6, replicationFactor: 3 });
   t.equal(created.status, 201, 'a follower forwards the create to the controller');
@@ -132,7 +140,19 @@ void t.test('a three-node cluster forms, places partitions evenly, survives kill
     return view.brokers.find((b) => b.id === victim)?.state === 'alive' ? view : undefined;
   });
 
-  const deleted = await http(url(controller, '/v1/topics/orders'), 'DELETE');
+  // A data directory of another cluster is refused: the node exits with 2.
+  const outsider = [1, 2, 3].find((id) => id !== current) ?? 1;
+  const stopped = new Promise<void>((resolve) => nodes.get(outsider)?.child.once('exit', () => { resolve(); }));
+  nodes.get(outsider)?.child.kill('SIGTERM');
+  await stopped;
+  await writeFile(join(dir, `n${outsider}`, 'node.json'), JSON.stringify({ version: 1, nodeId: outsider, clusterId: 'another-cluster-id-xxxx' }));
+  start(outsider);
+  const code = await new Promise<number | null>((resolve) => nodes.get(outsider)?.child.once('exit', (exitCode) => { resolve(exitCode); }));
+  t.equal(code, 2, 'a data directory of another cluster is refused');
+  t.match(nodes.get(outsider)?.output.join('') ?? '', /belongs to cluster another-cluster-id-xxxx/);
+
+  const deleted = await http(url(current, '/v1/topics/orders'), 'DELETE');
   t.equal(deleted.status, 204);
-  t.equal((await http(url(next, '/v1/topics/orders'))).status, 404, 'deleted everywhere');
+  const remaining = [1, 2, 3].filter((id) => id !== outsider);
+  for (const id of remaining) t.equal((await http(url(id, '/v1/topics/orders'))).status, 404, `deleted on node ${id}`);
 });
