@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import type { Clock, TimerHandle } from '../../storage/clock.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { Rng } from '../../storage/rng.js';
-import { alterPartition, createTopic, deleteTopic, fenceBroker, registerBroker, unfenceBroker, type AlterPartitionRequest, type CreateTopicRequest, type RegisterBrokerRequest } from './commands.js';
+import { alterPartition, createTopic, deleteTopic, electPreferredLeaders, fenceBroker, registerBroker, unfenceBroker, type AlterPartitionRequest, type CreateTopicRequest, type RegisterBrokerRequest } from './commands.js';
 import type { MetadataImage, PartitionState, TopicState } from './image.js';
+import { preferredLeaderImbalance } from './placement.js';
 import { encodeRecords, type MetadataRecord } from './records.js';
 
 export interface ControllerConfig {
@@ -22,9 +23,24 @@ export interface ControllerConfig {
   readonly catchUpLagEntriesMax: number;
   /** Requests waiting for the controller at most; past it they fail fast. */
   readonly queuedRequestsMax: number;
+  /** How often leadership balance is checked (Kafka: leader.imbalance.check.interval.seconds). */
+  readonly leaderRebalanceCheckMs: number;
+  /**
+   * Preferred leaders are elected again once, for some broker, the fraction of the partitions
+   * it is preferred for that someone else leads passes this (Kafka:
+   * leader.imbalance.per.broker.percentage).
+   */
+  readonly leaderImbalanceRatioMax: number;
 }
 
-export const defaultControllerConfig: ControllerConfig = { sessionTimeoutMs: 1000, sessionCheckMs: 100, catchUpLagEntriesMax: 10, queuedRequestsMax: 10_000 };
+export const defaultControllerConfig: ControllerConfig = {
+  sessionTimeoutMs: 1000,
+  sessionCheckMs: 100,
+  catchUpLagEntriesMax: 10,
+  queuedRequestsMax: 10_000,
+  leaderRebalanceCheckMs: 5000,
+  leaderImbalanceRatioMax: 0.1,
+};
 
 export interface ControllerPorts {
   readonly clock: Clock;
@@ -53,6 +69,7 @@ export class Controller {
   private running = false;
   private readonly lastHeartbeatMs = new Map<number, number>();
   private sessionTimer: TimerHandle | null = null;
+  private rebalanceTimer: TimerHandle | null = null;
 
   constructor(private readonly config: ControllerConfig, private readonly ports: ControllerPorts) {}
 
@@ -67,6 +84,7 @@ export class Controller {
     const nowMs = this.ports.clock.monotonicMs();
     for (const broker of this.ports.image.brokers()) this.lastHeartbeatMs.set(broker.brokerId, nowMs);
     this.scheduleSessionCheck();
+    this.scheduleRebalanceCheck();
     // The first controller of a new cluster names it.
     this.decide((image) => ({ records: image.clusterId === undefined ? [{ type: 'ClusterId', clusterId: randomId(this.ports.rng) }] : [], result: undefined })).catch(() => undefined);
   }
@@ -76,6 +94,8 @@ export class Controller {
     this.active = false;
     this.sessionTimer?.cancel();
     this.sessionTimer = null;
+    this.rebalanceTimer?.cancel();
+    this.rebalanceTimer = null;
     this.lastHeartbeatMs.clear();
     const refused = this.queue.splice(0);
     for (const item of refused) void item.run();
@@ -155,6 +175,21 @@ export class Controller {
         return { records: stillDue ? fenceBroker(brokerId, image) : [], result: undefined };
       }).catch(() => undefined);
     }
+  }
+
+  /** Moves leadership back to preferred replicas (in the ISR, unfenced) when a broker's share is off. */
+  private checkLeaderBalance(): void {
+    const imbalanced = [...preferredLeaderImbalance(this.ports.image).values()].some((broker) => broker.ratio > this.config.leaderImbalanceRatioMax);
+    if (!imbalanced) return;
+    this.decide((image) => ({ records: electPreferredLeaders(image), result: undefined })).catch(() => undefined);
+  }
+
+  private scheduleRebalanceCheck(): void {
+    this.rebalanceTimer = this.ports.clock.setTimer(this.config.leaderRebalanceCheckMs, () => {
+      if (!this.active) return;
+      this.checkLeaderBalance();
+      this.scheduleRebalanceCheck();
+    });
   }
 
   private scheduleSessionCheck(): void {

@@ -94,3 +94,27 @@ void t.test('controlled shutdown fences the broker at once and moves its leaders
   t.ok(image.broker(2)?.fenced);
   t.ok((image.partitions(topic.topicId) ?? []).every((p) => p.leader !== 2 && !p.isr.includes(2)));
 });
+
+void t.test('leadership returns to preferred replicas once they are back in the ISR', async (t) => {
+  const { controller, image, clock } = setup({ catchUpLagEntriesMax: 1000 });
+  const epochs = await registerAll(controller, image, [1, 2, 3]);
+  const topic = await controller.createTopic({ name: 'balanced', partitions: 6, replicationFactor: 3, configs: {} });
+  const preferredBy1 = (image.partitions(topic.topicId) ?? []).filter((p) => p.replicas[0] === 1).map((p) => p.partition);
+  t.equal(preferredBy1.length, 2);
+  await controller.controlledShutdown({ brokerId: 1, brokerEpoch: epochs.get(1) ?? 0 });
+  t.ok((image.partitions(topic.topicId) ?? []).every((p) => p.leader !== 1));
+  await controller.heartbeat({ brokerId: 1, brokerEpoch: epochs.get(1) ?? 0, appliedIndex: image.lastAppliedIndex });
+  t.notOk(image.broker(1)?.fenced, 'back and unfenced');
+  // Broker 1 caught up: each leader adds it back to its ISR (what replication will do).
+  for (const p of image.partitions(topic.topicId) ?? []) {
+    await controller.alterPartition({ brokerId: p.leader, brokerEpoch: image.broker(p.leader)?.brokerEpoch ?? 0, topicId: p.topicId, partition: p.partition, leaderEpoch: p.leaderEpoch, partitionEpoch: p.partitionEpoch, newIsr: [...p.isr, 1] });
+  }
+  t.ok((image.partitions(topic.topicId) ?? []).every((p) => p.leader !== 1), 'not yet: the rebalance waits for its check');
+  for (let waited = 0; waited <= defaultControllerConfig.leaderRebalanceCheckMs; waited += 250) {
+    clock.advance(250);
+    for (const id of [1, 2, 3]) await controller.heartbeat({ brokerId: id, brokerEpoch: epochs.get(id) ?? 0, appliedIndex: image.lastAppliedIndex });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const ledBy1 = (image.partitions(topic.topicId) ?? []).filter((p) => p.leader === 1).map((p) => p.partition);
+  t.same(ledBy1, preferredBy1, 'broker 1 leads its preferred partitions again');
+});
