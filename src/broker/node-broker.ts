@@ -250,6 +250,11 @@ function addInternalRoutes(app: HttpApp, current: () => Broker): void {
     await localController(current()).controlledShutdown(body);
     return { ok: true };
   });
+  // A partition leader's ISR change (KIP-497); the replication issue's leaders call it.
+  app.post('/internal/controller/alter-partition', { schema: { body: alterPartitionSchema } }, (request) => {
+    const body = request.body as { brokerId: number; brokerEpoch: number; topicId: string; partition: number; leaderEpoch: number; partitionEpoch: number; newIsr: number[] };
+    return localController(current()).alterPartition(body);
+  });
   app.post('/internal/controller/heartbeat', { schema: { body: heartbeatSchema } }, (request) => {
     const body = request.body as { brokerId: number; brokerEpoch: number; appliedIndex: number };
     return localController(current()).heartbeat(body);
@@ -273,6 +278,21 @@ const shutdownSchema = {
   required: ['brokerId', 'brokerEpoch'],
   additionalProperties: false,
   properties: { brokerId: { type: 'integer', minimum: 1 }, brokerEpoch: { type: 'integer', minimum: 0 } },
+} as const;
+
+const alterPartitionSchema = {
+  type: 'object',
+  required: ['brokerId', 'brokerEpoch', 'topicId', 'partition', 'leaderEpoch', 'partitionEpoch', 'newIsr'],
+  additionalProperties: false,
+  properties: {
+    brokerId: { type: 'integer', minimum: 1 },
+    brokerEpoch: { type: 'integer', minimum: 0 },
+    topicId: { type: 'string', minLength: 1, maxLength: 64 },
+    partition: { type: 'integer', minimum: 0 },
+    leaderEpoch: { type: 'integer', minimum: 0 },
+    partitionEpoch: { type: 'integer', minimum: 0 },
+    newIsr: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1, maxItems: 64 },
+  },
 } as const;
 
 const heartbeatSchema = {

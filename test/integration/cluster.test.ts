@@ -9,7 +9,7 @@ import t from 'tap';
 import { freePort, killAll, requireBuild, startDriftwood, waitFor, type Started } from '../helpers/processes.js';
 
 interface ClusterView { clusterId: string | null; controller: number; brokers: Array<{ id: number; state: string; epoch: number }> }
-interface TopicView { name: string; partitions: Array<{ partition: number; leader: number; replicas: number[]; isr: number[] }> }
+interface TopicView { name: string; id: string; partitions: Array<{ partition: number; leader: number; leaderEpoch: number; replicas: number[]; isr: number[] }> }
 
 async function http(url: string, method = 'GET', body?: unknown): Promise<{ status: number; json: unknown }> {
   const response = await fetch(url, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) }), signal: AbortSignal.timeout(5000) });
@@ -78,6 +78,22 @@ void t.test('a three-node cluster forms, places partitions evenly, survives kill
     t.equal(answer.status, status, `${method} ${path} ${JSON.stringify(body)}`);
     t.match(answer.json, { error: code });
   }
+
+  // AlterPartition, as a partition leader will send it: shrink one ISR; stale epochs are refused.
+  const ordersNow = (await http(url(formed.controller, '/v1/topics/orders'))).json as TopicView;
+  const p0State = ordersNow.partitions[0] ?? { partition: 0, leader: 0, leaderEpoch: 0, replicas: [], isr: [] };
+  const topicId = ordersNow.id;
+  const brokersNow = (await http(url(formed.controller, '/v1/brokers'))).json as Array<{ id: number; epoch: number }>;
+  const leaderEpochOfBroker = brokersNow.find((b) => b.id === p0State.leader)?.epoch ?? 0;
+  const shrunk = p0State.isr.filter((id) => id !== p0State.leader).slice(0, 1).concat([p0State.leader]);
+  const alter = { brokerId: p0State.leader, brokerEpoch: leaderEpochOfBroker, topicId, partition: p0State.partition, leaderEpoch: p0State.leaderEpoch, partitionEpoch: 0, newIsr: shrunk };
+  const altered = await http(url(formed.controller, '/internal/controller/alter-partition'), 'POST', alter);
+  t.equal(altered.status, 200, 'the leader shrinks its ISR');
+  t.same([...(altered.json as { isr: number[] }).isr].sort(), [...shrunk].sort());
+  const stale = await http(url(formed.controller, '/internal/controller/alter-partition'), 'POST', alter);
+  t.match(stale, { status: 409, json: { error: 'INVALID_UPDATE_VERSION' } }, 'a stale partition epoch is refused');
+  const notLeader = await http(url(formed.controller, '/internal/controller/alter-partition'), 'POST', { ...alter, brokerId: shrunk[0], brokerEpoch: brokersNow.find((b) => b.id === shrunk[0])?.epoch ?? 0, partitionEpoch: 1 });
+  t.match(notLeader.json, { error: 'NOT_LEADER_OR_FOLLOWER' }, 'only the leader alters its partition');
 
   // SIGTERM: a clean stop moves the broker's partition leaderships away before it exits.
   const leaderNow = ((await http(url(formed.controller, '/v1/topics/orders'))).json as TopicView).partitions.map((p) => p.leader);
