@@ -2,6 +2,8 @@
 // and cleanup that kills every process a test started, whatever happens.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'undici';
@@ -78,4 +80,35 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError instanceof Error ? `: ${lastError.message}` : ''}`);
+}
+
+export interface LocalCluster {
+  readonly dir: string;
+  readonly ports: number[];
+  /** The shared peers list, "1@127.0.0.1:P1,2@...". */
+  readonly peers: string;
+  readonly nodes: Map<number, Started>;
+  /** Starts node `id` as `driftwood <command> --id ID --peers ... --data DIR/n<id> [extra]`. */
+  start: (id: number, command: string, extra?: string[]) => void;
+}
+
+/**
+ * Three free loopback ports, a temporary data directory, and cleanup that kills every
+ * process started through it and removes the directory, whatever the test does.
+ */
+export async function localCluster(t: { teardown: (fn: () => Promise<void>) => void }, name: string): Promise<LocalCluster> {
+  requireBuild();
+  const processes = new Set<ChildProcess>();
+  const dir = await mkdtemp(join(os.tmpdir(), `driftwood-${name}-`));
+  t.teardown(async () => {
+    killAll(processes);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
+  const nodes = new Map<number, Started>();
+  const start = (id: number, command: string, extra: string[] = []): void => {
+    nodes.set(id, startDriftwood([command, '--id', String(id), '--peers', peers, '--data', join(dir, `n${id}`), ...extra], processes));
+  };
+  return { dir, ports, peers, nodes, start };
 }

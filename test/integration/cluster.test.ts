@@ -1,12 +1,10 @@
 // Three real `driftwood start` processes on loopback: they form a cluster, register, place a
 // topic's partitions evenly, answer bad requests with 4xx codes, survive kill -9 of the
 // controller (a new one, partition leadership moved off the dead broker) and take it back.
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
-import { freePort, killAll, requireBuild, startDriftwood, waitFor, type Started } from '../helpers/processes.js';
+import { localCluster, waitFor } from '../helpers/processes.js';
 
 interface ClusterView { clusterId: string | null; controller: number; brokers: Array<{ id: number; state: string; epoch: number }> }
 interface TopicView { name: string; id: string; partitions: Array<{ partition: number; leader: number; leaderEpoch: number; replicas: number[]; isr: number[] }> }
@@ -18,18 +16,10 @@ async function http(url: string, method = 'GET', body?: unknown): Promise<{ stat
 }
 
 void t.test('a three-node cluster forms, places partitions evenly, survives kill -9 of its controller', { timeout: 120_000 }, async (t) => {
-  requireBuild();
-  const processes = new Set<ChildProcess>();
-  const dir = await mkdtemp(join(os.tmpdir(), 'driftwood-cluster-'));
-  t.teardown(async () => {
-    killAll(processes);
-    await rm(dir, { recursive: true, force: true });
-  });
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
+  const cluster = await localCluster(t, 'cluster');
+  const { dir, ports, nodes } = cluster;
   const url = (id: number, path: string): string => `http://127.0.0.1:${ports[id - 1]}${path}`;
-  const nodes = new Map<number, Started>();
-  const start = (id: number): void => { nodes.set(id, startDriftwood(['start', '--id', String(id), '--peers', peers, '--data', join(dir, `n${id}`)], processes)); };
+  const start = (id: number): void => { cluster.start(id, 'start'); };
   for (const id of [1, 2, 3]) start(id);
 
   const formed = await waitFor('three alive brokers', 30_000, async () => {

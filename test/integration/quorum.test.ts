@@ -1,12 +1,8 @@
 // A real three-process Raft quorum over HTTP/2 on loopback: it elects a leader, replicates,
 // survives kill -9 of the leader (the other two elect a new one and keep every acknowledged
 // entry), and the killed node rejoins and catches up.
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
-import { freePort, h2Json, killAll, requireBuild, startDriftwood, waitFor, type Started } from '../helpers/processes.js';
+import { h2Json, localCluster, waitFor } from '../helpers/processes.js';
 
 interface RaftView {
   id: number;
@@ -17,19 +13,9 @@ interface RaftView {
 }
 
 void t.test('three quorum processes elect, replicate, survive kill -9 of the leader', { timeout: 90_000 }, async (t) => {
-  requireBuild();
-  const processes = new Set<ChildProcess>();
-  const dir = await mkdtemp(join(os.tmpdir(), 'driftwood-quorum-'));
-  t.teardown(async () => {
-    killAll(processes);
-    await rm(dir, { recursive: true, force: true });
-  });
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
-  const nodes = new Map<number, Started>();
-  const start = (id: number): void => {
-    nodes.set(id, startDriftwood(['quorum', '--id', String(id), '--listen', `127.0.0.1:${ports[id - 1]}`, '--peers', peers, '--data', join(dir, `n${id}`)], processes));
-  };
+  const cluster = await localCluster(t, 'quorum');
+  const { ports, nodes } = cluster;
+  const start = (id: number): void => { cluster.start(id, 'quorum', ['--listen', `127.0.0.1:${ports[id - 1]}`]); };
   const view = async (id: number): Promise<RaftView> => (await h2Json(`http://127.0.0.1:${ports[id - 1]}/v1/raft`)).json as RaftView;
   const leaderAmong = async (ids: number[]): Promise<number | undefined> => {
     const views = await Promise.all(ids.map(view));
