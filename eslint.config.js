@@ -19,7 +19,7 @@ const restrictedGlobals = [
   { selector: "CallExpression[callee.name=/^(setTimeout|setInterval|setImmediate)$/]", message: 'Use the Clock port.' },
   { selector: "MemberExpression[object.name='process'][property.name='hrtime']", message: 'Use the Clock port.' },
 ];
-const coreFiles = ['raft/**/*.ts', 'storage/**/*.ts', 'src/quorum/**/*.ts', 'src/controller/**/*.ts', 'src/replica/**/*.ts', 'src/group/**/*.ts'];
+const coreFiles = ['raft/**/*.ts', 'storage/**/*.ts', 'src/quorum/**/*.ts', 'src/controller/**/*.ts', 'src/broker/**/*.ts', 'src/replica/**/*.ts', 'src/group/**/*.ts'];
 const adapterFiles = ['**/node-*.ts'];
 // Later blocks override earlier ones for the same rule: general first, strictest last.
 

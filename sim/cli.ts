@@ -1,6 +1,8 @@
 // `driftwood sim ...`: runs the simulator over a range of seeds and reports.
 import { parseArgs } from 'node:util';
 import type { RaftBug } from '../raft/index.js';
+import type { BrokerNodeBug } from '../src/broker/broker-node.js';
+import { defaultClusterSimOptions, runClusterSim, type ClusterSimResult } from './cluster-sim.js';
 import { defaultRaftSimOptions, runRaftSim, type RaftSimResult } from './raft-sim.js';
 
 export interface SimIO {
@@ -13,6 +15,11 @@ export const simBugs: Record<RaftBug, string> = {
   'raft-vote-twice': 'grants a second vote in the same term (two leaders in one term)',
   'raft-commit-old-term': "commits a previous term's entry by counting replicas (Raft figure 8)",
   'raft-ack-before-persist': 'sends vote and append responses before the state they promise is durable',
+};
+
+/** The cluster simulator's defects (`driftwood sim cluster --bug`). */
+export const clusterSimBugs: Record<BrokerNodeBug, string> = {
+  'controller-activate-early': "a new controller decides before applying its predecessor's last entries (changes to removed topics)",
 };
 
 export class SimUsageError extends Error {
@@ -50,27 +57,85 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
     options: {
       seeds: { type: 'string', default: '1..100' },
       seed: { type: 'string' },
-      nodes: { type: 'string', default: String(defaultRaftSimOptions.nodes) },
+      nodes: { type: 'string' },
       bug: { type: 'string', multiple: true, default: [] },
       'list-bugs': { type: 'boolean', default: false },
-      'fault-ms': { type: 'string', default: String(defaultRaftSimOptions.faultMs) },
-      'heal-ms': { type: 'string', default: String(defaultRaftSimOptions.healMs) },
+      'fault-ms': { type: 'string' },
+      'heal-ms': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   if (values['list-bugs']) {
-    for (const [name, effect] of Object.entries(simBugs)) io.stdout(`${name.padEnd(26)} ${effect}\n`);
+    for (const [name, effect] of Object.entries(simBugs)) io.stdout(`raft     ${name.padEnd(26)} ${effect}\n`);
+    for (const [name, effect] of Object.entries(clusterSimBugs)) io.stdout(`cluster  ${name.padEnd(26)} ${effect}\n`);
     return 0;
   }
-  if (positionals[0] !== 'raft' || positionals.length !== 1) throw new SimUsageError(`usage: driftwood sim raft --seeds A..B [--nodes N] [--bug NAME] [--json]`);
+  const kind = positionals[0];
+  if ((kind !== 'raft' && kind !== 'cluster') || positionals.length !== 1) {
+    throw new SimUsageError('usage: driftwood sim raft|cluster --seeds A..B [--nodes N] [--fault-ms MS] [--heal-ms MS] [--bug NAME] [--json]');
+  }
+  const defaults = kind === 'raft' ? defaultRaftSimOptions : defaultClusterSimOptions;
   const seeds = parseSeeds(values.seed ?? values.seeds);
-  const nodes = Number(values.nodes);
-  if (!Number.isSafeInteger(nodes) || nodes < 3 || nodes > 7) throw new SimUsageError(`--nodes must be 3 to 7, got '${values.nodes}'`);
-  const faultMs = Number(values['fault-ms']);
-  const healMs = Number(values['heal-ms']);
+  const nodes = Number(values.nodes ?? defaults.nodes);
+  if (!Number.isSafeInteger(nodes) || nodes < 3 || nodes > 7) throw new SimUsageError(`--nodes must be 3 to 7, got '${values.nodes ?? ''}'`);
+  const faultMs = Number(values['fault-ms'] ?? defaults.faultMs);
+  const healMs = Number(values['heal-ms'] ?? defaults.healMs);
   if (!Number.isSafeInteger(faultMs) || faultMs < 0 || !Number.isSafeInteger(healMs) || healMs < 1000) throw new SimUsageError('--fault-ms must be >= 0 and --heal-ms >= 1000');
+  if (kind === 'cluster') return runClusterSeeds(seeds, { nodes, faultMs, healMs, bugs: parseClusterBugs(values.bug) }, values.json, io);
   const bugs = parseBugs(values.bug);
   return runSeeds(seeds, { nodes, faultMs, healMs, bugs }, values.json, io);
+}
+
+function parseClusterBugs(names: string[]): Set<BrokerNodeBug> {
+  const bugs = new Set<BrokerNodeBug>();
+  for (const name of names) {
+    if (!(name in clusterSimBugs)) throw new SimUsageError(`unknown cluster bug '${name}' (driftwood sim --list-bugs)`);
+    bugs.add(name as BrokerNodeBug);
+  }
+  return bugs;
+}
+
+async function runClusterSeeds(seeds: number[], options: { nodes: number; faultMs: number; healMs: number; bugs: Set<BrokerNodeBug> }, json: boolean, io: SimIO): Promise<number> {
+  const bugFlags = [...options.bugs].map((bug) => ` --bug ${bug}`).join('');
+  const wallStart = performance.now();
+  const results: ClusterSimResult[] = [];
+  let lastProgressMs = wallStart;
+  for (const seed of seeds) {
+    const result = await runClusterSim({ seed, ...options });
+    results.push(result);
+    for (const violation of result.violations) {
+      io.stderr(`seed ${seed}: ${violation}\n  replay: driftwood sim cluster --seed ${seed} --nodes ${options.nodes} --fault-ms ${options.faultMs} --heal-ms ${options.healMs}${bugFlags}\n`);
+    }
+    if (performance.now() - lastProgressMs > 2000) {
+      lastProgressMs = performance.now();
+      io.stderr(`${results.length}/${seeds.length} seeds, ${results.filter((r) => r.violations.length > 0).length} failing\n`);
+    }
+  }
+  const wallSeconds = (performance.now() - wallStart) / 1000;
+  const simulatedSeconds = results.reduce((sum, r) => sum + r.simulatedMs, 0) / 1000;
+  const brokerFailovers = results.flatMap((r) => r.brokerFailoverMs).sort((a, b) => a - b);
+  const controllerFailovers = results.flatMap((r) => r.controllerFailoverMs).sort((a, b) => a - b);
+  const summary = {
+    seeds: results.length,
+    violations: results.reduce((sum, r) => sum + r.violations.length, 0),
+    failingSeeds: results.filter((r) => r.violations.length > 0).map((r) => r.seed).slice(0, 20),
+    simulatedSeconds: Math.round(simulatedSeconds),
+    wallSeconds: Math.round(wallSeconds * 10) / 10,
+    speedup: Math.round(simulatedSeconds / wallSeconds),
+    events: results.reduce((sum, r) => sum + r.events, 0),
+    topicsCreated: results.reduce((sum, r) => sum + r.topicsCreated, 0),
+    topicsDeleted: results.reduce((sum, r) => sum + r.topicsDeleted, 0),
+    brokerFailovers: brokerFailovers.length,
+    brokerFailoverMsP50: percentile(brokerFailovers, 0.5),
+    brokerFailoverMsP99: percentile(brokerFailovers, 0.99),
+    controllerFailovers: controllerFailovers.length,
+    controllerFailoverMsP50: percentile(controllerFailovers, 0.5),
+    controllerFailoverMsP99: percentile(controllerFailovers, 0.99),
+    traceHash: results.length === 1 ? results[0]?.traceHash ?? null : null,
+  };
+  if (json) io.stdout(`${JSON.stringify(summary)}\n`);
+  else for (const [key, value] of Object.entries(summary)) io.stdout(`${key.padEnd(24)} ${JSON.stringify(value)}\n`);
+  return summary.violations === 0 ? 0 : 1;
 }
 
 async function runSeeds(seeds: number[], options: { nodes: number; faultMs: number; healMs: number; bugs: Set<RaftBug> }, json: boolean, io: SimIO): Promise<number> {

@@ -1,32 +1,32 @@
-// One driftwood node as a real process: the metadata quorum (RaftNode over LevelDB, the
-// metadata image as its state machine), the controller that runs while this node leads the
-// quorum, the broker agent that registers with the controller and heartbeats, and the HTTP
-// admin endpoints on one port for HTTP/1.1 and HTTP/2. Partition data (replication) comes
+// One driftwood node as a real process: the node core (BrokerNode: metadata quorum,
+// controller, broker agent) on real ports (LevelDB, the clock, HTTP/2 to peers), and the
+// HTTP endpoints on one port for HTTP/1.1 and HTTP/2. Partition data (replication) comes
 // with the next issue.
-import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Client } from 'undici';
-import { DriftwoodError, errorCodes, type ErrorCode } from '../../storage/errors.js';
+import { DriftwoodError } from '../../storage/errors.js';
 import type { KV } from '../../storage/kv.js';
 import { nodeClock } from '../../storage/node-clock.js';
 import { openLevelKV } from '../../storage/node-kv.js';
 import { nodeRng } from '../../storage/node-rng.js';
 import type { NodeConfig } from '../config.js';
-import { Controller, defaultControllerConfig } from '../controller/controller.js';
-import { MetadataImage } from '../controller/image.js';
+import { defaultControllerConfig } from '../controller/controller.js';
+import type { MetadataImage } from '../controller/image.js';
 import { createHttpApp, type HttpApp } from '../http/node-dual-server.js';
 import { peerUrl } from '../peers.js';
 import { decodeMessages } from '../quorum/message-codec.js';
 import { HttpTransport, RAFT_MESSAGES_PATH } from '../quorum/node-http-transport.js';
-import { defaultRaftTiming, RaftNode } from '../quorum/raft-node.js';
+import { defaultRaftTiming } from '../quorum/raft-node.js';
 import { readIdentity, writeIdentity } from '../node-preflight.js';
-import { addAdminRoutes } from './admin-routes.js';
+import { BrokerNode } from './broker-node.js';
+import { controllerRequestKinds, type ControllerRequest, type ControllerRequestKind } from './controller-requests.js';
+import { addAdminRoutes } from './node-admin-routes.js';
+import { CONTROLLER_PATH_PREFIX, HttpControllerChannel } from './node-controller-channel.js';
 
 export interface BrokerTiming {
   /** How often the broker agent heartbeats to the controller. */
   readonly heartbeatMs: number;
-  /** A forwarded request that has not answered by then fails. */
+  /** A request forwarded to the controller that has not answered by then fails. */
   readonly forwardTimeoutMs: number;
 }
 
@@ -36,37 +36,18 @@ const BODY_BYTES_MAX = 8 * 1024 * 1024;
 
 export interface Broker {
   readonly config: NodeConfig;
-  readonly raft: RaftNode;
-  readonly image: MetadataImage;
-  readonly controller: Controller;
+  readonly node: BrokerNode;
   readonly app: HttpApp;
-  /** The epoch the controller gave this broker, 0 until registered. */
-  brokerEpoch(): number;
-  /**
-   * Before a clean stop: stops heartbeating and has the controller move this broker's
-   * partition leaderships away (bounded by the forward timeout; best effort).
-   */
-  controlledShutdown(): Promise<void>;
-  /** Sends a request to the controller: handled here when this node leads, forwarded otherwise. */
-  toController<T>(path: string, method: 'POST' | 'DELETE', body: unknown, local: (controller: Controller) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
 export async function startBroker(config: NodeConfig, timing: BrokerTiming = defaultBrokerTiming): Promise<Broker> {
   await mkdir(config.dataDir, { recursive: true });
   const kv = await openLevelKV(join(config.dataDir, 'metadata'));
-  const image = new MetadataImage();
   const app = createHttpApp({ bodyLimitBytes: BODY_BYTES_MAX });
   const others = new Map(config.peers.filter((peer) => peer.id !== config.id).map((peer) => [peer.id, peerUrl(peer)]));
   const transport = new HttpTransport({ peers: others, requestTimeoutMs: defaultRaftTiming.requestTimeoutMs, queuedMessagesMax: 10_000 });
-  const clients = new Map([...others].map(([id, url]) => [id, new Client(url, { allowH2: true, useH2c: true } as Client.Options)]));
-  let raft: RaftNode | null = null;
-  const controller = new Controller(defaultControllerConfig, {
-    clock: nodeClock,
-    rng: nodeRng,
-    image,
-    propose: (data) => (raft === null ? Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'starting')) : raft.propose(data)),
-  });
+  const channel = new HttpControllerChannel(others, timing.forwardTimeoutMs);
   const ids = config.peers.map((peer) => peer.id);
   const voters = config.voters === undefined ? ids : [...config.voters];
   // Routes go in before listening; until the node is up they answer NOT_CONTROLLER (retry).
@@ -77,16 +58,19 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
   };
   addInternalRoutes(app, current);
   addAdminRoutes(app, current);
+  let node: BrokerNode;
   try {
     await app.listen({ host: config.host, port: config.port });
-    raft = await RaftNode.start(
-      { ...defaultRaftTiming, id: config.id, voters, observers: ids.filter((id) => !voters.includes(id)) },
-      { clock: nodeClock, rng: nodeRng, kv, transport, stateMachine: image },
+    node = await BrokerNode.start(
       {
-        onRoleChange: (role) => {
-          if (role === 'leader') controller.activate();
-          else controller.deactivate();
-        },
+        id: config.id,
+        address: `${config.host}:${config.port}`,
+        raft: { ...defaultRaftTiming, id: config.id, voters, observers: ids.filter((id) => !voters.includes(id)) },
+        controller: defaultControllerConfig,
+        heartbeatMs: timing.heartbeatMs,
+      },
+      { clock: nodeClock, rng: nodeRng, kv, raftTransport: transport, controllerChannel: channel },
+      {
         onFatal: (error) => {
           process.stderr.write(`node ${config.id}: fatal: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
           process.exit(70);
@@ -94,37 +78,20 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
       },
     );
   } catch (error) {
-    await shutdown(app, transport, clients, kv);
+    await shutdown(app, transport, channel, kv);
     throw error;
   }
-  const started = raft;
-  const forward = async <T>(path: string, method: 'POST' | 'DELETE', body: unknown, local: (c: Controller) => Promise<T>): Promise<T> => {
-    if (controller.isActive) return local(controller);
-    const leader = started.leader;
-    const client = leader === 0 ? undefined : clients.get(leader);
-    if (client === undefined) throw new DriftwoodError('NOT_CONTROLLER', 'no controller is known yet; retry', { controllerId: leader });
-    return forwardTo<T>(client, path, method, body, timing.forwardTimeoutMs);
-  };
-  const agent = new BrokerAgent(config, image, forward, timing);
   const broker: Broker = {
     config,
-    raft: started,
-    image,
-    controller,
+    node,
     app,
-    brokerEpoch: () => agent.epoch,
-    toController: forward,
-    controlledShutdown: () => agent.shutdown(),
     close: async () => {
-      agent.stop();
-      controller.deactivate();
-      started.stop();
-      await shutdown(app, transport, clients, kv);
+      node.stop();
+      await shutdown(app, transport, channel, kv);
     },
   };
   ready = broker;
-  await tieDataDirToCluster(config, image);
-  agent.start();
+  await tieDataDirToCluster(config, node.image);
   return broker;
 }
 
@@ -152,118 +119,22 @@ async function tieDataDirToCluster(config: NodeConfig, image: MetadataImage): Pr
   check();
 }
 
-/** Registers this broker with the controller, then heartbeats; registers again when told its epoch is stale. */
-class BrokerAgent {
-  epoch = 0;
-  private stopped = false;
-  private timer: NodeJS.Timeout | null = null;
-  private readonly incarnationId = randomUUID();
-
-  constructor(
-    private readonly config: NodeConfig,
-    private readonly image: MetadataImage,
-    private readonly forward: Broker['toController'],
-    private readonly timing: BrokerTiming,
-  ) {}
-
-  start(): void {
-    this.schedule(0);
-  }
-
-  stop(): void {
-    this.stopped = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-  }
-
-  async shutdown(): Promise<void> {
-    this.stop();
-    if (this.epoch === 0) return;
-    const request = { brokerId: this.config.id, brokerEpoch: this.epoch };
-    await this.forward('/internal/controller/shutdown', 'POST', request, (c) => c.controlledShutdown(request)).catch(() => undefined);
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => { void this.beat(); }, delayMs);
-  }
-
-  private async beat(): Promise<void> {
-    try {
-      if (this.epoch === 0) await this.register();
-      else await this.heartbeat();
-    } catch (error) {
-      const code = error instanceof DriftwoodError ? error.code : undefined;
-      if (code === 'STALE_BROKER_EPOCH' || code === 'BROKER_ID_NOT_REGISTERED') this.epoch = 0;
-    }
-    this.schedule(this.timing.heartbeatMs);
-  }
-
-  private async register(): Promise<void> {
-    const request = { brokerId: this.config.id, address: `${this.config.host}:${this.config.port}`, incarnationId: this.incarnationId };
-    const { brokerEpoch } = await this.forward('/internal/controller/register', 'POST', request, (c) => c.registerBroker(request));
-    this.epoch = brokerEpoch;
-  }
-
-  private async heartbeat(): Promise<void> {
-    const request = { brokerId: this.config.id, brokerEpoch: this.epoch, appliedIndex: this.image.lastAppliedIndex };
-    await this.forward('/internal/controller/heartbeat', 'POST', request, (c) => c.heartbeat(request));
-  }
-}
-
-/** Sends a request to the controller node and turns its error answer back into a DriftwoodError. */
-async function forwardTo<T>(client: Client, path: string, method: 'POST' | 'DELETE', body: unknown, timeoutMs: number): Promise<T> {
-  const response = await client.request({
-    method,
-    path,
-    headers: body === undefined ? { 'x-driftwood-forwarded': '1' } : { 'content-type': 'application/json', 'x-driftwood-forwarded': '1' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-  });
-  const text = await response.body.text();
-  const json: unknown = text.length === 0 ? null : JSON.parse(text);
-  if (response.statusCode < 300) return json as T;
-  const answer = (json ?? {}) as { error?: string; message?: string };
-  const code = answer.error !== undefined && answer.error in errorCodes ? (answer.error as ErrorCode) : 'REQUEST_TIMED_OUT';
-  // The controller's message already starts with the code's text; keep only its detail.
-  const prefix = `${errorCodes[code].message}: `;
-  const message = answer.message ?? `HTTP ${response.statusCode}`;
-  throw new DriftwoodError(code, message.startsWith(prefix) ? message.slice(prefix.length) : message);
-}
-
 function addInternalRoutes(app: HttpApp, current: () => Broker): void {
   app.post(RAFT_MESSAGES_PATH, (request, reply) => {
     const broker = current();
     for (const message of decodeMessages(request.body)) {
       if (message.to !== broker.config.id) throw new DriftwoodError('INVALID_REQUEST', `message for node ${message.to} reached node ${broker.config.id}`);
-      broker.raft.receive(message);
+      broker.node.raft.receive(message);
     }
     return reply.status(204).send();
   });
-  // Controller requests from other brokers; only the active controller answers them.
-  app.post('/internal/controller/register', { schema: { body: registerSchema } }, (request) => {
-    const body = request.body as { brokerId: number; address: string; incarnationId: string };
-    return localController(current()).registerBroker(body);
-  });
-  app.post('/internal/controller/shutdown', { schema: { body: shutdownSchema } }, async (request) => {
-    const body = request.body as { brokerId: number; brokerEpoch: number };
-    await localController(current()).controlledShutdown(body);
-    return { ok: true };
-  });
-  // A partition leader's ISR change (KIP-497); the replication issue's leaders call it.
-  app.post('/internal/controller/alter-partition', { schema: { body: alterPartitionSchema } }, (request) => {
-    const body = request.body as { brokerId: number; brokerEpoch: number; topicId: string; partition: number; leaderEpoch: number; partitionEpoch: number; newIsr: number[] };
-    return localController(current()).alterPartition(body);
-  });
-  app.post('/internal/controller/heartbeat', { schema: { body: heartbeatSchema } }, (request) => {
-    const body = request.body as { brokerId: number; brokerEpoch: number; appliedIndex: number };
-    return localController(current()).heartbeat(body);
-  });
-}
-
-function localController(broker: Broker): Controller {
-  if (!broker.controller.isActive) throw new DriftwoodError('NOT_CONTROLLER', 'this node is not the controller', { controllerId: broker.raft.leader });
-  return broker.controller;
+  // Controller requests from other brokers; only the active controller answers them, so a
+  // request that finds the controller moved is refused (NOT_CONTROLLER), never forwarded again.
+  for (const kind of controllerRequestKinds) {
+    app.post(`${CONTROLLER_PATH_PREFIX}${kind}`, { schema: { body: controllerRequestSchemas[kind] } }, (request) => {
+      return current().node.handleControllerRequest({ kind, body: request.body } as ControllerRequest);
+    });
+  }
 }
 
 const registerSchema = {
@@ -295,6 +166,25 @@ const alterPartitionSchema = {
   },
 } as const;
 
+const createTopicSchema = {
+  type: 'object',
+  required: ['name', 'partitions', 'replicationFactor', 'configs'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 249 },
+    partitions: { type: 'integer', minimum: 1, maximum: 10_000 },
+    replicationFactor: { type: 'integer', minimum: 1, maximum: 64 },
+    configs: { type: 'object', maxProperties: 64 },
+  },
+} as const;
+
+const deleteTopicSchema = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: { name: { type: 'string', minLength: 1, maxLength: 249 } },
+} as const;
+
 const heartbeatSchema = {
   type: 'object',
   required: ['brokerId', 'brokerEpoch', 'appliedIndex'],
@@ -302,9 +192,18 @@ const heartbeatSchema = {
   properties: { brokerId: { type: 'integer', minimum: 1 }, brokerEpoch: { type: 'integer', minimum: 0 }, appliedIndex: { type: 'integer', minimum: 0 } },
 } as const;
 
-async function shutdown(app: HttpApp, transport: HttpTransport, clients: Map<number, Client>, kv: KV): Promise<void> {
+const controllerRequestSchemas: Record<ControllerRequestKind, object> = {
+  register: registerSchema,
+  heartbeat: heartbeatSchema,
+  shutdown: shutdownSchema,
+  'alter-partition': alterPartitionSchema,
+  'create-topic': createTopicSchema,
+  'delete-topic': deleteTopicSchema,
+};
+
+async function shutdown(app: HttpApp, transport: HttpTransport, channel: HttpControllerChannel, kv: KV): Promise<void> {
   await transport.close();
-  await Promise.all([...clients.values()].map((client) => client.destroy()));
+  await channel.close();
   await app.close();
   await kv.close();
 }

@@ -154,8 +154,8 @@ async function runStart(args: string[], io: CommandIO): Promise<void> {
   io.stderr(`node ${config.id} listening on http://${config.host}:${config.port} (data in ${config.dataDir})\n`);
   await untilSignalled();
   // Partition leadership first (while this node may still be the controller), then Raft's.
-  await broker.controlledShutdown();
-  await handOffRaftLeadership(config, broker.raft);
+  await broker.node.controlledShutdown();
+  await handOffRaftLeadership(config, broker.node.raft);
   await broker.close();
   io.stderr(`node ${config.id} stopped\n`);
 }

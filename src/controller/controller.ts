@@ -17,6 +17,12 @@ import { encodeRecords, type MetadataRecord } from './records.js';
 export interface ControllerConfig {
   /** A broker silent for this long is fenced (KRaft: broker.session.timeout.ms, 9 s there). */
   readonly sessionTimeoutMs: number;
+  /**
+   * A new controller does not know when brokers last heartbeated; it gives each this long
+   * (brokers heartbeat at once when they learn of a new quorum leader) instead of a full
+   * session, so a broker that died with the old controller is fenced sooner.
+   */
+  readonly activationGraceMs: number;
   /** How often sessions are checked. */
   readonly sessionCheckMs: number;
   /** A fenced broker is unfenced once its applied metadata index is within this of ours. */
@@ -35,6 +41,7 @@ export interface ControllerConfig {
 
 export const defaultControllerConfig: ControllerConfig = {
   sessionTimeoutMs: 1000,
+  activationGraceMs: 500,
   sessionCheckMs: 100,
   catchUpLagEntriesMax: 10,
   queuedRequestsMax: 10_000,
@@ -77,12 +84,12 @@ export class Controller {
     return this.active;
   }
 
-  /** This node now leads the quorum: every registered broker gets a full session from now. */
+  /** This node now leads the quorum: every registered broker has activationGraceMs to heartbeat. */
   activate(): void {
     if (this.active) return;
     this.active = true;
-    const nowMs = this.ports.clock.monotonicMs();
-    for (const broker of this.ports.image.brokers()) this.lastHeartbeatMs.set(broker.brokerId, nowMs);
+    const graceStartMs = this.ports.clock.monotonicMs() - this.config.sessionTimeoutMs + Math.min(this.config.activationGraceMs, this.config.sessionTimeoutMs);
+    for (const broker of this.ports.image.brokers()) this.lastHeartbeatMs.set(broker.brokerId, graceStartMs);
     this.scheduleSessionCheck();
     this.scheduleRebalanceCheck();
     // The first controller of a new cluster names it.

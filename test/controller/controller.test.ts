@@ -118,3 +118,18 @@ void t.test('leadership returns to preferred replicas once they are back in the 
   const ledBy1 = (image.partitions(topic.topicId) ?? []).filter((p) => p.leader === 1).map((p) => p.partition);
   t.same(ledBy1, preferredBy1, 'broker 1 leads its preferred partitions again');
 });
+
+void t.test('a new controller gives brokers activationGraceMs, not a full session, to heartbeat', async (t) => {
+  const { controller, image, clock } = setup({ sessionTimeoutMs: 1000, activationGraceMs: 300 });
+  const epochs = await registerAll(controller, image, [1, 2]);
+  controller.deactivate();
+  clock.advance(5000);
+  controller.activate(); // a new term: nothing heard from anyone yet
+  for (let elapsed = 0; elapsed < 600; elapsed += 100) {
+    clock.advance(100);
+    await controller.heartbeat({ brokerId: 2, brokerEpoch: epochs.get(2) ?? 0, appliedIndex: image.lastAppliedIndex });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  t.ok(image.broker(1)?.fenced, 'the silent broker is fenced about 300 ms after activation');
+  t.notOk(image.broker(2)?.fenced, 'the broker that heartbeated is not');
+});

@@ -38,49 +38,41 @@ export function addAdminRoutes(app: HttpApp, current: () => Broker): void {
 
   app.get('/healthz', () => ({ ok: true }));
   app.get('/readyz', (_request, reply) => {
-    const self = current().image.broker(current().config.id);
-    const ready = current().raft.leader !== 0 && self !== undefined && !self.fenced && self.brokerEpoch === current().brokerEpoch();
-    return reply.status(ready ? 200 : 503).send({ ready, registered: self !== undefined, fenced: self?.fenced ?? true, controller: current().raft.leader });
+    const node = current().node;
+    const self = node.image.broker(node.id);
+    const ready = node.raft.leader !== 0 && self !== undefined && !self.fenced && self.brokerEpoch === node.agent.epoch;
+    return reply.status(ready ? 200 : 503).send({ ready, registered: self !== undefined, fenced: self?.fenced ?? true, controller: node.raft.leader });
   });
-  app.get('/v1/raft', () => current().raft.status());
-  app.get('/v1/brokers', () => current().image.brokers().map(describeBroker));
+  app.get('/v1/raft', () => current().node.raft.status());
+  app.get('/v1/brokers', () => current().node.image.brokers().map(describeBroker));
   app.get('/v1/cluster', () => {
-    const status = current().raft.status();
+    const status = current().node.raft.status();
     return {
-      clusterId: current().image.clusterId ?? null,
+      clusterId: current().node.image.clusterId ?? null,
       controller: status.leader,
       raft: { term: status.term, leader: status.leader, commitIndex: status.commit, appliedIndex: status.applied },
-      brokers: current().image.brokers().map(describeBroker),
+      brokers: current().node.image.brokers().map(describeBroker),
     };
   });
-  app.get('/v1/topics', () => current().image.topics().map((topic) => ({ name: topic.name, id: topic.topicId, partitions: current().image.partitions(topic.topicId)?.length ?? 0 })));
+  app.get('/v1/topics', () => current().node.image.topics().map((topic) => ({ name: topic.name, id: topic.topicId, partitions: current().node.image.partitions(topic.topicId)?.length ?? 0 })));
   app.get('/v1/topics/:name', { schema: { params: topicNameParams } }, (request) => {
     const { name } = request.params as { name: string };
     return describeTopic(current(), name);
   });
   app.post('/v1/topics', { schema: { body: createTopicBody } }, async (request, reply) => {
-    refuseForwardLoop(current(), request.headers);
     const body = request.body as { name: string; partitions?: number; replicationFactor?: number; configs?: Record<string, unknown> };
-    const create = { name: body.name, partitions: body.partitions ?? 1, replicationFactor: body.replicationFactor ?? Math.min(3, current().image.unfencedBrokerIds().length || 1), configs: body.configs ?? {} };
-    await current().toController('/v1/topics', 'POST', create, (controller) => controller.createTopic(create));
+    const create = { name: body.name, partitions: body.partitions ?? 1, replicationFactor: body.replicationFactor ?? Math.min(3, current().node.image.unfencedBrokerIds().length || 1), configs: body.configs ?? {} };
+    await current().node.toController({ kind: 'create-topic', body: create });
     // Answer with this node's view once it has applied the creation (read-your-writes).
-    await waitForImage(current(), () => current().image.topic(body.name) !== undefined, APPLY_WAIT_MS);
+    await waitForImage(current(), () => current().node.image.topic(body.name) !== undefined, APPLY_WAIT_MS);
     return reply.status(201).send(describeTopic(current(), body.name));
   });
   app.delete('/v1/topics/:name', { schema: { params: topicNameParams } }, async (request, reply) => {
     const { name } = request.params as { name: string };
-    refuseForwardLoop(current(), request.headers);
-    await current().toController(`/v1/topics/${encodeURIComponent(name)}`, 'DELETE', undefined, (controller) => controller.deleteTopic(name));
-    await waitForImage(current(), () => current().image.topic(name) === undefined, APPLY_WAIT_MS);
+    await current().node.toController({ kind: 'delete-topic', body: { name } });
+    await waitForImage(current(), () => current().node.image.topic(name) === undefined, APPLY_WAIT_MS);
     return reply.status(204).send();
   });
-}
-
-/** A request forwarded to the controller that finds it moved is refused, not forwarded again. */
-function refuseForwardLoop(broker: Broker, headers: Record<string, unknown>): void {
-  if (headers['x-driftwood-forwarded'] !== undefined && !broker.controller.isActive) {
-    throw new DriftwoodError('NOT_CONTROLLER', 'the controller moved while the request was forwarded; retry', { controllerId: broker.raft.leader });
-  }
 }
 
 function describeBroker(state: BrokerState): { id: number; address: string; state: 'alive' | 'fenced'; epoch: number } {
@@ -96,9 +88,9 @@ function waitForImage(broker: Broker, done: () => boolean, timeoutMs: number): P
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       unsubscribe();
-      reject(new DriftwoodError('REQUEST_TIMED_OUT', `the change is committed but node ${broker.config.id} has not applied it within ${timeoutMs} ms`));
+      reject(new DriftwoodError('REQUEST_TIMED_OUT', `the change is committed but node ${broker.node.id} has not applied it within ${timeoutMs} ms`));
     }, timeoutMs);
-    const unsubscribe = broker.image.onChange(() => {
+    const unsubscribe = broker.node.image.onChange(() => {
       if (!done()) return;
       clearTimeout(timer);
       unsubscribe();
@@ -109,9 +101,9 @@ function waitForImage(broker: Broker, done: () => boolean, timeoutMs: number): P
 
 /** A topic as this node's image has it. */
 function describeTopic(broker: Broker, name: string): Record<string, unknown> {
-  const topic: TopicState | undefined = broker.image.topic(name);
+  const topic: TopicState | undefined = broker.node.image.topic(name);
   if (topic === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
-  const partitions: readonly PartitionState[] = broker.image.partitions(topic.topicId) ?? [];
+  const partitions: readonly PartitionState[] = broker.node.image.partitions(topic.topicId) ?? [];
   return {
     name: topic.name,
     id: topic.topicId,

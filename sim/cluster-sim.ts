@@ -1,0 +1,594 @@
+// The cluster simulation: N real BrokerNodes (metadata quorum, controller, broker agent) on
+// simulated ports (scheduler clock, seeded Rng, lossy network for Raft messages and for
+// controller requests, memory-level KV kept across restarts with fsync latency). Clients
+// create and delete topics through random nodes; partition leaders ask the controller to
+// shrink and expand ISRs (standing in for replication, which decides that from fetches); a
+// nemesis crashes, pauses, isolates, partitions and shuts nodes down cleanly, then heals.
+// Checkers, at every applied metadata entry:
+//   - every node applies the same image at each index (state machine safety);
+//   - no partition is led by a fenced broker; a partition's leader epoch never goes back
+//     and names one leader; a broker's epoch never goes back; an ISR only ever gains
+//     unfenced brokers;
+//   - a new topic's preferred leaders spread evenly over the brokers live at its creation;
+//   - acknowledged creations and deletions stick;
+// and after healing (liveness): one controller, every broker registered and unfenced, the
+// same image everywhere, every partition led with a full ISR, leadership balanced back onto
+// preferred replicas (within the rebalance threshold).
+// It also times partition-leadership failover after a broker dies while the cluster is healthy.
+import type { MemoryLevel } from 'memory-level';
+import type { Message } from '../raft/index.js';
+import { BrokerNode, type BrokerNodeBug, type BrokerNodeConfig } from '../src/broker/broker-node.js';
+import { errorFromWire, type ControllerAnswers, type ControllerChannel, type ControllerRequest, type ControllerRequestKind } from '../src/broker/controller-requests.js';
+import { defaultControllerConfig } from '../src/controller/controller.js';
+import type { MetadataImage, PartitionState } from '../src/controller/image.js';
+import { preferredLeaderImbalance } from '../src/controller/placement.js';
+import { NO_LEADER } from '../src/controller/records.js';
+import { defaultRaftTiming } from '../src/quorum/raft-node.js';
+import { DriftwoodError } from '../storage/errors.js';
+import { hash64 } from './hash.js';
+import { createMemoryLevel, openMemoryKV, slowKV } from './kv.js';
+import { SimNetwork, type LinkFaults } from './network.js';
+import { SeededRng } from './rng.js';
+import { Scheduler, SimClock } from './scheduler.js';
+
+export interface ClusterSimOptions {
+  readonly seed: number;
+  readonly nodes: number;
+  /** Virtual time with faults, then healed time in which the cluster must converge. */
+  readonly faultMs: number;
+  readonly healMs: number;
+  readonly bugs?: ReadonlySet<BrokerNodeBug>;
+}
+
+export interface ClusterSimResult {
+  seed: number;
+  violations: string[];
+  simulatedMs: number;
+  events: number;
+  traceHash: string;
+  /** Virtual ms from the death of a partition-leading broker to the last of its leaderships moving. */
+  brokerFailoverMs: number[];
+  /** The same when the broker that died was also the controller. */
+  controllerFailoverMs: number[];
+  topicsCreated: number;
+  topicsDeleted: number;
+  appliedIndex: number;
+}
+
+export const defaultClusterSimOptions = { nodes: 3, faultMs: 30_000, healMs: 20_000 } as const;
+const EVENTS_PER_RUN_MAX = 5_000_000;
+const FORWARD_TIMEOUT_MS = 2000;
+
+/** A controller request or its answer on the simulated wire. */
+type Answer = { readonly ok: unknown } | { readonly error: Record<string, unknown> };
+
+interface Envelope {
+  readonly from: number;
+  readonly to: number;
+  readonly id: number;
+  readonly request?: ControllerRequest;
+  readonly answer?: Answer;
+}
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  cancelTimer: () => void;
+}
+
+interface Host {
+  readonly id: number;
+  readonly db: MemoryLevel<string, Uint8Array>;
+  clock: SimClock;
+  node: BrokerNode | null;
+  starting: boolean;
+  paused: boolean;
+  generation: number;
+  pending: Map<number, Pending>;
+}
+
+interface Failover {
+  readonly brokerId: number;
+  readonly fromMs: number;
+  readonly wasController: boolean;
+}
+
+export async function runClusterSim(options: ClusterSimOptions): Promise<ClusterSimResult> {
+  return new ClusterSim(options).run();
+}
+
+class ClusterSim {
+  private readonly scheduler = new Scheduler(0);
+  private readonly rng: SeededRng;
+  private readonly nemesisRng: SeededRng;
+  private readonly clientRng: SeededRng;
+  private readonly raftNet: SimNetwork<Message>;
+  private readonly controllerNet: SimNetwork<Envelope>;
+  private readonly hosts: Host[] = [];
+  private readonly ids: number[];
+  private readonly violations: string[] = [];
+  private nextEnvelopeId = 1;
+  /** The image hash first applied at each index, and the facts the checkers carry forward. */
+  private readonly imageAt = new Map<number, string>();
+  private checkedIndex = 0;
+  private readonly leaderEpochs = new Map<string, { epoch: number; leader: number }>();
+  private readonly brokerEpochs = new Map<number, number>();
+  private readonly isrs = new Map<string, readonly number[]>();
+  private readonly topicsSeen = new Set<string>();
+  /** Client outcomes: names whose creation or deletion was acknowledged, and those in doubt. */
+  private readonly createdAcked = new Set<string>();
+  private readonly deletedAcked = new Set<string>();
+  private readonly doubtful = new Set<string>();
+  private topicSerial = 0;
+  private failover: Failover | null = null;
+  private readonly brokerFailoverMs: number[] = [];
+  private readonly controllerFailoverMs: number[] = [];
+  private readonly faultGapMs: number;
+  private readonly clientGapMs: number;
+  private readonly isrChurnProbability: number;
+
+  constructor(private readonly options: ClusterSimOptions) {
+    this.rng = new SeededRng(options.seed);
+    this.nemesisRng = this.rng.fork();
+    this.clientRng = this.rng.fork();
+    const pick = <T>(choices: readonly T[]): T => choices[this.nemesisRng.int(choices.length)] as T;
+    this.faultGapMs = pick([1000, 2000, 4000]);
+    this.clientGapMs = pick([200, 600, 1500]);
+    this.isrChurnProbability = pick([0, 0.05, 0.2]);
+    this.raftNet = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyMessage);
+    this.controllerNet = new SimNetwork<Envelope>(this.scheduler, this.rng.fork(), this.raftNet.faults, (envelope) => structuredClone(envelope));
+    this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
+  }
+
+  async run(): Promise<ClusterSimResult> {
+    for (const id of this.ids) {
+      this.hosts.push({ id, db: createMemoryLevel(), clock: new SimClock(this.scheduler, `n${id}`), node: null, starting: false, paused: false, generation: 0, pending: new Map() });
+    }
+    for (const host of this.hosts) await this.startNode(host);
+    this.scheduleClient();
+    this.schedulePartitionLeaders();
+    this.scheduleNemesis();
+    const stop = (): boolean => this.violations.length > 0;
+    await this.scheduler.run({ untilMs: this.options.faultMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
+    this.heal();
+    await this.scheduler.run({ untilMs: this.options.faultMs + this.options.healMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
+    this.checkConverged();
+    for (const host of this.hosts) this.stopNode(host);
+    return {
+      seed: this.options.seed,
+      violations: this.violations,
+      simulatedMs: this.scheduler.nowMs,
+      events: this.scheduler.eventCount,
+      traceHash: this.scheduler.traceHash(),
+      brokerFailoverMs: this.brokerFailoverMs,
+      controllerFailoverMs: this.controllerFailoverMs,
+      topicsCreated: this.createdAcked.size,
+      topicsDeleted: this.deletedAcked.size,
+      appliedIndex: this.checkedIndex,
+    };
+  }
+
+  private violation(text: string): void {
+    this.violations.push(`t=${this.scheduler.nowMs.toFixed(0)}ms ${text}`);
+  }
+
+  private get faulting(): boolean {
+    return this.scheduler.nowMs < this.options.faultMs;
+  }
+
+  // --- nodes ---
+
+  private nodeConfig(id: number): BrokerNodeConfig {
+    return {
+      id,
+      address: `sim-${id}:9092`,
+      raft: { ...defaultRaftTiming, id, voters: this.ids, observers: [] },
+      controller: defaultControllerConfig,
+      heartbeatMs: 250,
+      ...(this.options.bugs === undefined ? {} : { bugs: this.options.bugs }),
+    };
+  }
+
+  private async startNode(host: Host): Promise<void> {
+    host.starting = true;
+    host.clock = new SimClock(this.scheduler, `n${host.id}`);
+    host.pending = new Map();
+    const generation = ++host.generation;
+    const kv = slowKV(await openMemoryKV(host.db, { copy: false }), {
+      delayMs: () => (this.rng.float() < 0.9 ? 0.2 + this.rng.float() * 2 : 5 + this.rng.float() * 30),
+      after: (delayMs, run) => { this.scheduler.after(delayMs, `n${host.id} disk`, run); },
+      alive: () => host.generation === generation,
+    });
+    const node = await BrokerNode.start(this.nodeConfig(host.id), {
+      clock: host.clock,
+      rng: this.rng.fork(),
+      kv,
+      raftTransport: { send: (messages) => { this.raftNet.send(messages); } },
+      controllerChannel: this.channel(host),
+    }, {
+      onApply: () => { this.onApply(host); },
+      onRoleChange: (role, leader, term) => { this.scheduler.record(`n${host.id} ${role} leader ${leader} term ${term}`); },
+      onFatal: (error) => { this.violation(`n${host.id} stopped on a broken invariant: ${error instanceof Error ? error.message : String(error)}`); },
+    });
+    if (host.generation !== generation) {
+      node.stop(); // crashed while starting
+      return;
+    }
+    host.node = node;
+    host.starting = false;
+    this.attach(host);
+    this.scheduler.record(`start n${host.id}`);
+  }
+
+  private attach(host: Host): void {
+    this.raftNet.attach(host.id, (message) => {
+      try {
+        host.node?.raft.receive(message);
+      } catch {
+        // onFatal recorded it
+      }
+    });
+    this.controllerNet.attach(host.id, (envelope) => { this.onEnvelope(host, envelope); });
+  }
+
+  private detach(host: Host): void {
+    this.raftNet.detach(host.id);
+    this.controllerNet.detach(host.id);
+  }
+
+  /** This host's ControllerChannel: envelopes over the simulated network, answered or timed out. */
+  private channel(host: Host): ControllerChannel {
+    return {
+      send: <K extends ControllerRequestKind>(to: number, request: ControllerRequest<K>): Promise<ControllerAnswers[K]> => new Promise((resolve, reject) => {
+        const id = this.nextEnvelopeId++;
+        const timer = host.clock.setTimer(FORWARD_TIMEOUT_MS, () => {
+          host.pending.delete(id);
+          reject(new DriftwoodError('REQUEST_TIMED_OUT', `controller node ${to} did not answer`));
+        });
+        host.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, cancelTimer: () => { timer.cancel(); } });
+        this.controllerNet.send([{ from: host.id, to, id, request }]);
+      }),
+    };
+  }
+
+  private onEnvelope(host: Host, envelope: Envelope): void {
+    const node = host.node;
+    if (node === null) return;
+    if (envelope.request !== undefined) {
+      const reply = (answer: Answer): void => { this.controllerNet.send([{ from: host.id, to: envelope.from, id: envelope.id, answer }]); };
+      node.handleControllerRequest(envelope.request).then(
+        (ok) => { reply({ ok }); },
+        (error: unknown) => { reply({ error: error instanceof DriftwoodError ? error.toJSON() : { error: 'INTERNAL', message: String(error) } }); },
+      );
+      return;
+    }
+    const pending = host.pending.get(envelope.id);
+    if (pending === undefined || envelope.answer === undefined) return; // timed out already, or a duplicate
+    host.pending.delete(envelope.id);
+    pending.cancelTimer();
+    if ('ok' in envelope.answer) pending.resolve(envelope.answer.ok);
+    else pending.reject(errorFromWire(envelope.answer.error, 'no message'));
+  }
+
+  /** Power loss: memory, timers and mail gone; the KV keeps what was written. */
+  private stopNode(host: Host): void {
+    host.generation += 1;
+    host.node?.stop();
+    host.node = null;
+    host.starting = false;
+    host.clock.cancelAll();
+    host.paused = false;
+    host.pending.clear();
+    this.detach(host);
+  }
+
+  private async restart(host: Host): Promise<void> {
+    if (host.node !== null || host.starting) return;
+    await this.startNode(host);
+  }
+
+  private controller(): Host | undefined {
+    return this.hosts.find((host) => host.node?.controller.isActive === true && !host.paused);
+  }
+
+  // --- checkers ---
+
+  private onApply(host: Host): void {
+    const node = host.node;
+    if (node === null) return;
+    const image = node.image;
+    const index = image.lastAppliedIndex;
+    const hash = hash64(image.snapshot());
+    const seen = this.imageAt.get(index);
+    if (seen === undefined) {
+      this.imageAt.set(index, hash);
+      if (index > this.checkedIndex) {
+        this.checkedIndex = index;
+        this.checkImage(image);
+      }
+    } else if (seen !== hash) {
+      this.violation(`n${host.id} has a different image at index ${index}`);
+    }
+    this.checkFailover(image);
+  }
+
+  /** The safety properties of one committed image, checked once per index. */
+  private checkImage(image: MetadataImage): void {
+    const fenced = new Set(image.brokers().filter((broker) => broker.fenced).map((broker) => broker.brokerId));
+    for (const broker of image.brokers()) {
+      const previous = this.brokerEpochs.get(broker.brokerId) ?? 0;
+      if (broker.brokerEpoch < previous) this.violation(`broker ${broker.brokerId} epoch went back from ${previous} to ${broker.brokerEpoch}`);
+      this.brokerEpochs.set(broker.brokerId, broker.brokerEpoch);
+    }
+    for (const topic of image.topics()) {
+      const partitions = image.partitions(topic.topicId) ?? [];
+      if (!this.topicsSeen.has(topic.topicId)) {
+        this.topicsSeen.add(topic.topicId);
+        this.checkPlacement(topic.name, partitions, image.unfencedBrokerIds());
+      }
+      for (const p of partitions) this.checkPartition(p, fenced);
+    }
+  }
+
+  private checkPartition(p: PartitionState, fenced: ReadonlySet<number>): void {
+    const key = `${p.topicId}-${p.partition}`;
+    if (p.leader !== NO_LEADER && fenced.has(p.leader)) this.violation(`${key} is led by fenced broker ${p.leader}`);
+    const previous = this.leaderEpochs.get(key);
+    if (previous !== undefined) {
+      if (p.leaderEpoch < previous.epoch) this.violation(`${key} leader epoch went back from ${previous.epoch} to ${p.leaderEpoch}`);
+      if (p.leaderEpoch === previous.epoch && p.leader !== previous.leader) this.violation(`${key} has leaders ${previous.leader} and ${p.leader} in epoch ${p.leaderEpoch}`);
+    }
+    this.leaderEpochs.set(key, { epoch: p.leaderEpoch, leader: p.leader });
+    const before = this.isrs.get(key) ?? p.isr;
+    for (const id of p.isr) if (!before.includes(id) && fenced.has(id)) this.violation(`${key} took fenced broker ${id} into its ISR`);
+    this.isrs.set(key, p.isr);
+  }
+
+  /** Preferred leaders (first replicas) of a new topic: counts per live broker differ by at most one. */
+  private checkPlacement(name: string, partitions: readonly PartitionState[], live: readonly number[]): void {
+    const counts = new Map(live.map((id) => [id, 0]));
+    for (const p of partitions) {
+      const preferred = p.replicas[0] ?? NO_LEADER;
+      const count = counts.get(preferred);
+      if (count === undefined) {
+        this.violation(`topic ${name} partition ${p.partition} prefers broker ${preferred}, which was not live at creation`);
+        return;
+      }
+      counts.set(preferred, count + 1);
+    }
+    const values = [...counts.values()];
+    if (Math.max(...values) - Math.min(...values) > 1) this.violation(`topic ${name} spreads preferred leaders unevenly: ${JSON.stringify([...counts])}`);
+  }
+
+  /** Stops the failover stopwatch once no partition is led by the broker that died. */
+  private checkFailover(image: MetadataImage): void {
+    const watch = this.failover;
+    if (watch === null) return;
+    const stillLeads = image.topics().some((topic) => (image.partitions(topic.topicId) ?? []).some((p) => p.leader === watch.brokerId));
+    if (stillLeads) return;
+    (watch.wasController ? this.controllerFailoverMs : this.brokerFailoverMs).push(this.scheduler.nowMs - watch.fromMs);
+    this.failover = null;
+  }
+
+  private checkConverged(): void {
+    if (this.violations.length > 0) return;
+    const controllers = this.hosts.filter((host) => host.node?.controller.isActive === true);
+    if (controllers.length !== 1) {
+      this.violation(`${controllers.length} active controllers ${this.options.healMs} ms after healing`);
+      return;
+    }
+    const reference = controllers[0]?.node?.image;
+    if (reference === undefined) return;
+    const referenceHash = hash64(reference.snapshot());
+    for (const host of this.hosts) {
+      const image = host.node?.image;
+      if (image === undefined) this.violation(`n${host.id} is not running after healing`);
+      else if (image.lastAppliedIndex !== reference.lastAppliedIndex || hash64(image.snapshot()) !== referenceHash) this.violation(`n${host.id} did not converge: applied ${image.lastAppliedIndex} of ${reference.lastAppliedIndex}`);
+    }
+    for (const id of this.ids) {
+      const broker = reference.broker(id);
+      if (broker === undefined || broker.fenced) this.violation(`broker ${id} is ${broker === undefined ? 'not registered' : 'fenced'} after healing`);
+    }
+    for (const topic of reference.topics()) {
+      for (const p of reference.partitions(topic.topicId) ?? []) {
+        if (p.leader === NO_LEADER || p.isr.length !== p.replicas.length) {
+          this.violation(`${topic.name}-${p.partition} after healing: leader ${p.leader}, isr [${p.isr.join(',')}], replicas [${p.replicas.join(',')}]`);
+        }
+      }
+    }
+    // Leadership is back on preferred replicas, within the controller's imbalance threshold.
+    for (const [brokerId, imbalance] of preferredLeaderImbalance(reference)) {
+      if (imbalance.ratio > defaultControllerConfig.leaderImbalanceRatioMax) this.violation(`broker ${brokerId} leads too few of its preferred partitions after healing: ${JSON.stringify(imbalance)}`);
+    }
+    for (const name of this.createdAcked) {
+      if (!this.doubtful.has(name) && !this.deletedAcked.has(name) && reference.topic(name) === undefined) this.violation(`acknowledged topic ${name} is gone`);
+    }
+    for (const name of this.deletedAcked) if (reference.topic(name) !== undefined) this.violation(`deleted topic ${name} is back`);
+  }
+
+  // --- clients ---
+
+  private scheduleClient(): void {
+    this.scheduler.after(1 + this.clientRng.int(this.clientGapMs * 2), 'client', () => {
+      this.clientRequest();
+      if (this.scheduler.nowMs < this.options.faultMs + this.options.healMs / 2) this.scheduleClient();
+    });
+  }
+
+  /** Creates or deletes a topic through a random running node, as an admin client would. */
+  private clientRequest(): void {
+    const running = this.hosts.filter((host) => host.node !== null && !host.paused);
+    const host = running[this.clientRng.int(Math.max(1, running.length))];
+    const node = host?.node;
+    if (node == null) return;
+    const existing = [...this.createdAcked].filter((name) => !this.deletedAcked.has(name) && !this.doubtful.has(name));
+    if (existing.length > 0 && this.clientRng.float() < 0.25) {
+      const name = existing[this.clientRng.int(existing.length)] ?? '';
+      this.doubtful.add(name); // until the answer says otherwise
+      node.toController({ kind: 'delete-topic', body: { name } }).then(
+        () => { this.deletedAcked.add(name); this.scheduler.record(`deleted ${name}`); },
+        () => undefined,
+      );
+      return;
+    }
+    const name = `t${this.topicSerial++}`;
+    const body = { name, partitions: 1 + this.clientRng.int(8), replicationFactor: 1 + this.clientRng.int(this.ids.length), configs: {} };
+    this.doubtful.add(name);
+    node.toController({ kind: 'create-topic', body }).then(
+      () => { this.doubtful.delete(name); this.createdAcked.add(name); this.scheduler.record(`created ${name}`); },
+      (error: unknown) => { if (error instanceof DriftwoodError && error.code === 'INVALID_REPLICATION_FACTOR') this.doubtful.delete(name); },
+    );
+  }
+
+  /**
+   * Partition leaders' AlterPartition requests. Replication will decide these from follower
+   * fetches; here a leader expands its ISR with every unfenced replica, and now and then
+   * shrinks it by a follower (a lagging replica), so the controller sees both under faults.
+   */
+  private schedulePartitionLeaders(): void {
+    this.scheduler.after(500, 'partition leaders', () => {
+      for (const host of this.hosts) if (host.node !== null && !host.paused) this.alterIsrs(host.node);
+      this.schedulePartitionLeaders();
+    });
+  }
+
+  private alterIsrs(node: BrokerNode): void {
+    const image = node.image;
+    const epoch = node.agent.epoch;
+    if (epoch === 0 || node.agent.fenced) return;
+    for (const topic of image.topics()) {
+      for (const p of image.partitions(topic.topicId) ?? []) {
+        if (p.leader !== node.id) continue;
+        const unfenced = p.replicas.filter((id) => image.broker(id)?.fenced === false);
+        let newIsr = [...new Set([...p.isr, ...unfenced])].filter((id) => p.replicas.includes(id));
+        const followers = newIsr.filter((id) => id !== node.id);
+        if (this.faulting && followers.length > 0 && this.clientRng.float() < this.isrChurnProbability) {
+          const dropped = followers[this.clientRng.int(followers.length)];
+          newIsr = newIsr.filter((id) => id !== dropped);
+        }
+        if (newIsr.length === p.isr.length && newIsr.every((id) => p.isr.includes(id))) continue;
+        const body = { brokerId: node.id, brokerEpoch: epoch, topicId: p.topicId, partition: p.partition, leaderEpoch: p.leaderEpoch, partitionEpoch: p.partitionEpoch, newIsr };
+        node.toController({ kind: 'alter-partition', body }).catch(() => undefined);
+      }
+    }
+  }
+
+  // --- nemesis ---
+
+  private scheduleNemesis(): void {
+    this.scheduler.after(100 + this.nemesisRng.int(this.faultGapMs * 2), 'nemesis', () => {
+      if (!this.faulting) return;
+      this.injectFault();
+      this.scheduleNemesis();
+    });
+  }
+
+  private injectFault(): void {
+    const running = this.hosts.filter((host) => host.node !== null && !host.paused);
+    const target = running[this.nemesisRng.int(Math.max(1, running.length))];
+    if (target === undefined) return;
+    const downMs = 300 + this.nemesisRng.int(4000);
+    switch (this.nemesisRng.int(7)) {
+      case 0: case 1: this.crash(this.nemesisRng.float() < 0.5 ? this.controller() ?? target : target, downMs); return;
+      case 2: this.isolate(target, downMs); return;
+      case 3: this.splitRandomly(downMs); return;
+      case 4: this.pause(target, downMs); return;
+      case 5: void this.cleanStop(target, downMs); return;
+      default: target.clock.jump(this.nemesisRng.int(20_000) - 10_000); this.scheduler.record(`clock jump n${target.id}`);
+    }
+  }
+
+  private crash(host: Host, downMs: number): void {
+    if (host.node === null) return;
+    this.startFailoverWatch(host);
+    this.scheduler.record(`crash n${host.id}`);
+    this.stopNode(host);
+    this.scheduler.after(downMs, `restart n${host.id}`, () => { void this.restart(host); });
+  }
+
+  /** SIGTERM: controlled shutdown (leaderships move first), then the process exits. */
+  private async cleanStop(host: Host, downMs: number): Promise<void> {
+    const node = host.node;
+    if (node === null) return;
+    const generation = host.generation;
+    this.scheduler.record(`clean stop n${host.id}`);
+    await node.controlledShutdown();
+    if (host.generation !== generation) return;
+    this.stopNode(host);
+    this.scheduler.after(downMs, `restart n${host.id}`, () => { void this.restart(host); });
+  }
+
+  private isolate(host: Host, downMs: number): void {
+    this.failover = null;
+    this.raftNet.isolate(host.id, this.ids);
+    this.controllerNet.isolate(host.id, this.ids);
+    this.scheduler.record(`isolate n${host.id}`);
+    this.scheduler.after(downMs, 'heal links', () => { this.healLinks(); });
+  }
+
+  private splitRandomly(downMs: number): void {
+    this.failover = null;
+    const shuffled = [...this.ids].sort(() => this.nemesisRng.float() - 0.5);
+    const cut = 1 + this.nemesisRng.int(this.ids.length - 1);
+    const groups = [shuffled.slice(0, cut), shuffled.slice(cut)];
+    this.raftNet.partition(groups);
+    this.controllerNet.partition(groups);
+    this.scheduler.record(`partition ${groups.map((group) => group.join(',')).join(' | ')}`);
+    this.scheduler.after(downMs, 'heal links', () => { this.healLinks(); });
+  }
+
+  private pause(host: Host, downMs: number): void {
+    if (host.node === null || host.paused) return;
+    this.failover = null;
+    host.paused = true;
+    host.clock.pause();
+    this.detach(host);
+    this.scheduler.record(`pause n${host.id}`);
+    this.scheduler.after(downMs, `resume n${host.id}`, () => { this.resume(host); });
+  }
+
+  private resume(host: Host): void {
+    if (!host.paused || host.node === null) return;
+    host.paused = false;
+    host.clock.resume();
+    this.attach(host);
+    this.scheduler.record(`resume n${host.id}`);
+  }
+
+  /**
+   * Times failover when a healthy cluster (every node up and connected, no failover being
+   * timed) loses a broker that leads partitions; any other fault meanwhile voids the watch.
+   */
+  private startFailoverWatch(host: Host): void {
+    const healthy = this.hosts.every((other) => other.node !== null && !other.paused) && this.raftNet.cutLinks === 0;
+    const image = host.node?.image;
+    const leads = image !== undefined && image.topics().some((topic) => (image.partitions(topic.topicId) ?? []).some((p) => p.leader === host.id && p.isr.length > 1));
+    this.failover = healthy && this.failover === null && leads ? { brokerId: host.id, fromMs: this.scheduler.nowMs, wasController: host.node?.controller.isActive === true } : null;
+  }
+
+  private healLinks(): void {
+    this.raftNet.heal();
+    this.controllerNet.heal();
+  }
+
+  private heal(): void {
+    this.healLinks();
+    const calm = { delayMsMin: 1, delayMsMax: 5, lossProbability: 0, duplicateProbability: 0 };
+    this.raftNet.faults = calm;
+    this.controllerNet.faults = calm;
+    this.failover = null;
+    for (const host of this.hosts) {
+      this.resume(host);
+      if (host.node === null && !host.starting) void this.restart(host);
+    }
+    this.scheduler.record('heal');
+  }
+}
+
+function drawFaults(rng: SeededRng): LinkFaults {
+  return { delayMsMin: 1, delayMsMax: 2 + rng.int(30), lossProbability: rng.float() * 0.03, duplicateProbability: rng.float() * 0.02 };
+}
+
+function copyMessage(message: Message): Message {
+  return message.type === 'append' ? { ...message, entries: [...message.entries] } : message;
+}

@@ -1,0 +1,130 @@
+// The broker side of the controller protocol: register (getting a broker epoch), then
+// heartbeat every heartbeatMs; register again when the controller says the epoch is stale or
+// unknown. A new controller hears from the broker at once (leaderChanged), so it can judge
+// sessions after a short grace instead of a full session timeout.
+import type { Clock, TimerHandle } from '../../storage/clock.js';
+import { isDriftwoodError } from '../../storage/errors.js';
+import type { ControllerAnswers, ControllerRequest, ControllerRequestKind } from './controller-requests.js';
+
+export interface BrokerAgentConfig {
+  readonly brokerId: number;
+  readonly address: string;
+  /** Unique per process start: tells the controller a restarted broker from a duplicate one. */
+  readonly incarnationId: string;
+  readonly heartbeatMs: number;
+}
+
+export interface BrokerAgentPorts {
+  readonly clock: Clock;
+  /** How far this node has applied the metadata log (the controller unfences only caught-up brokers). */
+  readonly appliedIndex: () => number;
+  readonly toController: <K extends ControllerRequestKind>(request: ControllerRequest<K>) => Promise<ControllerAnswers[K]>;
+}
+
+export class BrokerAgent {
+  private epochValue = 0;
+  private fencedValue = true;
+  private stopped = true;
+  private timer: TimerHandle | null = null;
+  private beating = false;
+  private beatAgain = false;
+  /** Bumped when the quorum leader changes: answers to requests sent before are ignored. */
+  private generation = 0;
+
+  constructor(private readonly config: BrokerAgentConfig, private readonly ports: BrokerAgentPorts) {}
+
+  /** The epoch the controller gave this broker, 0 until registered. */
+  get epoch(): number {
+    return this.epochValue;
+  }
+
+  /** Whether the controller's last answer said this broker is fenced. */
+  get fenced(): boolean {
+    return this.fencedValue;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.timer = null;
+  }
+
+  /** The quorum has a new leader: tell it about this broker now rather than at the next beat. */
+  leaderChanged(): void {
+    if (this.stopped) return;
+    // A request to the old controller may hang until it times out; do not wait for it.
+    this.generation += 1;
+    this.beating = false;
+    this.beatAgain = false;
+    this.schedule(0);
+  }
+
+  /**
+   * Stops heartbeating and asks the controller to move this broker's partition leaderships
+   * away (KRaft's controlled shutdown). Best effort: resolves whatever the answer.
+   */
+  async shutdown(): Promise<void> {
+    this.stop();
+    if (this.epochValue === 0) return;
+    await this.ports.toController({ kind: 'shutdown', body: { brokerId: this.config.brokerId, brokerEpoch: this.epochValue } }).catch(() => undefined);
+  }
+
+  private running(): boolean {
+    return !this.stopped;
+  }
+
+  private schedule(delayMs: number): void {
+    this.timer?.cancel();
+    this.timer = this.ports.clock.setTimer(delayMs, () => {
+      this.timer = null;
+      void this.beat();
+    });
+  }
+
+  private async beat(): Promise<void> {
+    if (this.stopped) return;
+    if (this.beating) {
+      this.beatAgain = true;
+      return;
+    }
+    this.beating = true;
+    const generation = this.generation;
+    try {
+      if (this.epochValue === 0) await this.register(generation);
+      else await this.heartbeat(generation);
+    } catch (error) {
+      const unknown = isDriftwoodError(error, 'STALE_BROKER_EPOCH') || isDriftwoodError(error, 'BROKER_ID_NOT_REGISTERED');
+      if (unknown && generation === this.generation) this.epochValue = 0;
+    }
+    // Stopped, or overtaken by a beat to a new controller, while the request was out.
+    if (generation !== this.generation) return;
+    this.beating = false;
+    if (!this.running()) return;
+    const again = this.beatAgain;
+    this.beatAgain = false;
+    if (this.timer === null || again) this.schedule(again ? 0 : this.config.heartbeatMs);
+  }
+
+  private async register(generation: number): Promise<void> {
+    const { brokerEpoch } = await this.ports.toController({
+      kind: 'register',
+      body: { brokerId: this.config.brokerId, address: this.config.address, incarnationId: this.config.incarnationId },
+    });
+    if (generation !== this.generation) return;
+    this.epochValue = brokerEpoch;
+    this.fencedValue = true;
+  }
+
+  private async heartbeat(generation: number): Promise<void> {
+    const { fenced } = await this.ports.toController({
+      kind: 'heartbeat',
+      body: { brokerId: this.config.brokerId, brokerEpoch: this.epochValue, appliedIndex: this.ports.appliedIndex() },
+    });
+    if (generation === this.generation) this.fencedValue = fenced;
+  }
+}

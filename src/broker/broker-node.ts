@@ -1,0 +1,150 @@
+// One driftwood node's core, wired from its ports: the metadata quorum (RaftNode, with the
+// metadata image as its state machine), the controller that runs while this node leads the
+// quorum, and the broker agent that registers and heartbeats. The same class runs in a real
+// process (node-broker.ts adds HTTP, LevelDB and signals) and in the simulator.
+import type { Clock } from '../../storage/clock.js';
+import { DriftwoodError } from '../../storage/errors.js';
+import type { KV } from '../../storage/kv.js';
+import type { Rng } from '../../storage/rng.js';
+import type { Entry, NodeIdOrNone, Ready, Role } from '../../raft/index.js';
+import { Controller, type ControllerConfig } from '../controller/controller.js';
+import { MetadataImage } from '../controller/image.js';
+import { RaftNode, type RaftNodeConfig } from '../quorum/raft-node.js';
+import type { RaftTransport } from '../quorum/transport.js';
+import { BrokerAgent } from './broker-agent.js';
+import { handleControllerRequest, type ControllerAnswers, type ControllerChannel, type ControllerRequest, type ControllerRequestKind } from './controller-requests.js';
+
+/**
+ * Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`), as
+ * raft/ has for the quorum. Never set outside the simulator.
+ */
+export type BrokerNodeBug = 'controller-activate-early';
+
+export interface BrokerNodeConfig {
+  readonly id: number;
+  /** host:port other nodes and clients reach this broker at. */
+  readonly address: string;
+  readonly raft: RaftNodeConfig;
+  readonly controller: ControllerConfig;
+  readonly heartbeatMs: number;
+  readonly bugs?: ReadonlySet<BrokerNodeBug>;
+}
+
+export interface BrokerNodePorts {
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly kv: KV;
+  readonly raftTransport: RaftTransport;
+  readonly controllerChannel: ControllerChannel;
+}
+
+export interface BrokerNodeEvents {
+  onApply?: (entry: Entry) => void;
+  onRoleChange?: (role: Role, leader: NodeIdOrNone, term: number) => void;
+  onPersisted?: (ready: Ready) => void;
+  /** A broken invariant or a lost disk: the node has stopped and must not go on. */
+  onFatal: (error: unknown) => void;
+}
+
+export class BrokerNode {
+  private constructor(
+    readonly config: BrokerNodeConfig,
+    readonly image: MetadataImage,
+    readonly raft: RaftNode,
+    readonly controller: Controller,
+    readonly agent: BrokerAgent,
+    private readonly channel: ControllerChannel,
+  ) {}
+
+  static async start(config: BrokerNodeConfig, ports: BrokerNodePorts, events: BrokerNodeEvents): Promise<BrokerNode> {
+    const image = new MetadataImage();
+    let raft: RaftNode | null = null;
+    let agent: BrokerAgent | null = null;
+    // A new quorum leader may hold entries of earlier terms it has not applied yet (a deposed
+    // controller's decisions). Deciding against an image without them would propose changes
+    // to topics they removed, so the controller starts only once this term's first entry, and
+    // so everything before it, has applied here (KRaft waits the same way).
+    let activation: { term: number; barrier: number } | null = null;
+    const maybeActivate = (appliedIndex: number): void => {
+      if (activation === null || raft === null) return;
+      const status = raft.status();
+      if (status.role !== 'leader' || status.term !== activation.term) {
+        activation = null;
+        return;
+      }
+      if (appliedIndex < activation.barrier) return;
+      activation = null;
+      controller.activate();
+    };
+    const controller = new Controller(config.controller, {
+      clock: ports.clock,
+      rng: ports.rng,
+      image,
+      propose: (data) => (raft === null ? Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'starting')) : raft.propose(data)),
+    });
+    raft = await RaftNode.start(config.raft, { clock: ports.clock, rng: ports.rng, kv: ports.kv, transport: ports.raftTransport, stateMachine: image }, {
+      onApply: (entry) => {
+        events.onApply?.(entry);
+        maybeActivate(entry.index);
+      },
+      ...(events.onPersisted === undefined ? {} : { onPersisted: events.onPersisted }),
+      onRoleChange: (role, leader, term) => {
+        controller.deactivate();
+        activation = null;
+        if (role === 'leader' && raft !== null) {
+          const status = raft.status();
+          const early = config.bugs?.has('controller-activate-early') === true;
+          activation = { term, barrier: early ? 0 : status.lastIndex };
+          maybeActivate(status.applied);
+        }
+        if (leader !== 0) agent?.leaderChanged();
+        events.onRoleChange?.(role, leader, term);
+      },
+      onFatal: events.onFatal,
+    });
+    const incarnationId = randomHex(ports.rng, 16);
+    const node: BrokerNode = new BrokerNode(config, image, raft, controller, new BrokerAgent(
+      { brokerId: config.id, address: config.address, incarnationId, heartbeatMs: config.heartbeatMs },
+      { clock: ports.clock, appliedIndex: () => image.lastAppliedIndex, toController: (request) => node.toController(request) },
+    ), ports.controllerChannel);
+    agent = node.agent;
+    agent.start();
+    return node;
+  }
+
+  get id(): number {
+    return this.config.id;
+  }
+
+  /** Runs a request on the controller: here when this node leads the quorum, on the leader otherwise. */
+  toController<K extends ControllerRequestKind>(request: ControllerRequest<K>): Promise<ControllerAnswers[K]> {
+    if (this.controller.isActive) return handleControllerRequest(this.controller, request);
+    const leader = this.raft.leader;
+    if (leader === 0 || leader === this.config.id) return Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller is known yet; retry', { controllerId: leader }));
+    return this.channel.send(leader, request);
+  }
+
+  /** A request another node sent here for the controller; NOT_CONTROLLER unless this node leads. */
+  handleControllerRequest<K extends ControllerRequestKind>(request: ControllerRequest<K>): Promise<ControllerAnswers[K]> {
+    if (!this.controller.isActive) return Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'this node is not the controller', { controllerId: this.raft.leader }));
+    return handleControllerRequest(this.controller, request);
+  }
+
+  /** Before a clean stop: stop heartbeating and have the controller move this broker's leaderships away. */
+  controlledShutdown(): Promise<void> {
+    return this.agent.shutdown();
+  }
+
+  /** Stops timers and the quorum member; the ports (KV, transports) belong to the caller. */
+  stop(): void {
+    this.agent.stop();
+    this.controller.deactivate();
+    this.raft.stop();
+  }
+}
+
+function randomHex(rng: Rng, bytes: number): string {
+  let text = '';
+  for (let i = 0; i < bytes; i += 1) text += rng.int(256).toString(16).padStart(2, '0');
+  return text;
+}

@@ -1,0 +1,69 @@
+// What a broker asks the controller, as data: one tagged request per kind, one answer type
+// per kind, and the one function that runs a request against the active controller. The
+// broker runs it locally when its node leads the quorum and sends it through a
+// ControllerChannel otherwise (HTTP/2 between processes, the simulated network in sim/).
+import { DriftwoodError, errorCodes, type ErrorCode } from '../../storage/errors.js';
+import type { AlterPartitionRequest, CreateTopicRequest, RegisterBrokerRequest } from '../controller/commands.js';
+import type { Controller, HeartbeatRequest } from '../controller/controller.js';
+import type { PartitionState, TopicState } from '../controller/image.js';
+
+export interface BrokerEpochRequest {
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+}
+
+interface Requests {
+  register: RegisterBrokerRequest;
+  heartbeat: HeartbeatRequest;
+  shutdown: BrokerEpochRequest;
+  'alter-partition': AlterPartitionRequest;
+  'create-topic': CreateTopicRequest;
+  'delete-topic': { readonly name: string };
+}
+
+export interface ControllerAnswers {
+  register: { brokerEpoch: number };
+  heartbeat: { fenced: boolean };
+  shutdown: { ok: true };
+  'alter-partition': PartitionState;
+  'create-topic': TopicState;
+  'delete-topic': { ok: true };
+}
+
+export type ControllerRequestKind = keyof Requests;
+export type ControllerRequest<K extends ControllerRequestKind = ControllerRequestKind> = K extends ControllerRequestKind ? { readonly kind: K; readonly body: Requests[K] } : never;
+
+export const controllerRequestKinds: readonly ControllerRequestKind[] = ['register', 'heartbeat', 'shutdown', 'alter-partition', 'create-topic', 'delete-topic'];
+
+/** The port a broker uses to reach the controller on another node. */
+export interface ControllerChannel {
+  /** Resolves with the controller's answer or rejects with its DriftwoodError (REQUEST_TIMED_OUT when it does not answer). */
+  send<K extends ControllerRequestKind>(to: number, request: ControllerRequest<K>): Promise<ControllerAnswers[K]>;
+}
+
+/** Runs a request on this node's controller; NOT_CONTROLLER when it is not active. */
+export async function handleControllerRequest<K extends ControllerRequestKind>(controller: Controller, request: ControllerRequest<K>): Promise<ControllerAnswers[K]> {
+  if (!controller.isActive) throw new DriftwoodError('NOT_CONTROLLER', 'this node is not the controller');
+  return (await dispatch(controller, request)) as ControllerAnswers[K];
+}
+
+async function dispatch(controller: Controller, request: ControllerRequest): Promise<ControllerAnswers[ControllerRequestKind]> {
+  switch (request.kind) {
+    case 'register': return controller.registerBroker(request.body);
+    case 'heartbeat': return controller.heartbeat(request.body);
+    case 'shutdown': await controller.controlledShutdown(request.body); return { ok: true };
+    case 'alter-partition': return controller.alterPartition(request.body);
+    case 'create-topic': return controller.createTopic(request.body);
+    case 'delete-topic': await controller.deleteTopic(request.body.name); return { ok: true };
+  }
+}
+
+/** Turns an error answer ({error, message, ...hints}) back into a DriftwoodError; unknown codes become REQUEST_TIMED_OUT (the outcome is unknown). */
+export function errorFromWire(answer: Readonly<Record<string, unknown>>, fallback: string): DriftwoodError {
+  const { error, message, ...hints } = answer;
+  const code = typeof error === 'string' && error in errorCodes ? (error as ErrorCode) : 'REQUEST_TIMED_OUT';
+  // The sender's message already starts with the code's text; keep only its detail.
+  const prefix = `${errorCodes[code].message}: `;
+  const text = typeof message === 'string' ? message : fallback;
+  return new DriftwoodError(code, text.startsWith(prefix) ? text.slice(prefix.length) : text, hints);
+}
