@@ -22,6 +22,7 @@ export const errorCodes = {
   NOT_LEADER_OR_FOLLOWER: { status: 421, message: 'This broker does not lead the partition' },
   NOT_CONTROLLER: { status: 421, message: 'This broker is not the controller' },
   FENCED_LEADER_EPOCH: { status: 409, message: 'The leader epoch is older than the one the log has' },
+  UNKNOWN_LEADER_EPOCH: { status: 503, message: 'The leader epoch is newer than this broker knows yet' },
   NOT_ENOUGH_REPLICAS: { status: 503, message: 'Fewer in-sync replicas than min.insync.replicas' },
   REQUEST_TIMED_OUT: { status: 504, message: 'The request timed out' },
   UNAUTHORIZED: { status: 401, message: 'Not authorized' },

@@ -220,6 +220,22 @@ export class PartitionLog {
   }
 
   /**
+   * Records that leader epoch `epoch` starts at the log end, before any batch of it exists
+   * (Kafka does this on becoming leader). A follower holding batches of an epoch this log
+   * never had then learns where to cut: the end of the epoch before it. No-op for an epoch
+   * the log already has.
+   */
+  async beginLeaderEpoch(epoch: number): Promise<void> {
+    this.checkWritable();
+    assert.ok(Number.isSafeInteger(epoch) && epoch >= 0, 'leader epoch must be >= 0');
+    await this.exclusive(async () => {
+      if (epoch <= this.epochs.latestEpoch()) return;
+      this.epochs.assign(epoch, this.logEndOffset);
+      await this.epochs.persist();
+    });
+  }
+
+  /**
    * Appends batches copied from the leader, keeping their offsets and epochs: the first must
    * start at the log end and they must be dense (a follower's fetch result).
    */

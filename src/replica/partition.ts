@@ -1,0 +1,364 @@
+// One hosted replica of a partition: its log, and the role the metadata image gives this
+// broker for it. As leader it appends produce batches under its leader epoch, serves
+// follower fetches (answering a diverging epoch when a follower's log forked, KIP-101 and
+// KIP-320), tracks each follower's log end, advances the high watermark to the minimum over
+// the ISR, completes acks=all produces once the high watermark passes them, and proposes ISR
+// shrinks and expansions. As follower it appends what it fetched and truncates where its
+// log diverged. Batches stay bytes throughout.
+import assert from 'node:assert/strict';
+import type { Clock, TimerHandle } from '../../storage/clock.js';
+import { DriftwoodError } from '../../storage/errors.js';
+import type { AppendResult, PartitionLog, ReadResult } from '../../storage/partition-log.js';
+import type { PartitionState } from '../controller/image.js';
+import { NO_LEADER } from '../controller/records.js';
+
+export type Acks = 0 | 1 | -1;
+
+export interface ReplicaConfig {
+  /** A follower that has not reached the leader's log end for this long leaves the ISR (replica.lag.time.max.ms). */
+  readonly replicaLagTimeMaxMs: number;
+}
+
+export const defaultReplicaConfig: ReplicaConfig = { replicaLagTimeMaxMs: 10_000 };
+
+interface FollowerState {
+  /** The follower's log end as its last fetch said (-1: not heard from in this leader epoch). */
+  logEndOffset: number;
+  lastCaughtUpMs: number;
+  /** The leader's log end at the follower's previous fetch (Kafka's lastFetchLeaderLogEndOffset). */
+  lastFetchLeaderLogEndOffset: number;
+  lastFetchMs: number;
+}
+
+interface AckWaiter {
+  /** Resolves once the high watermark reaches this offset. */
+  readonly offset: number;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: TimerHandle;
+}
+
+export interface FollowerFetch {
+  readonly followerId: number;
+  /** The leader epoch the follower believes current. */
+  readonly leaderEpoch: number;
+  readonly fetchOffset: number;
+  /** Epoch of the follower's last batch (-1 for an empty log). */
+  readonly lastFetchedEpoch: number;
+  readonly bytesMax: number;
+}
+
+export type FollowerFetchAnswer =
+  | { readonly kind: 'records'; readonly bytes: Buffer; readonly highWatermark: number; readonly logStartOffset: number; readonly logEndOffset: number }
+  /** The follower's log forked from the leader's: truncate to the end of `epoch` (at most `endOffset`) and fetch again. */
+  | { readonly kind: 'diverging'; readonly epoch: number; readonly endOffset: number; readonly highWatermark: number }
+  /** The follower is below the leader's log start: start over from there. */
+  | { readonly kind: 'start-over'; readonly logStartOffset: number; readonly highWatermark: number };
+
+export class Partition {
+  private stateValue: PartitionState;
+  private highWatermarkValue: number;
+  private readonly followers = new Map<number, FollowerState>();
+  private waiters: AckWaiter[] = [];
+  /** An ISR change sent to the controller and not yet in the image; HW counts its members too. */
+  private pendingIsr: readonly number[] | null = null;
+  private readonly hwListeners = new Set<() => void>();
+
+  private constructor(
+    private readonly brokerId: number,
+    readonly log: PartitionLog,
+    state: PartitionState,
+    private readonly clock: Clock,
+    private readonly config: ReplicaConfig,
+    highWatermark: number,
+  ) {
+    this.stateValue = state;
+    this.highWatermarkValue = Math.min(highWatermark, log.logEndOffset);
+  }
+
+  /** Opens a hosted replica in the role the image gives it. */
+  static async open(brokerId: number, log: PartitionLog, state: PartitionState, clock: Clock, config: ReplicaConfig, highWatermark: number): Promise<Partition> {
+    const partition = new Partition(brokerId, log, state, clock, config, highWatermark);
+    if (partition.isLeader) await partition.becomeLeader();
+    return partition;
+  }
+
+  private async becomeLeader(): Promise<void> {
+    this.resetFollowers();
+    await this.log.beginLeaderEpoch(this.stateValue.leaderEpoch);
+  }
+
+  get state(): PartitionState {
+    return this.stateValue;
+  }
+
+  get isLeader(): boolean {
+    return this.stateValue.leader === this.brokerId;
+  }
+
+  get highWatermark(): number {
+    return this.highWatermarkValue;
+  }
+
+  get name(): string {
+    return `${this.stateValue.topicId}-${this.stateValue.partition}`;
+  }
+
+  /**
+   * The image changed this partition. A new leader epoch resets follower tracking; an ISR
+   * change the controller committed replaces any pending one. Losing leadership fails the
+   * acks=all produces still waiting (they may yet commit under the new leader).
+   */
+  async update(state: PartitionState): Promise<void> {
+    const previous = this.stateValue;
+    assert(state.leaderEpoch >= previous.leaderEpoch, `${this.name}: leader epoch went back from ${previous.leaderEpoch} to ${state.leaderEpoch}`);
+    this.stateValue = state;
+    if (state.partitionEpoch !== previous.partitionEpoch) this.pendingIsr = null;
+    if (state.leaderEpoch !== previous.leaderEpoch || state.leader !== previous.leader) {
+      if (this.isLeader) await this.becomeLeader();
+      else this.failWaiters(new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.brokerId} no longer leads ${this.name}; the write may still be committed`, { leader: state.leader }));
+    }
+    if (this.isLeader) this.advanceHighWatermark();
+  }
+
+  /** The ISR members whose log ends bound the high watermark: the committed ISR plus pending additions. */
+  private maximalIsr(): readonly number[] {
+    const isr = this.stateValue.isr;
+    return this.pendingIsr === null ? isr : [...new Set([...isr, ...this.pendingIsr])];
+  }
+
+  private resetFollowers(): void {
+    this.followers.clear();
+    const nowMs = this.clock.monotonicMs();
+    for (const id of this.stateValue.replicas) {
+      if (id === this.brokerId) continue;
+      // ISR members get a full lag window to show up under the new leader.
+      this.followers.set(id, { logEndOffset: -1, lastCaughtUpMs: this.stateValue.isr.includes(id) ? nowMs : 0, lastFetchLeaderLogEndOffset: -1, lastFetchMs: 0 });
+    }
+  }
+
+  // --- leader: produce ---
+
+  /**
+   * Appends batches as leader. acks=0 and 1 resolve once written locally; acks=all once the
+   * high watermark passed the batches, or fails with REQUEST_TIMED_OUT after timeoutMs (the
+   * write may still commit). Refuses with NOT_ENOUGH_REPLICAS before appending when the ISR
+   * is smaller than min.insync.replicas.
+   */
+  async appendAsLeader(bytes: Buffer, acks: Acks, minInsyncReplicas: number, timeoutMs: number): Promise<AppendResult> {
+    this.checkLeader();
+    if (acks === -1 && this.stateValue.isr.length < minInsyncReplicas) {
+      throw new DriftwoodError('NOT_ENOUGH_REPLICAS', `${this.name} has ${this.stateValue.isr.length} in-sync replicas, min.insync.replicas is ${minInsyncReplicas}`, { isr: this.stateValue.isr });
+    }
+    const epoch = this.stateValue.leaderEpoch;
+    const result = await this.log.append(bytes, { leaderEpoch: epoch });
+    this.advanceHighWatermark();
+    if (acks !== -1) return result;
+    await this.waitForHighWatermark(result.lastOffset + 1, timeoutMs);
+    return result;
+  }
+
+  private waitForHighWatermark(offset: number, timeoutMs: number): Promise<void> {
+    if (this.highWatermarkValue >= offset) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = this.clock.setTimer(timeoutMs, () => {
+        this.waiters = this.waiters.filter((waiter) => waiter.timer !== timer);
+        reject(new DriftwoodError('REQUEST_TIMED_OUT', `the in-sync replicas of ${this.name} did not confirm within ${timeoutMs} ms; the write may still be committed`));
+      });
+      this.waiters.push({ offset, resolve, reject, timer });
+    });
+  }
+
+  private failWaiters(error: Error): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) {
+      waiter.timer.cancel();
+      waiter.reject(error);
+    }
+  }
+
+  /** HW = the smallest log end over the (maximal) ISR; it never goes back. */
+  private advanceHighWatermark(): void {
+    if (!this.isLeader) return;
+    let candidate = this.log.logEndOffset;
+    for (const id of this.maximalIsr()) {
+      if (id === this.brokerId) continue;
+      const follower = this.followers.get(id);
+      candidate = Math.min(candidate, follower?.logEndOffset ?? -1);
+    }
+    if (candidate <= this.highWatermarkValue) return;
+    this.setHighWatermark(candidate);
+    const due = this.waiters.filter((waiter) => waiter.offset <= candidate);
+    if (due.length === 0) return;
+    this.waiters = this.waiters.filter((waiter) => waiter.offset > candidate);
+    for (const waiter of due) {
+      waiter.timer.cancel();
+      waiter.resolve();
+    }
+  }
+
+  private setHighWatermark(offset: number): void {
+    assert(offset >= this.highWatermarkValue, `${this.name}: high watermark went back from ${this.highWatermarkValue} to ${offset}`);
+    assert(offset <= this.log.logEndOffset, `${this.name}: high watermark ${offset} above the log end ${this.log.logEndOffset}`);
+    this.highWatermarkValue = offset;
+    for (const listener of this.hwListeners) listener();
+  }
+
+  /** Called whenever the high watermark moves (long-polling consumer fetches wait on it). */
+  onHighWatermark(listener: () => void): () => void {
+    this.hwListeners.add(listener);
+    return () => { this.hwListeners.delete(listener); };
+  }
+
+  // --- leader: reads ---
+
+  /** Consumer read: whole batches from `offset`, only below the high watermark. */
+  async readCommitted(offset: number, bytesMax: number): Promise<ReadResult> {
+    if (offset > this.highWatermarkValue && offset <= this.log.logEndOffset) {
+      // Above the high watermark but inside the log: nothing to read yet, not an error.
+      return { bytes: Buffer.alloc(0), nextOffset: offset, logStartOffset: this.log.logStartOffset, logEndOffset: this.log.logEndOffset };
+    }
+    try {
+      return await this.log.read(offset, { bytesMax, offsetEnd: this.highWatermarkValue });
+    } catch (error) {
+      if (error instanceof DriftwoodError && error.code === 'OFFSET_OUT_OF_RANGE') {
+        throw new DriftwoodError('OFFSET_OUT_OF_RANGE', `offset ${offset} is outside [${this.log.logStartOffset}, ${this.highWatermarkValue}]`, { logStartOffset: this.log.logStartOffset, highWatermark: this.highWatermarkValue });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * A follower's fetch: checks its view of the leader epoch, finds where its log diverged
+   * from ours, records how far it got (for the ISR and the high watermark) and returns the
+   * batches after its fetch offset, up to our log end.
+   */
+  async readForFollower(fetch: FollowerFetch): Promise<FollowerFetchAnswer> {
+    this.checkLeader();
+    const follower = this.followers.get(fetch.followerId);
+    if (follower === undefined) throw new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${fetch.followerId} is not a replica of ${this.name}`);
+    this.checkEpoch(fetch.leaderEpoch);
+    const log = this.log;
+    if (fetch.lastFetchedEpoch >= 0 && fetch.fetchOffset > log.logStartOffset) {
+      const end = log.endOffsetForEpoch(fetch.lastFetchedEpoch);
+      if (end.epoch < fetch.lastFetchedEpoch || end.endOffset < fetch.fetchOffset) {
+        return { kind: 'diverging', epoch: end.epoch, endOffset: end.endOffset, highWatermark: this.highWatermarkValue };
+      }
+    }
+    if (fetch.fetchOffset < log.logStartOffset) return { kind: 'start-over', logStartOffset: log.logStartOffset, highWatermark: this.highWatermarkValue };
+    if (fetch.fetchOffset > log.logEndOffset) {
+      // Only a fork can put a follower past our end, and its last epoch then ends earlier
+      // here; without an epoch (empty history) it starts over from our log start.
+      return { kind: 'diverging', epoch: log.latestEpoch, endOffset: log.logEndOffset, highWatermark: this.highWatermarkValue };
+    }
+    this.recordFollowerFetch(follower, fetch.fetchOffset);
+    const read = await log.read(fetch.fetchOffset, { bytesMax: fetch.bytesMax });
+    return { kind: 'records', bytes: read.bytes, highWatermark: this.highWatermarkValue, logStartOffset: read.logStartOffset, logEndOffset: read.logEndOffset };
+  }
+
+  /** Kafka's rule: caught up if it reached our current end, or the end we had at its previous fetch. */
+  private recordFollowerFetch(follower: FollowerState, fetchOffset: number): void {
+    const nowMs = this.clock.monotonicMs();
+    const leaderEnd = this.log.logEndOffset;
+    if (fetchOffset >= leaderEnd) follower.lastCaughtUpMs = nowMs;
+    else if (follower.lastFetchLeaderLogEndOffset >= 0 && fetchOffset >= follower.lastFetchLeaderLogEndOffset) follower.lastCaughtUpMs = Math.max(follower.lastCaughtUpMs, follower.lastFetchMs);
+    follower.logEndOffset = fetchOffset;
+    follower.lastFetchLeaderLogEndOffset = leaderEnd;
+    follower.lastFetchMs = nowMs;
+    this.advanceHighWatermark();
+  }
+
+  /**
+   * The ISR this leader wants now, or null for no change: followers that lagged past
+   * replica.lag.time.max.ms leave; replicas that reached the high watermark (and the start
+   * of this leader epoch, so they hold nothing from an older fork) join. At most one change
+   * is in flight; call isrChangeSent() once it is sent and the image's answer clears it.
+   */
+  wantedIsr(brokerIsAlive: (id: number) => boolean): number[] | null {
+    if (!this.isLeader || this.pendingIsr !== null) return null;
+    const nowMs = this.clock.monotonicMs();
+    const isr = this.stateValue.isr;
+    const epochStart = this.log.epochEntries.find((entry) => entry.epoch === this.stateValue.leaderEpoch)?.startOffset ?? this.log.logEndOffset;
+    const next = isr.filter((id) => {
+      if (id === this.brokerId) return true;
+      const follower = this.followers.get(id);
+      return follower !== undefined && nowMs - follower.lastCaughtUpMs <= this.config.replicaLagTimeMaxMs;
+    });
+    for (const [id, follower] of this.followers) {
+      if (next.includes(id) || isr.includes(id) || !brokerIsAlive(id)) continue;
+      if (follower.logEndOffset >= this.highWatermarkValue && follower.logEndOffset >= epochStart) next.push(id);
+    }
+    if (next.length === isr.length && next.every((id) => isr.includes(id))) return null;
+    return next;
+  }
+
+  isrChangeSent(isr: readonly number[]): void {
+    this.pendingIsr = isr;
+  }
+
+  /** The change was refused or lost: try again from the image's ISR. */
+  isrChangeFailed(): void {
+    this.pendingIsr = null;
+  }
+
+  // --- follower ---
+
+  /** Appends batches fetched from the leader and takes its high watermark (never past our end, never back). */
+  async appendFromLeader(bytes: Buffer, leaderHighWatermark: number): Promise<void> {
+    if (bytes.length > 0) await this.log.appendAsFollower(bytes);
+    this.followerHighWatermark(leaderHighWatermark);
+  }
+
+  followerHighWatermark(leaderHighWatermark: number): void {
+    const hw = Math.min(leaderHighWatermark, this.log.logEndOffset);
+    if (hw > this.highWatermarkValue) this.setHighWatermark(hw);
+  }
+
+  /**
+   * The leader said our log diverged: cut to the end of that epoch as both logs know it
+   * (KIP-320: the smaller of the leader's end for the epoch and ours). Never to the high
+   * watermark blindly. Returns the new log end.
+   */
+  async truncateToDivergence(epoch: number, leaderEndOffset: number): Promise<number> {
+    // With no epoch in common (the leader's history is empty), keep nothing past its end.
+    const ours = epoch < 0 ? this.log.logEndOffset : this.log.endOffsetForEpoch(epoch).endOffset;
+    const target = Math.min(ours, leaderEndOffset);
+    const end = await this.log.truncateTo(Math.max(target, this.log.logStartOffset));
+    if (this.highWatermarkValue > end) {
+      // The high watermark is never above data every ISR member has, so a cut below it means
+      // this replica held uncommitted data past the committed point; only a replica outside the
+      // ISR (or an unclean election) can get here. It keeps what remains.
+      this.highWatermarkValue = end;
+    }
+    return end;
+  }
+
+  async startOver(logStartOffset: number, leaderHighWatermark: number): Promise<void> {
+    await this.log.truncateFullyAndStartAt(logStartOffset);
+    this.highWatermarkValue = Math.min(this.highWatermarkValue, logStartOffset);
+    this.followerHighWatermark(leaderHighWatermark);
+  }
+
+  /** The epoch of our last batch, for the next fetch (-1 for none). */
+  get lastFetchedEpoch(): number {
+    return this.log.latestEpoch;
+  }
+
+  close(): void {
+    this.failWaiters(new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `${this.name} is no longer hosted here; the write may still be committed`));
+    this.hwListeners.clear();
+  }
+
+  private checkLeader(): void {
+    if (!this.isLeader) {
+      throw new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.brokerId} does not lead ${this.name}`, { leader: this.stateValue.leader === NO_LEADER ? null : this.stateValue.leader });
+    }
+  }
+
+  private checkEpoch(leaderEpoch: number): void {
+    const ours = this.stateValue.leaderEpoch;
+    if (leaderEpoch < ours) throw new DriftwoodError('FENCED_LEADER_EPOCH', `${this.name}: epoch ${leaderEpoch} is older than ${ours}`, { leaderEpoch: ours });
+    if (leaderEpoch > ours) throw new DriftwoodError('UNKNOWN_LEADER_EPOCH', `${this.name}: epoch ${leaderEpoch} is newer than ${ours}`, { leaderEpoch: ours });
+  }
+}

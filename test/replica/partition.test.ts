@@ -1,0 +1,182 @@
+// A partition's leader and follower roles over simulated logs: the high watermark, acks=all,
+// min.insync.replicas, leader epoch checks, ISR shrink and expand, and truncation where a
+// follower's log forked (the KIP-101 / KIP-320 scenarios).
+import t from 'tap';
+import { VirtualClock } from '../../sim/clock.js';
+import { SimDisk } from '../../sim/disk.js';
+import { PartitionLog } from '../../storage/partition-log.js';
+import type { PartitionState } from '../../src/controller/image.js';
+import { Partition, type FollowerFetchAnswer } from '../../src/replica/partition.js';
+import { makeBatch, readAll, valuesOf } from '../helpers/log.js';
+
+const config = { replicaLagTimeMaxMs: 10_000 };
+const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function state(overrides: Partial<PartitionState> = {}): PartitionState {
+  return { topicId: 'T', partition: 0, replicas: [1, 2, 3], isr: [1, 2, 3], leader: 1, leaderEpoch: 0, partitionEpoch: 0, ...overrides };
+}
+
+async function replicas(): Promise<{ clock: VirtualClock; open: (broker: number, s: PartitionState) => Promise<Partition> }> {
+  const disk = new SimDisk();
+  const clock = new VirtualClock();
+  return {
+    clock,
+    open: async (broker, s) => Partition.open(broker, await PartitionLog.open({ disk, dir: `b${broker}/T-0`, clock, config: { flushIntervalMs: 0 } }), s, clock, config, 0),
+  };
+}
+
+/** One follower fetch round: ask the leader, apply the answer to the follower. */
+async function fetchOnce(leader: Partition, follower: Partition, followerId: number): Promise<FollowerFetchAnswer> {
+  const answer = await leader.readForFollower({ followerId, leaderEpoch: leader.state.leaderEpoch, fetchOffset: follower.log.logEndOffset, lastFetchedEpoch: follower.lastFetchedEpoch, bytesMax: 1 << 20 });
+  if (answer.kind === 'records') await follower.appendFromLeader(answer.bytes, answer.highWatermark);
+  else if (answer.kind === 'diverging') await follower.truncateToDivergence(answer.epoch, answer.endOffset);
+  else await follower.startOver(answer.logStartOffset, answer.highWatermark);
+  return answer;
+}
+
+void t.test('a sole replica commits at once: the high watermark follows the log end', async (t) => {
+  const { open } = await replicas();
+  const leader = await open(1, state({ replicas: [1], isr: [1] }));
+  const result = await leader.appendAsLeader(makeBatch('a', 3), -1, 1, 1000);
+  t.same([result.baseOffset, result.lastOffset], [0, 2]);
+  t.equal(leader.highWatermark, 3);
+  t.same(valuesOf((await leader.readCommitted(0, 1 << 20)).bytes), ['a-0', 'a-1', 'a-2']);
+  await t.rejects(leader.appendAsLeader(makeBatch('b', 1), -1, 2, 1000), { code: 'NOT_ENOUGH_REPLICAS' }, 'min.insync.replicas refuses before appending');
+  t.equal(leader.log.logEndOffset, 3, 'the log is untouched');
+  await t.rejects(leader.readCommitted(9, 100), { code: 'OFFSET_OUT_OF_RANGE' });
+});
+
+void t.test('acks=all waits for every ISR member; consumers read only below the high watermark', async (t) => {
+  const { open } = await replicas();
+  const leader = await open(1, state());
+  const f2 = await open(2, state());
+  const f3 = await open(3, state());
+  let acked = false;
+  const produce = leader.appendAsLeader(makeBatch('x', 2), -1, 2, 5000).then(() => { acked = true; });
+  await flush();
+  t.equal(leader.log.logEndOffset, 2);
+  t.equal((await leader.readCommitted(0, 1 << 20)).bytes.length, 0, 'nothing committed yet');
+  await fetchOnce(leader, f2, 2); // f2 gets the batch
+  await fetchOnce(leader, f2, 2); // and says so
+  await flush();
+  t.notOk(acked, 'one follower of two is not enough');
+  t.equal(leader.highWatermark, 0);
+  await fetchOnce(leader, f3, 3);
+  await fetchOnce(leader, f3, 3);
+  await produce;
+  t.ok(acked);
+  t.equal(leader.highWatermark, 2);
+  t.same(valuesOf((await leader.readCommitted(0, 1 << 20)).bytes), ['x-0', 'x-1']);
+  await fetchOnce(leader, f2, 2);
+  t.equal(f2.highWatermark, 2, 'followers learn the high watermark from fetches');
+  const late = leader.appendAsLeader(makeBatch('y', 1), 1, 2, 5000);
+  t.equal((await late).baseOffset, 2, 'acks=1 resolves once written locally');
+  t.equal(leader.highWatermark, 2);
+});
+
+void t.test('acks=all times out when the ISR does not confirm; losing leadership fails waiting produces', async (t) => {
+  const { open, clock } = await replicas();
+  const leader = await open(1, state());
+  const timedOut = leader.appendAsLeader(makeBatch('a', 1), -1, 1, 3000);
+  await flush();
+  clock.advance(3000);
+  await t.rejects(timedOut, { code: 'REQUEST_TIMED_OUT', message: /may still be committed/ });
+  const waiting = leader.appendAsLeader(makeBatch('b', 1), -1, 1, 3000);
+  await flush();
+  await leader.update(state({ leader: 2, leaderEpoch: 1, partitionEpoch: 1 }));
+  await t.rejects(waiting, { code: 'NOT_LEADER_OR_FOLLOWER' });
+  await t.rejects(leader.appendAsLeader(makeBatch('c', 1), 1, 1, 3000), { code: 'NOT_LEADER_OR_FOLLOWER' }, 'a deposed leader refuses writes at once');
+});
+
+void t.test('followers fetching with another leader epoch are refused', async (t) => {
+  const { open } = await replicas();
+  const leader = await open(1, state({ leaderEpoch: 4 }));
+  await t.rejects(leader.readForFollower({ followerId: 2, leaderEpoch: 3, fetchOffset: 0, lastFetchedEpoch: -1, bytesMax: 100 }), { code: 'FENCED_LEADER_EPOCH' });
+  await t.rejects(leader.readForFollower({ followerId: 2, leaderEpoch: 5, fetchOffset: 0, lastFetchedEpoch: -1, bytesMax: 100 }), { code: 'UNKNOWN_LEADER_EPOCH' });
+  await t.rejects(leader.readForFollower({ followerId: 7, leaderEpoch: 4, fetchOffset: 0, lastFetchedEpoch: -1, bytesMax: 100 }), { code: 'NOT_LEADER_OR_FOLLOWER' });
+});
+
+void t.test('KIP-101: a follower with an old leader\'s uncommitted batches truncates where the epochs part', async (t) => {
+  const { open } = await replicas();
+  // Epoch 0: broker 1 leads and both replicas get 2 records.
+  const b1 = await open(1, state({ replicas: [1, 2], isr: [1, 2] }));
+  const b2 = await open(2, state({ replicas: [1, 2], isr: [1, 2] }));
+  await b1.appendAsLeader(makeBatch('e0', 2), 1, 1, 1000);
+  await fetchOnce(b1, b2, 2);
+  // Broker 1 takes 2 more records in epoch 0 that never reach broker 2.
+  await b1.appendAsLeader(makeBatch('lost', 2), 1, 1, 1000);
+  // Broker 2 becomes leader in epoch 1 and takes 1 record; broker 1 follows.
+  const epoch1 = state({ replicas: [1, 2], isr: [1, 2], leader: 2, leaderEpoch: 1, partitionEpoch: 1 });
+  await b2.update(epoch1);
+  await b1.update(epoch1);
+  await b2.appendAsLeader(makeBatch('e1', 1), 1, 1, 1000);
+  const answer = await fetchOnce(b2, b1, 1);
+  t.match(answer, { kind: 'diverging', epoch: 0, endOffset: 2 });
+  t.equal(b1.log.logEndOffset, 2, 'broker 1 cut its uncommitted records');
+  await fetchOnce(b2, b1, 1);
+  t.same(valuesOf(await readAll(b1.log)), ['e0-0', 'e0-1', 'e1-0']);
+  t.same(valuesOf(await readAll(b2.log)), valuesOf(await readAll(b1.log)), 'the logs agree');
+});
+
+void t.test('KIP-101: a new leader that has not written in its epoch still tells a forked follower where to cut', async (t) => {
+  const { open } = await replicas();
+  const b1 = await open(1, state({ replicas: [1, 2], isr: [1, 2] }));
+  const b2 = await open(2, state({ replicas: [1, 2], isr: [1, 2] }));
+  await b1.appendAsLeader(makeBatch('e0', 2), 1, 1, 1000);
+  await fetchOnce(b1, b2, 2);
+  // Epoch 1 on broker 1: two records broker 2 never sees.
+  await b1.update(state({ replicas: [1, 2], isr: [1, 2], leader: 1, leaderEpoch: 1, partitionEpoch: 1 }));
+  await b1.appendAsLeader(makeBatch('e1', 2), 1, 1, 1000);
+  // Two fast leader changes: broker 2 leads epoch 2 without writing anything.
+  const epoch2 = state({ replicas: [1, 2], isr: [1, 2], leader: 2, leaderEpoch: 2, partitionEpoch: 2 });
+  await b2.update(epoch2);
+  await b1.update(epoch2);
+  const answer = await fetchOnce(b2, b1, 1);
+  t.match(answer, { kind: 'diverging', epoch: 0, endOffset: 2 }, 'epoch 1 is unknown to the leader: cut to the end of epoch 0');
+  t.equal(b1.log.logEndOffset, 2);
+  await b2.appendAsLeader(makeBatch('e2', 1), 1, 1, 1000);
+  await fetchOnce(b2, b1, 1);
+  t.same(valuesOf(await readAll(b1.log)), ['e0-0', 'e0-1', 'e2-0']);
+});
+
+void t.test('ISR: a lagging follower leaves after replica.lag.time.max.ms; it joins again once caught up', async (t) => {
+  const { open, clock } = await replicas();
+  const leader = await open(1, state());
+  const f2 = await open(2, state());
+  const f3 = await open(3, state());
+  const alive = (): boolean => true;
+  await leader.appendAsLeader(makeBatch('a', 1), 1, 1, 1000);
+  t.equal(leader.wantedIsr(alive), null, 'everyone has a fresh lag window');
+  clock.advance(6000);
+  await fetchOnce(leader, f2, 2);
+  await fetchOnce(leader, f2, 2);
+  clock.advance(6000);
+  t.same(leader.wantedIsr(alive), [1, 2], 'broker 3 never fetched: it leaves');
+  leader.isrChangeSent([1, 2]);
+  t.equal(leader.wantedIsr(alive), null, 'one change in flight at a time');
+  await leader.update(state({ isr: [1, 2], partitionEpoch: 1 }));
+  await leader.appendAsLeader(makeBatch('b', 1), 1, 1, 1000);
+  await fetchOnce(leader, f2, 2);
+  await fetchOnce(leader, f2, 2);
+  t.equal(leader.highWatermark, 2, 'the high watermark no longer waits for broker 3');
+  await fetchOnce(leader, f3, 3);
+  t.equal(leader.wantedIsr(alive), null, 'broker 3 below the high watermark stays out');
+  await fetchOnce(leader, f3, 3);
+  t.same(leader.wantedIsr(alive), [1, 2, 3], 'caught up: it joins');
+  t.equal(leader.wantedIsr(() => false), null, 'a fenced broker is not taken in');
+  leader.isrChangeSent([1, 2, 3]);
+  leader.isrChangeFailed();
+  t.same(leader.wantedIsr(alive), [1, 2, 3], 'a refused change is tried again');
+});
+
+void t.test('a follower below the leader\'s log start starts over there', async (t) => {
+  const { open } = await replicas();
+  const leader = await open(1, state({ replicas: [1, 2], isr: [1] }));
+  await leader.appendAsLeader(makeBatch('a', 5), 1, 1, 1000);
+  await leader.log.truncateFullyAndStartAt(5);
+  const f2 = await open(2, state({ replicas: [1, 2], isr: [1] }));
+  const answer = await fetchOnce(leader, f2, 2);
+  t.match(answer, { kind: 'start-over', logStartOffset: 5 });
+  t.equal(f2.log.logStartOffset, 5);
+  t.equal(f2.log.logEndOffset, 5);
+});
