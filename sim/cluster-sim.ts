@@ -11,7 +11,8 @@
 //     unfenced brokers;
 //   - a new topic's preferred leaders spread evenly over the brokers live at its creation;
 //   - acknowledged creations and deletions stick;
-// and after healing (liveness): one controller, every broker registered and unfenced, the
+// and after healing (liveness): every node hosts exactly the replicas the image gives it, in
+// the role it gives it; one controller, every broker registered and unfenced, the
 // same image everywhere, every partition led with a full ISR, leadership balanced back onto
 // preferred replicas (within the rebalance threshold).
 // It also times partition-leadership failover after a broker dies while the cluster is healthy.
@@ -24,7 +25,9 @@ import type { MetadataImage, PartitionState } from '../src/controller/image.js';
 import { preferredLeaderImbalance } from '../src/controller/placement.js';
 import { NO_LEADER } from '../src/controller/records.js';
 import { defaultRaftTiming } from '../src/quorum/raft-node.js';
+import { defaultReplicaManagerConfig } from '../src/replica/replica-manager.js';
 import { DriftwoodError } from '../storage/errors.js';
+import { SimDisk } from './disk.js';
 import { hash64 } from './hash.js';
 import { createMemoryLevel, openMemoryKV, slowKV } from './kv.js';
 import { SimNetwork, type LinkFaults } from './network.js';
@@ -79,6 +82,7 @@ interface Pending {
 interface Host {
   readonly id: number;
   readonly db: MemoryLevel<string, Uint8Array>;
+  readonly disk: SimDisk;
   clock: SimClock;
   node: BrokerNode | null;
   starting: boolean;
@@ -142,7 +146,7 @@ class ClusterSim {
 
   async run(): Promise<ClusterSimResult> {
     for (const id of this.ids) {
-      this.hosts.push({ id, db: createMemoryLevel(), clock: new SimClock(this.scheduler, `n${id}`), node: null, starting: false, paused: false, generation: 0, pending: new Map() });
+      this.hosts.push({ id, db: createMemoryLevel(), disk: new SimDisk(), clock: new SimClock(this.scheduler, `n${id}`), node: null, starting: false, paused: false, generation: 0, pending: new Map() });
     }
     for (const host of this.hosts) await this.startNode(host);
     this.scheduleClient();
@@ -184,6 +188,7 @@ class ClusterSim {
       address: `sim-${id}:9092`,
       raft: { ...defaultRaftTiming, id, voters: this.ids, observers: [] },
       controller: defaultControllerConfig,
+      replica: defaultReplicaManagerConfig,
       heartbeatMs: 250,
       ...(this.options.bugs === undefined ? {} : { bugs: this.options.bugs }),
     };
@@ -194,6 +199,7 @@ class ClusterSim {
     host.clock = new SimClock(this.scheduler, `n${host.id}`);
     host.pending = new Map();
     const generation = ++host.generation;
+    if (host.disk.crashed) host.disk.reboot();
     const kv = slowKV(await openMemoryKV(host.db, { copy: false }), {
       delayMs: () => (this.rng.float() < 0.9 ? 0.2 + this.rng.float() * 2 : 5 + this.rng.float() * 30),
       after: (delayMs, run) => { this.scheduler.after(delayMs, `n${host.id} disk`, run); },
@@ -203,12 +209,13 @@ class ClusterSim {
       clock: host.clock,
       rng: this.rng.fork(),
       kv,
+      disk: host.disk,
       raftTransport: { send: (messages) => { this.raftNet.send(messages); } },
       controllerChannel: this.channel(host),
     }, {
       onApply: () => { this.onApply(host); },
       onRoleChange: (role, leader, term) => { this.scheduler.record(`n${host.id} ${role} leader ${leader} term ${term}`); },
-      onFatal: (error) => { this.violation(`n${host.id} stopped on a broken invariant: ${error instanceof Error ? error.message : String(error)}`); },
+      onFatal: (error) => { if (host.generation === generation) this.violation(`n${host.id} stopped on a broken invariant: ${error instanceof Error ? error.message : String(error)}`); },
     });
     if (host.generation !== generation) {
       node.stop(); // crashed while starting
@@ -273,6 +280,7 @@ class ClusterSim {
   /** Power loss: memory, timers and mail gone; the KV keeps what was written. */
   private stopNode(host: Host): void {
     host.generation += 1;
+    if (host.node !== null) host.disk.crash(this.rng);
     host.node?.stop();
     host.node = null;
     host.starting = false;
@@ -384,6 +392,16 @@ class ClusterSim {
       const image = host.node?.image;
       if (image === undefined) this.violation(`n${host.id} is not running after healing`);
       else if (image.lastAppliedIndex !== reference.lastAppliedIndex || hash64(image.snapshot()) !== referenceHash) this.violation(`n${host.id} did not converge: applied ${image.lastAppliedIndex} of ${reference.lastAppliedIndex}`);
+    }
+    for (const host of this.hosts) {
+      const node = host.node;
+      if (node === null) continue;
+      const hosted = reference.topics().flatMap((topic) => (reference.partitions(topic.topicId) ?? []).filter((p) => p.replicas.includes(host.id)));
+      if (node.replicas.hostedCount !== hosted.length) this.violation(`n${host.id} hosts ${node.replicas.hostedCount} replicas, the image gives it ${hosted.length}`);
+      for (const p of hosted) {
+        const replica = node.replicas.partition(p.topicId, p.partition);
+        if (replica?.isLeader !== (p.leader === host.id)) this.violation(`n${host.id} plays the wrong role for ${p.topicId}-${p.partition}`);
+      }
     }
     for (const id of this.ids) {
       const broker = reference.broker(id);
@@ -513,6 +531,8 @@ class ClusterSim {
     const generation = host.generation;
     this.scheduler.record(`clean stop n${host.id}`);
     await node.controlledShutdown();
+    if (host.generation !== generation) return;
+    await node.replicas.close();
     if (host.generation !== generation) return;
     this.stopNode(host);
     this.scheduler.after(downMs, `restart n${host.id}`, () => { void this.restart(host); });

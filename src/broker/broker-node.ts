@@ -1,8 +1,9 @@
 // One driftwood node's core, wired from its ports: the metadata quorum (RaftNode, with the
 // metadata image as its state machine), the controller that runs while this node leads the
-// quorum, and the broker agent that registers and heartbeats. The same class runs in a real
+// quorum, the broker agent that registers and heartbeats, and the partition replicas it hosts. The same class runs in a real
 // process (node-broker.ts adds HTTP, LevelDB and signals) and in the simulator.
 import type { Clock } from '../../storage/clock.js';
+import type { Disk } from '../../storage/disk.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { KV } from '../../storage/kv.js';
 import type { Rng } from '../../storage/rng.js';
@@ -11,6 +12,7 @@ import { Controller, type ControllerConfig } from '../controller/controller.js';
 import { MetadataImage } from '../controller/image.js';
 import { RaftNode, type RaftNodeConfig } from '../quorum/raft-node.js';
 import type { RaftTransport } from '../quorum/transport.js';
+import { ReplicaManager, type ReplicaManagerConfig } from '../replica/replica-manager.js';
 import { BrokerAgent } from './broker-agent.js';
 import { handleControllerRequest, type ControllerAnswers, type ControllerChannel, type ControllerRequest, type ControllerRequestKind } from './controller-requests.js';
 
@@ -26,6 +28,7 @@ export interface BrokerNodeConfig {
   readonly address: string;
   readonly raft: RaftNodeConfig;
   readonly controller: ControllerConfig;
+  readonly replica: ReplicaManagerConfig;
   readonly heartbeatMs: number;
   readonly bugs?: ReadonlySet<BrokerNodeBug>;
 }
@@ -34,6 +37,8 @@ export interface BrokerNodePorts {
   readonly clock: Clock;
   readonly rng: Rng;
   readonly kv: KV;
+  /** Where partition logs live. */
+  readonly disk: Disk;
   readonly raftTransport: RaftTransport;
   readonly controllerChannel: ControllerChannel;
 }
@@ -53,6 +58,7 @@ export class BrokerNode {
     readonly raft: RaftNode,
     readonly controller: Controller,
     readonly agent: BrokerAgent,
+    readonly replicas: ReplicaManager,
     private readonly channel: ControllerChannel,
   ) {}
 
@@ -103,10 +109,12 @@ export class BrokerNode {
       onFatal: events.onFatal,
     });
     const incarnationId = randomHex(ports.rng, 16);
+    const replicas = new ReplicaManager(config.replica, { brokerId: config.id, clock: ports.clock, disk: ports.disk, image, onFatal: events.onFatal });
     const node: BrokerNode = new BrokerNode(config, image, raft, controller, new BrokerAgent(
       { brokerId: config.id, address: config.address, incarnationId, heartbeatMs: config.heartbeatMs },
       { clock: ports.clock, appliedIndex: () => image.lastAppliedIndex, toController: (request) => node.toController(request) },
-    ), ports.controllerChannel);
+    ), replicas, ports.controllerChannel);
+    await replicas.start();
     agent = node.agent;
     agent.start();
     return node;
@@ -135,11 +143,17 @@ export class BrokerNode {
     return this.agent.shutdown();
   }
 
-  /** Stops timers and the quorum member; the ports (KV, transports) belong to the caller. */
+  /** Stops timers and the quorum member at once (power loss in the simulator); the ports belong to the caller. */
   stop(): void {
     this.agent.stop();
     this.controller.deactivate();
     this.raft.stop();
+  }
+
+  /** A clean stop: stop() and close the partition logs. */
+  async close(): Promise<void> {
+    this.stop();
+    await this.replicas.close();
   }
 }
 

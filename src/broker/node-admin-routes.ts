@@ -5,6 +5,8 @@
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import type { HttpApp } from '../http/node-dual-server.js';
 import type { BrokerState, PartitionState, TopicState } from '../controller/image.js';
+import { NO_LEADER } from '../controller/records.js';
+import type { PartitionOffsets } from '../replica/replica-manager.js';
 import type { Broker } from './node-broker.js';
 
 const topicNameParams = {
@@ -24,6 +26,11 @@ const createTopicBody = {
     configs: { type: 'object', additionalProperties: { anyOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] }, maxProperties: 64 },
   },
 } as const;
+
+/** Where a node answers the offsets of the partitions of a topic it leads. */
+export const REPLICA_OFFSETS_PATH = '/internal/replica/offsets/';
+/** How long a topic description waits for a partition leader's offsets before leaving them out. */
+const OFFSETS_WAIT_MS = 2000;
 
 export function addAdminRoutes(app: HttpApp, current: () => Broker): void {
   app.setErrorHandler((error, _request, reply) => {
@@ -65,7 +72,7 @@ export function addAdminRoutes(app: HttpApp, current: () => Broker): void {
     await current().node.toController({ kind: 'create-topic', body: create });
     // Answer with this node's view once it has applied the creation (read-your-writes).
     await waitForImage(current(), () => current().node.image.topic(body.name) !== undefined, APPLY_WAIT_MS);
-    return reply.status(201).send(describeTopic(current(), body.name));
+    return reply.status(201).send(await describeTopic(current(), body.name));
   });
   app.delete('/v1/topics/:name', { schema: { params: topicNameParams } }, async (request, reply) => {
     const { name } = request.params as { name: string };
@@ -99,15 +106,36 @@ function waitForImage(broker: Broker, done: () => boolean, timeoutMs: number): P
   });
 }
 
-/** A topic as this node's image has it. */
-function describeTopic(broker: Broker, name: string): Record<string, unknown> {
+/**
+ * A topic as this node's image has it, with each partition's offsets as its leader reports
+ * them (null when the leader is unknown or does not answer in time).
+ */
+async function describeTopic(broker: Broker, name: string): Promise<Record<string, unknown>> {
   const topic: TopicState | undefined = broker.node.image.topic(name);
   if (topic === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
   const partitions: readonly PartitionState[] = broker.node.image.partitions(topic.topicId) ?? [];
+  const leaders = [...new Set(partitions.map((p) => p.leader).filter((id) => id !== NO_LEADER))];
+  const reported = await Promise.all(leaders.map((leader) => {
+    if (leader === broker.node.id) return Promise.resolve(broker.node.replicas.leaderOffsets(topic.topicId));
+    return broker.peers.json<PartitionOffsets[]>(leader, 'GET', `${REPLICA_OFFSETS_PATH}${encodeURIComponent(topic.topicId)}`, undefined, OFFSETS_WAIT_MS).catch(() => []);
+  }));
+  const offsets = new Map(reported.flat().map((o) => [o.partition, o]));
   return {
     name: topic.name,
     id: topic.topicId,
     configs: topic.configs,
-    partitions: partitions.map((p) => ({ partition: p.partition, leader: p.leader, leaderEpoch: p.leaderEpoch, replicas: p.replicas, isr: p.isr })),
+    partitions: partitions.map((p) => {
+      const o = offsets.get(p.partition);
+      return {
+        partition: p.partition,
+        leader: p.leader,
+        leaderEpoch: p.leaderEpoch,
+        replicas: p.replicas,
+        isr: p.isr,
+        logStartOffset: o?.logStartOffset ?? null,
+        logEndOffset: o?.logEndOffset ?? null,
+        highWatermark: o?.highWatermark ?? null,
+      };
+    }),
   };
 }

@@ -7,20 +7,23 @@ import { join } from 'node:path';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { KV } from '../../storage/kv.js';
 import { nodeClock } from '../../storage/node-clock.js';
+import { NodeDisk } from '../../storage/node-disk.js';
 import { openLevelKV } from '../../storage/node-kv.js';
 import { nodeRng } from '../../storage/node-rng.js';
 import type { NodeConfig } from '../config.js';
 import { defaultControllerConfig } from '../controller/controller.js';
 import type { MetadataImage } from '../controller/image.js';
 import { createHttpApp, type HttpApp } from '../http/node-dual-server.js';
+import { PeerClients } from '../http/node-peer-clients.js';
 import { peerUrl } from '../peers.js';
 import { decodeMessages } from '../quorum/message-codec.js';
 import { HttpTransport, RAFT_MESSAGES_PATH } from '../quorum/node-http-transport.js';
 import { defaultRaftTiming } from '../quorum/raft-node.js';
+import { defaultReplicaManagerConfig } from '../replica/replica-manager.js';
 import { readIdentity, writeIdentity } from '../node-preflight.js';
 import { BrokerNode } from './broker-node.js';
 import { controllerRequestKinds, type ControllerRequest, type ControllerRequestKind } from './controller-requests.js';
-import { addAdminRoutes } from './node-admin-routes.js';
+import { addAdminRoutes, REPLICA_OFFSETS_PATH } from './node-admin-routes.js';
 import { CONTROLLER_PATH_PREFIX, HttpControllerChannel } from './node-controller-channel.js';
 
 export interface BrokerTiming {
@@ -38,6 +41,7 @@ export interface Broker {
   readonly config: NodeConfig;
   readonly node: BrokerNode;
   readonly app: HttpApp;
+  readonly peers: PeerClients;
   close(): Promise<void>;
 }
 
@@ -47,7 +51,8 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
   const app = createHttpApp({ bodyLimitBytes: BODY_BYTES_MAX });
   const others = new Map(config.peers.filter((peer) => peer.id !== config.id).map((peer) => [peer.id, peerUrl(peer)]));
   const transport = new HttpTransport({ peers: others, requestTimeoutMs: defaultRaftTiming.requestTimeoutMs, queuedMessagesMax: 10_000 });
-  const channel = new HttpControllerChannel(others, timing.forwardTimeoutMs);
+  const peers = new PeerClients(others);
+  const channel = new HttpControllerChannel(peers, timing.forwardTimeoutMs);
   const ids = config.peers.map((peer) => peer.id);
   const voters = config.voters === undefined ? ids : [...config.voters];
   // Routes go in before listening; until the node is up they answer NOT_CONTROLLER (retry).
@@ -67,9 +72,10 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
         address: `${config.host}:${config.port}`,
         raft: { ...defaultRaftTiming, id: config.id, voters, observers: ids.filter((id) => !voters.includes(id)) },
         controller: defaultControllerConfig,
+        replica: defaultReplicaManagerConfig,
         heartbeatMs: timing.heartbeatMs,
       },
-      { clock: nodeClock, rng: nodeRng, kv, raftTransport: transport, controllerChannel: channel },
+      { clock: nodeClock, rng: nodeRng, kv, disk: new NodeDisk(join(config.dataDir, 'logs')), raftTransport: transport, controllerChannel: channel },
       {
         onFatal: (error) => {
           process.stderr.write(`node ${config.id}: fatal: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
@@ -78,16 +84,17 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
       },
     );
   } catch (error) {
-    await shutdown(app, transport, channel, kv);
+    await shutdown(app, transport, peers, kv);
     throw error;
   }
   const broker: Broker = {
     config,
     node,
     app,
+    peers,
     close: async () => {
-      node.stop();
-      await shutdown(app, transport, channel, kv);
+      await node.close();
+      await shutdown(app, transport, peers, kv);
     },
   };
   ready = broker;
@@ -127,6 +134,11 @@ function addInternalRoutes(app: HttpApp, current: () => Broker): void {
       broker.node.raft.receive(message);
     }
     return reply.status(204).send();
+  });
+  // The offsets of the partitions of a topic this node leads (for topic descriptions on any node).
+  app.get(`${REPLICA_OFFSETS_PATH}:topicId`, { schema: { params: { type: 'object', required: ['topicId'], properties: { topicId: { type: 'string', minLength: 1, maxLength: 64 } } } } }, (request) => {
+    const { topicId } = request.params as { topicId: string };
+    return current().node.replicas.leaderOffsets(topicId);
   });
   // Controller requests from other brokers; only the active controller answers them, so a
   // request that finds the controller moved is refused (NOT_CONTROLLER), never forwarded again.
@@ -201,9 +213,9 @@ const controllerRequestSchemas: Record<ControllerRequestKind, object> = {
   'delete-topic': deleteTopicSchema,
 };
 
-async function shutdown(app: HttpApp, transport: HttpTransport, channel: HttpControllerChannel, kv: KV): Promise<void> {
+async function shutdown(app: HttpApp, transport: HttpTransport, peers: PeerClients, kv: KV): Promise<void> {
   await transport.close();
-  await channel.close();
+  await peers.close();
   await app.close();
   await kv.close();
 }

@@ -7,7 +7,11 @@ import t from 'tap';
 import { localCluster, waitFor } from '../helpers/processes.js';
 
 interface ClusterView { clusterId: string | null; controller: number; brokers: Array<{ id: number; state: string; epoch: number }> }
-interface TopicView { name: string; id: string; partitions: Array<{ partition: number; leader: number; leaderEpoch: number; replicas: number[]; isr: number[] }> }
+interface PartitionView { partition: number; leader: number; leaderEpoch: number; replicas: number[]; isr: number[]; logStartOffset: number | null; logEndOffset: number | null; highWatermark: number | null }
+interface TopicView { name: string; id: string; partitions: PartitionView[] }
+
+/** A partition's metadata without its offsets (which come from the leader, once its log is open). */
+const metadataOf = (partitions: PartitionView[]): unknown[] => partitions.map(({ partition, leader, leaderEpoch, replicas, isr }) => ({ partition, leader, leaderEpoch, replicas, isr }));
 
 async function http(url: string, method = 'GET', body?: unknown): Promise<{ status: number; json: unknown }> {
   const response = await fetch(url, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) }), signal: AbortSignal.timeout(5000) });
@@ -49,8 +53,13 @@ void t.test('a three-node cluster forms, places partitions evenly, survives kill
       const answer = await http(url(id, '/v1/topics/orders'));
       return answer.status === 200 ? (answer.json as TopicView) : undefined;
     });
-    t.same(view.partitions, topic.partitions, `node ${id} has the same metadata`);
+    t.same(metadataOf(view.partitions), metadataOf(topic.partitions), `node ${id} has the same metadata`);
   }
+  const withOffsets = await waitFor('every leader to report its offsets', 5000, async () => {
+    const view = (await http(url(follower, '/v1/topics/orders'))).json as TopicView;
+    return view.partitions.every((p) => p.logEndOffset !== null) ? view : undefined;
+  });
+  t.same(withOffsets.partitions.map((p) => [p.logStartOffset, p.logEndOffset, p.highWatermark]), Array.from({ length: 6 }, () => [0, 0, 0]), 'each leader reports its (empty) log');
 
   const bad: Array<[string, string, unknown, number, string]> = [
     ['POST', '/v1/topics', { name: 'orders', partitions: 1 }, 409, 'TOPIC_ALREADY_EXISTS'],

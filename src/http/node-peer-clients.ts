@@ -1,0 +1,43 @@
+// One HTTP/2 (h2c) client per peer node, shared by everything that calls other nodes:
+// controller requests, partition offsets for topic descriptions, and (later) replica fetches.
+import { Client } from 'undici';
+import { DriftwoodError } from '../../storage/errors.js';
+import { errorFromWire } from '../broker/controller-requests.js';
+
+export class PeerClients {
+  private readonly clients: Map<number, Client>;
+
+  constructor(peers: ReadonlyMap<number, string>) {
+    this.clients = new Map([...peers].map(([id, url]) => [id, new Client(url, { allowH2: true, useH2c: true } as Client.Options)]));
+  }
+
+  /**
+   * A JSON request to node `to`. Rejects with the peer's DriftwoodError, or with
+   * REQUEST_TIMED_OUT when it cannot be reached or does not answer in time (the outcome of a
+   * change is then unknown).
+   */
+  async json<T>(to: number, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<T> {
+    const client = this.clients.get(to);
+    if (client === undefined) throw new DriftwoodError('INVALID_REQUEST', `node ${to} is not a peer`);
+    let response: Awaited<ReturnType<Client['request']>>;
+    try {
+      response = await client.request({
+        method,
+        path,
+        ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (error) {
+      throw new DriftwoodError('REQUEST_TIMED_OUT', `node ${to} did not answer: ${error instanceof Error ? error.message : String(error)}`, { nodeId: to });
+    }
+    const text = await response.body.text();
+    const json: unknown = text.length === 0 ? null : JSON.parse(text);
+    if (response.statusCode < 300) return json as T;
+    throw errorFromWire((json ?? {}) as Record<string, unknown>, `HTTP ${response.statusCode}`);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.clients.values()].map((client) => client.destroy()));
+  }
+}

@@ -1,0 +1,45 @@
+// The replica manager follows the metadata image: it opens a log for every partition that
+// names this broker, plays the role the image gives, and removes the log of a deleted topic.
+import t from 'tap';
+import { VirtualClock } from '../../sim/clock.js';
+import { SimDisk } from '../../sim/disk.js';
+import { createTopic, deleteTopic, fenceBroker } from '../../src/controller/commands.js';
+import { ReplicaManager, defaultReplicaManagerConfig, logConfigFor, partitionDir } from '../../src/replica/replica-manager.js';
+import { makeBatch } from '../helpers/log.js';
+import { TestLog } from '../controller/helpers.js';
+
+void t.test('hosts its replicas, follows leadership changes, removes deleted topics', async (t) => {
+  const log = new TestLog();
+  log.addBrokers([1, 2, 3]);
+  const disk = new SimDisk();
+  const clock = new VirtualClock();
+  const fatal: unknown[] = [];
+  const manager = new ReplicaManager(defaultReplicaManagerConfig, { brokerId: 1, clock, disk, image: log.image, onFatal: (error) => { fatal.push(error); } });
+  await manager.start();
+  log.commit(createTopic({ name: 'orders', partitions: 3, replicationFactor: 2, configs: { 'segment.bytes': 5000 } }, log.image, [1, 2, 3], 0, 'TOPICID0000000000000000'));
+  await manager.reconcile();
+  const topic = log.image.topic('orders');
+  if (topic === undefined) throw new Error('no topic');
+  const mine = (log.image.partitions(topic.topicId) ?? []).filter((p) => p.replicas.includes(1));
+  t.equal(manager.hostedCount, mine.length, 'one replica per partition naming broker 1');
+  const led = mine.find((p) => p.leader === 1);
+  if (led === undefined) throw new Error('broker 1 leads nothing');
+  const replica = manager.partition(topic.topicId, led.partition);
+  t.ok(replica?.isLeader);
+  await replica?.appendAsLeader(makeBatch('a', 2), 1, 1, 1000);
+  t.same(manager.leaderOffsets(topic.topicId).find((o) => o.partition === led.partition), { partition: led.partition, logStartOffset: 0, logEndOffset: 2, highWatermark: led.isr.length === 1 ? 2 : 0 });
+  t.equal(logConfigFor(topic).segmentBytesMax, 5000, 'topic configs reach the log');
+  t.ok(await disk.exists(`${partitionDir(topic, led.partition)}/00000000000000000000.log`), 'the log lives in its partition directory');
+
+  log.commit(fenceBroker(1, log.image));
+  await manager.reconcile();
+  t.notOk(manager.partition(topic.topicId, led.partition)?.isLeader, 'fenced: leadership moved away');
+  t.same(manager.leaderOffsets(topic.topicId), []);
+
+  log.commit(deleteTopic('orders', log.image));
+  await manager.reconcile();
+  t.equal(manager.hostedCount, 0);
+  t.notOk(await disk.exists(`${partitionDir(topic, led.partition)}/00000000000000000000.log`), 'a deleted topic leaves no files');
+  await manager.close();
+  t.same(fatal, []);
+});
