@@ -16,7 +16,7 @@ function state(overrides: Partial<PartitionState> = {}): PartitionState {
   return { topicId: 'T', partition: 0, replicas: [1, 2, 3], isr: [1, 2, 3], leader: 1, leaderEpoch: 0, partitionEpoch: 0, ...overrides };
 }
 
-async function replicas(): Promise<{ clock: VirtualClock; open: (broker: number, s: PartitionState) => Promise<Partition> }> {
+function replicas(): { clock: VirtualClock; open: (broker: number, s: PartitionState) => Promise<Partition> } {
   const disk = new SimDisk();
   const clock = new VirtualClock();
   return {
@@ -35,7 +35,7 @@ async function fetchOnce(leader: Partition, follower: Partition, followerId: num
 }
 
 void t.test('a sole replica commits at once: the high watermark follows the log end', async (t) => {
-  const { open } = await replicas();
+  const { open } = replicas();
   const leader = await open(1, state({ replicas: [1], isr: [1] }));
   const result = await leader.appendAsLeader(makeBatch('a', 3), -1, 1, 1000);
   t.same([result.baseOffset, result.lastOffset], [0, 2]);
@@ -47,7 +47,7 @@ void t.test('a sole replica commits at once: the high watermark follows the log 
 });
 
 void t.test('acks=all waits for every ISR member; consumers read only below the high watermark', async (t) => {
-  const { open } = await replicas();
+  const { open } = replicas();
   const leader = await open(1, state());
   const f2 = await open(2, state());
   const f3 = await open(3, state());
@@ -75,7 +75,7 @@ void t.test('acks=all waits for every ISR member; consumers read only below the 
 });
 
 void t.test('acks=all times out when the ISR does not confirm; losing leadership fails waiting produces', async (t) => {
-  const { open, clock } = await replicas();
+  const { open, clock } = replicas();
   const leader = await open(1, state());
   const timedOut = leader.appendAsLeader(makeBatch('a', 1), -1, 1, 3000);
   await flush();
@@ -89,7 +89,7 @@ void t.test('acks=all times out when the ISR does not confirm; losing leadership
 });
 
 void t.test('followers fetching with another leader epoch are refused', async (t) => {
-  const { open } = await replicas();
+  const { open } = replicas();
   const leader = await open(1, state({ leaderEpoch: 4 }));
   await t.rejects(leader.readForFollower({ followerId: 2, leaderEpoch: 3, fetchOffset: 0, lastFetchedEpoch: -1, bytesMax: 100 }), { code: 'FENCED_LEADER_EPOCH' });
   await t.rejects(leader.readForFollower({ followerId: 2, leaderEpoch: 5, fetchOffset: 0, lastFetchedEpoch: -1, bytesMax: 100 }), { code: 'UNKNOWN_LEADER_EPOCH' });
@@ -97,7 +97,7 @@ void t.test('followers fetching with another leader epoch are refused', async (t
 });
 
 void t.test('KIP-101: a follower with an old leader\'s uncommitted batches truncates where the epochs part', async (t) => {
-  const { open } = await replicas();
+  const { open } = replicas();
   // Epoch 0: broker 1 leads and both replicas get 2 records.
   const b1 = await open(1, state({ replicas: [1, 2], isr: [1, 2] }));
   const b2 = await open(2, state({ replicas: [1, 2], isr: [1, 2] }));
@@ -119,7 +119,7 @@ void t.test('KIP-101: a follower with an old leader\'s uncommitted batches trunc
 });
 
 void t.test('KIP-101: a new leader that has not written in its epoch still tells a forked follower where to cut', async (t) => {
-  const { open } = await replicas();
+  const { open } = replicas();
   const b1 = await open(1, state({ replicas: [1, 2], isr: [1, 2] }));
   const b2 = await open(2, state({ replicas: [1, 2], isr: [1, 2] }));
   await b1.appendAsLeader(makeBatch('e0', 2), 1, 1, 1000);
@@ -140,7 +140,7 @@ void t.test('KIP-101: a new leader that has not written in its epoch still tells
 });
 
 void t.test('ISR: a lagging follower leaves after replica.lag.time.max.ms; it joins again once caught up', async (t) => {
-  const { open, clock } = await replicas();
+  const { open, clock } = replicas();
   const leader = await open(1, state());
   const f2 = await open(2, state());
   const f3 = await open(3, state());
@@ -170,7 +170,7 @@ void t.test('ISR: a lagging follower leaves after replica.lag.time.max.ms; it jo
 });
 
 void t.test('a follower below the leader\'s log start starts over there', async (t) => {
-  const { open } = await replicas();
+  const { open } = replicas();
   const leader = await open(1, state({ replicas: [1, 2], isr: [1] }));
   await leader.appendAsLeader(makeBatch('a', 5), 1, 1, 1000);
   await leader.log.truncateFullyAndStartAt(5);
