@@ -1,9 +1,8 @@
 // The cluster simulation: N real BrokerNodes (metadata quorum, controller, broker agent) on
 // simulated ports (scheduler clock, seeded Rng, lossy network for Raft messages and for
 // controller requests, memory-level KV kept across restarts with fsync latency). Clients
-// create and delete topics through random nodes; partition leaders ask the controller to
-// shrink and expand ISRs (standing in for replication, which decides that from fetches); a
-// nemesis crashes, pauses, isolates, partitions and shuts nodes down cleanly, then heals.
+// create and delete topics through random nodes; followers fetch from partition leaders,
+// which shrink and expand their ISRs through the controller; a nemesis crashes, pauses, isolates, partitions and shuts nodes down cleanly, then heals.
 // Checkers, at every applied metadata entry:
 //   - every node applies the same image at each index (state machine safety);
 //   - no partition is led by a fenced broker; a partition's leader epoch never goes back
@@ -25,6 +24,8 @@ import type { MetadataImage, PartitionState } from '../src/controller/image.js';
 import { preferredLeaderImbalance } from '../src/controller/placement.js';
 import { NO_LEADER } from '../src/controller/records.js';
 import { defaultRaftTiming } from '../src/quorum/raft-node.js';
+import { decodeFetchResponse, encodeFetchResponse } from '../src/replica/fetch-codec.js';
+import type { ReplicaChannel, ReplicaFetchRequest } from '../src/replica/fetch-protocol.js';
 import { defaultReplicaManagerConfig } from '../src/replica/replica-manager.js';
 import { DriftwoodError } from '../storage/errors.js';
 import { SimDisk } from './disk.js';
@@ -62,14 +63,15 @@ export const defaultClusterSimOptions = { nodes: 3, faultMs: 30_000, healMs: 20_
 const EVENTS_PER_RUN_MAX = 5_000_000;
 const FORWARD_TIMEOUT_MS = 2000;
 
-/** A controller request or its answer on the simulated wire. */
+/** A request between brokers (for the controller, or a replica fetch) or its answer on the simulated wire. */
 type Answer = { readonly ok: unknown } | { readonly error: Record<string, unknown> };
+type Request = { readonly kind: 'controller'; readonly body: ControllerRequest } | { readonly kind: 'fetch'; readonly body: ReplicaFetchRequest };
 
 interface Envelope {
   readonly from: number;
   readonly to: number;
   readonly id: number;
-  readonly request?: ControllerRequest;
+  readonly request?: Request;
   readonly answer?: Answer;
 }
 
@@ -129,7 +131,6 @@ class ClusterSim {
   private readonly controllerFailoverMs: number[] = [];
   private readonly faultGapMs: number;
   private readonly clientGapMs: number;
-  private readonly isrChurnProbability: number;
 
   constructor(private readonly options: ClusterSimOptions) {
     this.rng = new SeededRng(options.seed);
@@ -138,7 +139,6 @@ class ClusterSim {
     const pick = <T>(choices: readonly T[]): T => choices[this.nemesisRng.int(choices.length)] as T;
     this.faultGapMs = pick([1000, 2000, 4000]);
     this.clientGapMs = pick([200, 600, 1500]);
-    this.isrChurnProbability = pick([0, 0.05, 0.2]);
     this.raftNet = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyMessage);
     this.controllerNet = new SimNetwork<Envelope>(this.scheduler, this.rng.fork(), this.raftNet.faults, (envelope) => structuredClone(envelope));
     this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
@@ -150,7 +150,6 @@ class ClusterSim {
     }
     for (const host of this.hosts) await this.startNode(host);
     this.scheduleClient();
-    this.schedulePartitionLeaders();
     this.scheduleNemesis();
     const stop = (): boolean => this.violations.length > 0;
     await this.scheduler.run({ untilMs: this.options.faultMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
@@ -212,6 +211,7 @@ class ClusterSim {
       disk: host.disk,
       raftTransport: { send: (messages) => { this.raftNet.send(messages); } },
       controllerChannel: this.channel(host),
+      replicaChannel: this.replicaChannel(host),
     }, {
       onApply: () => { this.onApply(host); },
       onRoleChange: (role, leader, term) => { this.scheduler.record(`n${host.id} ${role} leader ${leader} term ${term}`); },
@@ -243,18 +243,34 @@ class ClusterSim {
     this.controllerNet.detach(host.id);
   }
 
-  /** This host's ControllerChannel: envelopes over the simulated network, answered or timed out. */
+  /** A request to node `to` over the simulated network, answered or timed out after timeoutMs. */
+  private call(host: Host, to: number, request: Request, timeoutMs: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const id = this.nextEnvelopeId++;
+      const timer = host.clock.setTimer(timeoutMs, () => {
+        host.pending.delete(id);
+        reject(new DriftwoodError('REQUEST_TIMED_OUT', `node ${to} did not answer`));
+      });
+      host.pending.set(id, { resolve, reject, cancelTimer: () => { timer.cancel(); } });
+      this.controllerNet.send([{ from: host.id, to, id, request }]);
+    });
+  }
+
+  /** This host's ControllerChannel: envelopes over the simulated network. */
   private channel(host: Host): ControllerChannel {
     return {
-      send: <K extends ControllerRequestKind>(to: number, request: ControllerRequest<K>): Promise<ControllerAnswers[K]> => new Promise((resolve, reject) => {
-        const id = this.nextEnvelopeId++;
-        const timer = host.clock.setTimer(FORWARD_TIMEOUT_MS, () => {
-          host.pending.delete(id);
-          reject(new DriftwoodError('REQUEST_TIMED_OUT', `controller node ${to} did not answer`));
-        });
-        host.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, cancelTimer: () => { timer.cancel(); } });
-        this.controllerNet.send([{ from: host.id, to, id, request }]);
-      }),
+      send: <K extends ControllerRequestKind>(to: number, request: ControllerRequest<K>): Promise<ControllerAnswers[K]> =>
+        this.call(host, to, { kind: 'controller', body: request }, FORWARD_TIMEOUT_MS) as Promise<ControllerAnswers[K]>,
+    };
+  }
+
+  /** This host's ReplicaChannel: the answer travels in its wire encoding, as between processes. */
+  private replicaChannel(host: Host): ReplicaChannel {
+    return {
+      fetch: async (leaderId, request) => {
+        const bytes = await this.call(host, leaderId, { kind: 'fetch', body: request }, request.maxWaitMs + FORWARD_TIMEOUT_MS) as Uint8Array;
+        return decodeFetchResponse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      },
     };
   }
 
@@ -263,7 +279,9 @@ class ClusterSim {
     if (node === null) return;
     if (envelope.request !== undefined) {
       const reply = (answer: Answer): void => { this.controllerNet.send([{ from: host.id, to: envelope.from, id: envelope.id, answer }]); };
-      node.handleControllerRequest(envelope.request).then(
+      const request = envelope.request;
+      const handled = request.kind === 'controller' ? node.handleControllerRequest(request.body) : node.replicas.handleFetch(request.body).then(encodeFetchResponse);
+      handled.then(
         (ok) => { reply({ ok }); },
         (error: unknown) => { reply({ error: error instanceof DriftwoodError ? error.toJSON() : { error: 'INTERNAL', message: String(error) } }); },
       );
@@ -456,39 +474,6 @@ class ClusterSim {
       () => { this.doubtful.delete(name); this.createdAcked.add(name); this.scheduler.record(`created ${name}`); },
       (error: unknown) => { if (error instanceof DriftwoodError && error.code === 'INVALID_REPLICATION_FACTOR') this.doubtful.delete(name); },
     );
-  }
-
-  /**
-   * Partition leaders' AlterPartition requests. Replication will decide these from follower
-   * fetches; here a leader expands its ISR with every unfenced replica, and now and then
-   * shrinks it by a follower (a lagging replica), so the controller sees both under faults.
-   */
-  private schedulePartitionLeaders(): void {
-    this.scheduler.after(500, 'partition leaders', () => {
-      for (const host of this.hosts) if (host.node !== null && !host.paused) this.alterIsrs(host.node);
-      this.schedulePartitionLeaders();
-    });
-  }
-
-  private alterIsrs(node: BrokerNode): void {
-    const image = node.image;
-    const epoch = node.agent.epoch;
-    if (epoch === 0 || node.agent.fenced) return;
-    for (const topic of image.topics()) {
-      for (const p of image.partitions(topic.topicId) ?? []) {
-        if (p.leader !== node.id) continue;
-        const unfenced = p.replicas.filter((id) => image.broker(id)?.fenced === false);
-        let newIsr = [...new Set([...p.isr, ...unfenced])].filter((id) => p.replicas.includes(id));
-        const followers = newIsr.filter((id) => id !== node.id);
-        if (this.faulting && followers.length > 0 && this.clientRng.float() < this.isrChurnProbability) {
-          const dropped = followers[this.clientRng.int(followers.length)];
-          newIsr = newIsr.filter((id) => id !== dropped);
-        }
-        if (newIsr.length === p.isr.length && newIsr.every((id) => p.isr.includes(id))) continue;
-        const body = { brokerId: node.id, brokerEpoch: epoch, topicId: p.topicId, partition: p.partition, leaderEpoch: p.leaderEpoch, partitionEpoch: p.partitionEpoch, newIsr };
-        node.toController({ kind: 'alter-partition', body }).catch(() => undefined);
-      }
-    }
   }
 
   // --- nemesis ---

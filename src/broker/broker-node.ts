@@ -12,6 +12,7 @@ import { Controller, type ControllerConfig } from '../controller/controller.js';
 import { MetadataImage } from '../controller/image.js';
 import { RaftNode, type RaftNodeConfig } from '../quorum/raft-node.js';
 import type { RaftTransport } from '../quorum/transport.js';
+import type { ReplicaChannel } from '../replica/fetch-protocol.js';
 import { ReplicaManager, type ReplicaManagerConfig } from '../replica/replica-manager.js';
 import { BrokerAgent } from './broker-agent.js';
 import { handleControllerRequest, type ControllerAnswers, type ControllerChannel, type ControllerRequest, type ControllerRequestKind } from './controller-requests.js';
@@ -41,6 +42,7 @@ export interface BrokerNodePorts {
   readonly disk: Disk;
   readonly raftTransport: RaftTransport;
   readonly controllerChannel: ControllerChannel;
+  readonly replicaChannel: ReplicaChannel;
 }
 
 export interface BrokerNodeEvents {
@@ -109,15 +111,28 @@ export class BrokerNode {
       onFatal: events.onFatal,
     });
     const incarnationId = randomHex(ports.rng, 16);
-    const replicas = new ReplicaManager(config.replica, { brokerId: config.id, clock: ports.clock, disk: ports.disk, image, onFatal: events.onFatal });
-    const node: BrokerNode = new BrokerNode(config, image, raft, controller, new BrokerAgent(
+    let node: BrokerNode | null = null;
+    const replicas = new ReplicaManager(config.replica, {
+      brokerId: config.id,
+      clock: ports.clock,
+      disk: ports.disk,
+      image,
+      channel: ports.replicaChannel,
+      alterPartition: (request) => {
+        if (node === null) return Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'starting'));
+        return node.toController({ kind: 'alter-partition', body: { ...request, brokerId: config.id, brokerEpoch: node.agent.epoch } });
+      },
+      onFatal: events.onFatal,
+    });
+    const created: BrokerNode = new BrokerNode(config, image, raft, controller, new BrokerAgent(
       { brokerId: config.id, address: config.address, incarnationId, heartbeatMs: config.heartbeatMs },
-      { clock: ports.clock, appliedIndex: () => image.lastAppliedIndex, toController: (request) => node.toController(request) },
+      { clock: ports.clock, appliedIndex: () => image.lastAppliedIndex, toController: (request) => created.toController(request) },
     ), replicas, ports.controllerChannel);
+    node = created;
     await replicas.start();
-    agent = node.agent;
+    agent = created.agent;
     agent.start();
-    return node;
+    return created;
   }
 
   get id(): number {

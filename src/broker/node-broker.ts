@@ -23,6 +23,9 @@ import { defaultReplicaManagerConfig } from '../replica/replica-manager.js';
 import { readIdentity, writeIdentity } from '../node-preflight.js';
 import { BrokerNode } from './broker-node.js';
 import { controllerRequestKinds, type ControllerRequest, type ControllerRequestKind } from './controller-requests.js';
+import { encodeFetchResponse } from '../replica/fetch-codec.js';
+import type { ReplicaFetchRequest } from '../replica/fetch-protocol.js';
+import { HttpReplicaChannel, REPLICA_FETCH_PATH } from '../replica/node-replica-channel.js';
 import { addAdminRoutes, REPLICA_OFFSETS_PATH } from './node-admin-routes.js';
 import { CONTROLLER_PATH_PREFIX, HttpControllerChannel } from './node-controller-channel.js';
 
@@ -75,7 +78,15 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
         replica: defaultReplicaManagerConfig,
         heartbeatMs: timing.heartbeatMs,
       },
-      { clock: nodeClock, rng: nodeRng, kv, disk: new NodeDisk(join(config.dataDir, 'logs')), raftTransport: transport, controllerChannel: channel },
+      {
+        clock: nodeClock,
+        rng: nodeRng,
+        kv,
+        disk: new NodeDisk(join(config.dataDir, 'logs')),
+        raftTransport: transport,
+        controllerChannel: channel,
+        replicaChannel: new HttpReplicaChannel(peers, timing.forwardTimeoutMs),
+      },
       {
         onFatal: (error) => {
           process.stderr.write(`node ${config.id}: fatal: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
@@ -140,6 +151,11 @@ function addInternalRoutes(app: HttpApp, current: () => Broker): void {
     const { topicId } = request.params as { topicId: string };
     return current().node.replicas.leaderOffsets(topicId);
   });
+  // A follower's fetch session request (leader-pull replication); answered in binary.
+  app.post(REPLICA_FETCH_PATH, { schema: { body: replicaFetchSchema } }, async (request, reply) => {
+    const answer = await current().node.replicas.handleFetch(request.body as ReplicaFetchRequest);
+    return reply.type('application/octet-stream').send(encodeFetchResponse(answer));
+  });
   // Controller requests from other brokers; only the active controller answers them, so a
   // request that finds the controller moved is refused (NOT_CONTROLLER), never forwarded again.
   for (const kind of controllerRequestKinds) {
@@ -202,6 +218,43 @@ const heartbeatSchema = {
   required: ['brokerId', 'brokerEpoch', 'appliedIndex'],
   additionalProperties: false,
   properties: { brokerId: { type: 'integer', minimum: 1 }, brokerEpoch: { type: 'integer', minimum: 0 }, appliedIndex: { type: 'integer', minimum: 0 } },
+} as const;
+
+const partitionKeySchema = {
+  type: 'object',
+  required: ['topicId', 'partition'],
+  properties: { topicId: { type: 'string', minLength: 1, maxLength: 64 }, partition: { type: 'integer', minimum: 0 } },
+} as const;
+
+const replicaFetchSchema = {
+  type: 'object',
+  required: ['followerId', 'sessionId', 'sessionEpoch', 'positions', 'removed', 'maxWaitMs', 'bytesMax', 'partitionBytesMax'],
+  additionalProperties: false,
+  properties: {
+    followerId: { type: 'integer', minimum: 1 },
+    sessionId: { type: 'integer', minimum: 0 },
+    sessionEpoch: { type: 'integer', minimum: 0 },
+    positions: {
+      type: 'array',
+      maxItems: 100_000,
+      items: {
+        type: 'object',
+        required: ['topicId', 'partition', 'leaderEpoch', 'fetchOffset', 'lastFetchedEpoch'],
+        additionalProperties: false,
+        properties: {
+          topicId: { type: 'string', minLength: 1, maxLength: 64 },
+          partition: { type: 'integer', minimum: 0 },
+          leaderEpoch: { type: 'integer', minimum: 0 },
+          fetchOffset: { type: 'integer', minimum: 0 },
+          lastFetchedEpoch: { type: 'integer', minimum: -1 },
+        },
+      },
+    },
+    removed: { type: 'array', maxItems: 100_000, items: partitionKeySchema },
+    maxWaitMs: { type: 'integer', minimum: 0 },
+    bytesMax: { type: 'integer', minimum: 1 },
+    partitionBytesMax: { type: 'integer', minimum: 1 },
+  },
 } as const;
 
 const controllerRequestSchemas: Record<ControllerRequestKind, object> = {

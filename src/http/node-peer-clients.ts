@@ -37,6 +37,27 @@ export class PeerClients {
     throw errorFromWire((json ?? {}) as Record<string, unknown>, `HTTP ${response.statusCode}`);
   }
 
+  /** A JSON request answered with bytes (a replica fetch); errors as for json(). */
+  async binary(to: number, path: string, body: unknown, timeoutMs: number): Promise<Buffer> {
+    const client = this.clients.get(to);
+    if (client === undefined) throw new DriftwoodError('INVALID_REQUEST', `node ${to} is not a peer`);
+    let response: Awaited<ReturnType<Client['request']>>;
+    try {
+      response = await client.request({ method: 'POST', path, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    } catch (error) {
+      throw new DriftwoodError('REQUEST_TIMED_OUT', `node ${to} did not answer: ${error instanceof Error ? error.message : String(error)}`, { nodeId: to });
+    }
+    const bytes = Buffer.from(await response.body.arrayBuffer());
+    if (response.statusCode < 300) return bytes;
+    let answer: Record<string, unknown> = {};
+    try {
+      answer = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      // not JSON: the status says enough
+    }
+    throw errorFromWire(answer, `HTTP ${response.statusCode}`);
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.clients.values()].map((client) => client.destroy()));
   }

@@ -62,7 +62,7 @@ export class Partition {
   private waiters: AckWaiter[] = [];
   /** An ISR change sent to the controller and not yet in the image; HW counts its members too. */
   private pendingIsr: readonly number[] | null = null;
-  private readonly hwListeners = new Set<() => void>();
+  private readonly changeListeners = new Set<() => void>();
 
   private constructor(
     private readonly brokerId: number,
@@ -152,6 +152,7 @@ export class Partition {
     }
     const epoch = this.stateValue.leaderEpoch;
     const result = await this.log.append(bytes, { leaderEpoch: epoch });
+    this.notifyChange();
     this.advanceHighWatermark();
     if (acks !== -1) return result;
     await this.waitForHighWatermark(result.lastOffset + 1, timeoutMs);
@@ -202,13 +203,17 @@ export class Partition {
     assert(offset >= this.highWatermarkValue, `${this.name}: high watermark went back from ${this.highWatermarkValue} to ${offset}`);
     assert(offset <= this.log.logEndOffset, `${this.name}: high watermark ${offset} above the log end ${this.log.logEndOffset}`);
     this.highWatermarkValue = offset;
-    for (const listener of this.hwListeners) listener();
+    this.notifyChange();
   }
 
-  /** Called whenever the high watermark moves (long-polling consumer fetches wait on it). */
-  onHighWatermark(listener: () => void): () => void {
-    this.hwListeners.add(listener);
-    return () => { this.hwListeners.delete(listener); };
+  /** Called after every leader append and high-watermark move (waiting fetches listen). */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => { this.changeListeners.delete(listener); };
+  }
+
+  private notifyChange(): void {
+    for (const listener of [...this.changeListeners]) listener();
   }
 
   // --- leader: reads ---
@@ -347,7 +352,7 @@ export class Partition {
 
   close(): void {
     this.failWaiters(new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `${this.name} is no longer hosted here; the write may still be committed`));
-    this.hwListeners.clear();
+    this.changeListeners.clear();
   }
 
   private checkLeader(): void {

@@ -11,20 +11,39 @@ import type { LogConfig } from '../../storage/log-config.js';
 import { PartitionLog } from '../../storage/partition-log.js';
 import type { MetadataImage, PartitionState, TopicState } from '../controller/image.js';
 import { effectiveTopicConfig } from '../controller/topic-config.js';
-import { Partition, type ReplicaConfig } from './partition.js';
+import { type ReplicaChannel, type ReplicaFetchRequest, type ReplicaFetchResponse } from './fetch-protocol.js';
+import { defaultFetchSessionsConfig, FetchSessions, type FetchSessionsConfig } from './fetch-sessions.js';
+import { Partition, type Acks, type ReplicaConfig } from './partition.js';
+import { defaultFetcherConfig, ReplicaFetcher, type FetcherConfig } from './replica-fetcher.js';
+import { NO_LEADER } from '../controller/records.js';
+import type { AppendResult, ReadResult } from '../../storage/partition-log.js';
 
 export interface ReplicaManagerConfig extends ReplicaConfig {
   /** How often hosted logs apply retention (Kafka: log.retention.check.interval.ms). */
   readonly retentionCheckMs: number;
+  /** How often led partitions check whether their ISR should shrink or expand. */
+  readonly isrCheckMs: number;
+  readonly fetcher: FetcherConfig;
+  readonly sessions: FetchSessionsConfig;
 }
 
-export const defaultReplicaManagerConfig: ReplicaManagerConfig = { replicaLagTimeMaxMs: 10_000, retentionCheckMs: 300_000 };
+export const defaultReplicaManagerConfig: ReplicaManagerConfig = {
+  replicaLagTimeMaxMs: 10_000,
+  retentionCheckMs: 300_000,
+  isrCheckMs: 500,
+  fetcher: defaultFetcherConfig,
+  sessions: defaultFetchSessionsConfig,
+};
 
 export interface ReplicaManagerPorts {
   readonly brokerId: number;
   readonly clock: Clock;
   readonly disk: Disk;
   readonly image: MetadataImage;
+  /** Fetches from partition leaders on other brokers. */
+  readonly channel: ReplicaChannel;
+  /** Sends an ISR change to the controller with this broker's epoch (AlterPartition). */
+  readonly alterPartition: (request: { topicId: string; partition: number; leaderEpoch: number; partitionEpoch: number; newIsr: number[] }) => Promise<PartitionState>;
   /** A hosted log failed (disk error) or an invariant broke: the broker must stop. */
   readonly onFatal: (error: unknown) => void;
 }
@@ -59,6 +78,11 @@ export function partitionDir(topic: TopicState, partition: number): string {
   return `${topic.name}-${partition}.${topic.topicId}`;
 }
 
+function splitPartitionKey(id: string): { topicId: string; partition: number } {
+  const slash = id.lastIndexOf('/');
+  return { topicId: id.slice(0, slash), partition: Number(id.slice(slash + 1)) };
+}
+
 function key(topicId: string, partition: number): string {
   return `${topicId}/${partition}`;
 }
@@ -70,14 +94,75 @@ export class ReplicaManager {
   private closed = false;
   private unsubscribe: (() => void) | null = null;
   private retentionTimer: TimerHandle | null = null;
+  private isrTimer: TimerHandle | null = null;
+  private readonly fetchers = new Map<number, ReplicaFetcher>();
+  readonly sessions: FetchSessions;
 
-  constructor(private readonly config: ReplicaManagerConfig, private readonly ports: ReplicaManagerPorts) {}
+  constructor(private readonly config: ReplicaManagerConfig, private readonly ports: ReplicaManagerPorts) {
+    this.sessions = new FetchSessions(config.sessions, ports.clock, (topicId, partition) => {
+      const replica = this.partition(topicId, partition);
+      return replica?.isLeader === true ? replica : undefined;
+    });
+  }
 
   /** Starts following the image; resolves once the partitions it names now are open. */
   async start(): Promise<void> {
     this.unsubscribe = this.ports.image.onChange(() => { void this.reconcile(); });
     this.scheduleRetention();
+    this.scheduleIsrCheck();
     await this.reconcile();
+  }
+
+  // --- the data path ---
+
+  /** The led replica of a partition, or the error a client should get (unknown, or led elsewhere). */
+  leaderFor(topicName: string, partition: number): { replica: Partition; topic: TopicState } {
+    const image = this.ports.image;
+    const topic = image.topic(topicName);
+    const state = topic === undefined ? undefined : image.partition(topic.topicId, partition);
+    if (topic === undefined || state === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `no partition ${topicName}-${partition}`);
+    const replica = this.partition(topic.topicId, partition);
+    if (replica?.isLeader !== true || state.leader !== this.ports.brokerId) {
+      const leader = state.leader === NO_LEADER ? null : state.leader;
+      throw new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.ports.brokerId} does not lead ${topicName}-${partition}${leader === null ? '; it has no leader now' : `; broker ${leader} does`}`, {
+        leader,
+        leaderAddress: leader === null ? null : image.broker(leader)?.address ?? null,
+      });
+    }
+    return { replica, topic };
+  }
+
+  /** A produce to a partition this broker leads; see Partition.appendAsLeader. */
+  async produce(topicName: string, partition: number, bytes: Buffer, acks: Acks, timeoutMs: number): Promise<AppendResult> {
+    const { replica, topic } = this.leaderFor(topicName, partition);
+    const minInsyncReplicas = effectiveTopicConfig(topic.configs)['min.insync.replicas'];
+    return replica.appendAsLeader(bytes, acks, minInsyncReplicas, timeoutMs);
+  }
+
+  /**
+   * A consumer read: batches from `offset` below the high watermark; waits up to maxWaitMs for
+   * at least minBytes when there are fewer.
+   */
+  async consume(topicName: string, partition: number, offset: number, options: { bytesMax: number; minBytes: number; maxWaitMs: number }): Promise<ReadResult & { highWatermark: number }> {
+    const { replica } = this.leaderFor(topicName, partition);
+    let read = await replica.readCommitted(offset, options.bytesMax);
+    if (read.bytes.length >= options.minBytes || options.maxWaitMs <= 0) return { ...read, highWatermark: replica.highWatermark };
+    await new Promise<void>((resolve) => {
+      const timer = this.ports.clock.setTimer(options.maxWaitMs, () => { stop(); resolve(); });
+      const stop = replica.onChange(() => {
+        if (replica.highWatermark <= offset) return;
+        timer.cancel();
+        stop();
+        resolve();
+      });
+    });
+    read = await replica.readCommitted(offset, options.bytesMax);
+    return { ...read, highWatermark: replica.highWatermark };
+  }
+
+  /** A follower's fetch (the leader side of replication). */
+  handleFetch(request: ReplicaFetchRequest): Promise<ReplicaFetchResponse> {
+    return this.sessions.handle(request);
   }
 
   /** The hosted replica of a partition, if this broker hosts one. */
@@ -152,8 +237,72 @@ export class ReplicaManager {
       const dir = partitionDir(topic, state.partition);
       const log = await PartitionLog.open({ disk: this.ports.disk, dir, clock: this.ports.clock, config: logConfigFor(topic) });
       const partition = await Partition.open(this.ports.brokerId, log, state, this.ports.clock, this.config, 0);
+      // Appends and high-watermark moves wake the followers' fetches waiting on this partition.
+      partition.onChange(() => { this.sessions.notify(state.topicId, state.partition); });
       this.hosted.set(id, { partition, dir });
     }
+    if (!this.closed) this.assignFetchers();
+  }
+
+  /** Every followed partition goes to the fetcher of its leader; fetchers left with nothing stop. */
+  private assignFetchers(): void {
+    const wanted = new Map<number, Partition[]>();
+    for (const { partition } of this.hosted.values()) {
+      const leader = partition.state.leader;
+      if (partition.isLeader || leader === NO_LEADER) continue;
+      const list = wanted.get(leader) ?? [];
+      list.push(partition);
+      wanted.set(leader, list);
+    }
+    for (const [leaderId, fetcher] of this.fetchers) {
+      const keep = new Set((wanted.get(leaderId) ?? []).map((p) => `${p.state.topicId}/${p.state.partition}`));
+      for (const key of fetcher.keys()) if (!keep.has(key)) fetcher.unassign(splitPartitionKey(key));
+      if (keep.size === 0) {
+        fetcher.stop();
+        this.fetchers.delete(leaderId);
+      }
+    }
+    for (const [leaderId, partitions] of wanted) {
+      let fetcher = this.fetchers.get(leaderId);
+      if (fetcher === undefined) {
+        fetcher = new ReplicaFetcher(leaderId, this.ports.brokerId, this.config.fetcher, { clock: this.ports.clock, channel: this.ports.channel, onFatal: this.ports.onFatal });
+        this.fetchers.set(leaderId, fetcher);
+        fetcher.start();
+      }
+      for (const partition of partitions) fetcher.assign(partition);
+    }
+  }
+
+  /** Fetchers by leader and how many partitions each follows (for tests and metrics). */
+  fetcherSizes(): Map<number, number> {
+    return new Map([...this.fetchers].map(([leaderId, fetcher]) => [leaderId, fetcher.size]));
+  }
+
+  /** Led partitions whose ISR should change ask the controller, one change in flight each. */
+  private checkIsrs(): void {
+    const image = this.ports.image;
+    const alive = (id: number): boolean => image.broker(id)?.fenced === false;
+    for (const { partition } of this.hosted.values()) {
+      const wanted = partition.wantedIsr(alive);
+      if (wanted === null) continue;
+      const { topicId, partition: index, leaderEpoch, partitionEpoch } = partition.state;
+      partition.isrChangeSent(wanted);
+      this.ports.alterPartition({ topicId, partition: index, leaderEpoch, partitionEpoch, newIsr: wanted }).then(
+        (answer) => {
+          // No change recorded (the ISR was already that): nothing will clear the pending one.
+          if (answer.partitionEpoch === partitionEpoch) partition.isrChangeFailed();
+        },
+        () => { if (partition.state.partitionEpoch === partitionEpoch) partition.isrChangeFailed(); },
+      );
+    }
+  }
+
+  private scheduleIsrCheck(): void {
+    this.isrTimer = this.ports.clock.setTimer(this.config.isrCheckMs, () => {
+      if (this.closed) return;
+      this.checkIsrs();
+      this.scheduleIsrCheck();
+    });
   }
 
   private scheduleRetention(): void {
@@ -179,6 +328,9 @@ export class ReplicaManager {
     this.closed = true;
     this.unsubscribe?.();
     this.retentionTimer?.cancel();
+    this.isrTimer?.cancel();
+    for (const fetcher of this.fetchers.values()) fetcher.stop();
+    this.fetchers.clear();
     await this.reconciling;
     for (const { partition } of this.hosted.values()) {
       partition.close();

@@ -5,6 +5,7 @@ import { VirtualClock } from '../../sim/clock.js';
 import { SimDisk } from '../../sim/disk.js';
 import { createTopic, deleteTopic, fenceBroker } from '../../src/controller/commands.js';
 import { ReplicaManager, defaultReplicaManagerConfig, logConfigFor, partitionDir } from '../../src/replica/replica-manager.js';
+import { DriftwoodError } from '../../storage/errors.js';
 import { makeBatch } from '../helpers/log.js';
 import { TestLog } from '../controller/helpers.js';
 
@@ -14,7 +15,16 @@ void t.test('hosts its replicas, follows leadership changes, removes deleted top
   const disk = new SimDisk();
   const clock = new VirtualClock();
   const fatal: unknown[] = [];
-  const manager = new ReplicaManager(defaultReplicaManagerConfig, { brokerId: 1, clock, disk, image: log.image, onFatal: (error) => { fatal.push(error); } });
+  const manager = new ReplicaManager(defaultReplicaManagerConfig, {
+    brokerId: 1,
+    clock,
+    disk,
+    image: log.image,
+    // Nobody answers: the fetchers retry in the background (the clock never moves here).
+    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network in this test')) },
+    alterPartition: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller in this test')),
+    onFatal: (error) => { fatal.push(error); },
+  });
   await manager.start();
   log.commit(createTopic({ name: 'orders', partitions: 3, replicationFactor: 2, configs: { 'segment.bytes': 5000 } }, log.image, [1, 2, 3], 0, 'TOPICID0000000000000000'));
   await manager.reconcile();
