@@ -10,6 +10,9 @@
 //     unfenced brokers;
 //   - a new topic's preferred leaders spread evenly over the brokers live at its creation;
 //   - acknowledged creations and deletions stick;
+//   - (at the end) every record a producer had acknowledged (acks=all, RF 3,
+//     min.insync.replicas 2) is in its partition once, at its acknowledged offset; offsets
+//     are dense; every replica holds the leader's bytes below the high watermark;
 // and after healing (liveness): every node hosts exactly the replicas the image gives it, in
 // the role it gives it; one controller, every broker registered and unfenced, the
 // same image everywhere, every partition led with a full ISR, leadership balanced back onto
@@ -28,6 +31,8 @@ import { decodeFetchResponse, encodeFetchResponse } from '../src/replica/fetch-c
 import type { ReplicaChannel, ReplicaFetchRequest } from '../src/replica/fetch-protocol.js';
 import { defaultReplicaManagerConfig } from '../src/replica/replica-manager.js';
 import { DriftwoodError } from '../storage/errors.js';
+import type { PartitionLog } from '../storage/partition-log.js';
+import { buildBatch, decodeBatch, readBatchHeader } from '../storage/record-batch.js';
 import { SimDisk } from './disk.js';
 import { hash64 } from './hash.js';
 import { createMemoryLevel, openMemoryKV, slowKV } from './kv.js';
@@ -54,6 +59,8 @@ export interface ClusterSimResult {
   brokerFailoverMs: number[];
   /** The same when the broker that died was also the controller. */
   controllerFailoverMs: number[];
+  /** Records producers had acknowledged (acks=all), every one checked at the end. */
+  recordsAcknowledged: number;
   topicsCreated: number;
   topicsDeleted: number;
   appliedIndex: number;
@@ -62,6 +69,31 @@ export interface ClusterSimResult {
 export const defaultClusterSimOptions = { nodes: 3, faultMs: 30_000, healMs: 20_000 } as const;
 const EVENTS_PER_RUN_MAX = 5_000_000;
 const FORWARD_TIMEOUT_MS = 2000;
+const DATA_TOPIC = 'data';
+const DATA_PARTITIONS = 3;
+
+/** The stored batches in [from, end), read whole. */
+async function readRange(log: PartitionLog, from: number, end: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let offset = from;
+  while (offset < end) {
+    const read = await log.read(offset, { bytesMax: 1 << 20, offsetEnd: end });
+    if (read.bytes.length === 0) break;
+    parts.push(read.bytes);
+    offset = read.nextOffset;
+  }
+  return Buffer.concat(parts);
+}
+
+function splitAll(bytes: Buffer): Buffer[] {
+  const batches: Buffer[] = [];
+  for (let position = 0; position < bytes.length;) {
+    const size = readBatchHeader(bytes, position).sizeBytes;
+    batches.push(bytes.subarray(position, position + size));
+    position += size;
+  }
+  return batches;
+}
 
 /** A request between brokers (for the controller, or a replica fetch) or its answer on the simulated wire. */
 type Answer = { readonly ok: unknown } | { readonly error: Record<string, unknown> };
@@ -126,11 +158,17 @@ class ClusterSim {
   private readonly deletedAcked = new Set<string>();
   private readonly doubtful = new Set<string>();
   private topicSerial = 0;
+  /** The replicated data topic producers write to, once created. */
+  private dataTopicId: string | null = null;
+  /** Every acknowledged record's value, and where the leader said it went. */
+  private readonly ackedRecords = new Map<string, { partition: number; offset: number }>();
+  private recordSerial = 0;
   private failover: Failover | null = null;
   private readonly brokerFailoverMs: number[] = [];
   private readonly controllerFailoverMs: number[] = [];
   private readonly faultGapMs: number;
   private readonly clientGapMs: number;
+  private readonly produceGapMs: number;
 
   constructor(private readonly options: ClusterSimOptions) {
     this.rng = new SeededRng(options.seed);
@@ -139,6 +177,7 @@ class ClusterSim {
     const pick = <T>(choices: readonly T[]): T => choices[this.nemesisRng.int(choices.length)] as T;
     this.faultGapMs = pick([1000, 2000, 4000]);
     this.clientGapMs = pick([200, 600, 1500]);
+    this.produceGapMs = pick([10, 50, 200]);
     this.raftNet = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyMessage);
     this.controllerNet = new SimNetwork<Envelope>(this.scheduler, this.rng.fork(), this.raftNet.faults, (envelope) => structuredClone(envelope));
     this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
@@ -150,12 +189,15 @@ class ClusterSim {
     }
     for (const host of this.hosts) await this.startNode(host);
     this.scheduleClient();
+    this.createDataTopic();
+    this.scheduleProducer();
     this.scheduleNemesis();
     const stop = (): boolean => this.violations.length > 0;
     await this.scheduler.run({ untilMs: this.options.faultMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
     this.heal();
     await this.scheduler.run({ untilMs: this.options.faultMs + this.options.healMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
     this.checkConverged();
+    if (this.violations.length === 0) await this.checkData();
     for (const host of this.hosts) this.stopNode(host);
     return {
       seed: this.options.seed,
@@ -165,6 +207,7 @@ class ClusterSim {
       traceHash: this.scheduler.traceHash(),
       brokerFailoverMs: this.brokerFailoverMs,
       controllerFailoverMs: this.controllerFailoverMs,
+      recordsAcknowledged: this.ackedRecords.size,
       topicsCreated: this.createdAcked.size,
       topicsDeleted: this.deletedAcked.size,
       appliedIndex: this.checkedIndex,
@@ -440,6 +483,106 @@ class ClusterSim {
       if (!this.doubtful.has(name) && !this.deletedAcked.has(name) && reference.topic(name) === undefined) this.violation(`acknowledged topic ${name} is gone`);
     }
     for (const name of this.deletedAcked) if (reference.topic(name) !== undefined) this.violation(`deleted topic ${name} is back`);
+  }
+
+  // --- producers (acks=all) and the data checks ---
+
+  /** Creates the data topic (RF 3 where there are 3 nodes, min.insync.replicas 2, fsync per append), retrying until it exists. */
+  private createDataTopic(): void {
+    this.scheduler.after(500, 'create data topic', () => {
+      const host = this.hosts.find((candidate) => candidate.node !== null && !candidate.paused);
+      const node = host?.node;
+      if (node == null) {
+        this.createDataTopic();
+        return;
+      }
+      const existing = node.image.topic(DATA_TOPIC);
+      if (existing !== undefined) {
+        this.dataTopicId = existing.topicId;
+        return;
+      }
+      const body = { name: DATA_TOPIC, partitions: DATA_PARTITIONS, replicationFactor: Math.min(3, this.ids.length), configs: { 'min.insync.replicas': 2, 'flush.ms': 0 } };
+      node.toController({ kind: 'create-topic', body }).then(
+        (topic) => { this.dataTopicId = topic.topicId; },
+        () => { this.createDataTopic(); },
+      );
+    });
+  }
+
+  private scheduleProducer(): void {
+    this.scheduler.after(5 + this.clientRng.int(this.produceGapMs * 2), 'produce', () => {
+      this.produceOne();
+      if (this.scheduler.nowMs < this.options.faultMs + this.options.healMs / 2) this.scheduleProducer();
+    });
+  }
+
+  /** Sends one batch, acks=all, to a node that believes it leads the partition. */
+  private produceOne(): void {
+    const topicId = this.dataTopicId;
+    if (topicId === null) return;
+    const partition = this.clientRng.int(DATA_PARTITIONS);
+    const leaders = this.hosts.filter((host) => host.node !== null && !host.paused && host.node.replicas.partition(topicId, partition)?.isLeader === true);
+    const node = leaders[this.clientRng.int(Math.max(1, leaders.length))]?.node;
+    if (node == null) return;
+    const values = Array.from({ length: 1 + this.clientRng.int(5) }, () => `s${this.options.seed}-r${this.recordSerial++}`);
+    const batch = buildBatch(values.map((value) => ({ key: null, value: Buffer.from(value), timestampMs: this.scheduler.nowMs })));
+    node.replicas.produce(DATA_TOPIC, partition, batch, -1, 2000).then(
+      (result) => {
+        values.forEach((value, i) => { this.ackedRecords.set(value, { partition, offset: result.baseOffset + i }); });
+        this.scheduler.record(`acked ${partition}@${result.baseOffset}+${values.length}`);
+      },
+      () => undefined,
+    );
+  }
+
+  /**
+   * After healing: each data partition's leader has committed everything it holds; every
+   * acknowledged record is there once, at the offset it was acknowledged at; offsets are
+   * dense; every replica holds the same bytes.
+   */
+  private async checkData(): Promise<void> {
+    const topicId = this.dataTopicId;
+    const image = this.controller()?.node?.image;
+    if (topicId === null || image === undefined) {
+      if (this.ackedRecords.size > 0) this.violation('records were acknowledged but the data topic is gone');
+      return;
+    }
+    const found = new Map<string, { partition: number; offset: number }>();
+    for (let partition = 0; partition < DATA_PARTITIONS; partition += 1) {
+      const state = image.partition(topicId, partition);
+      const leader = state === undefined ? undefined : this.hosts.find((host) => host.id === state.leader)?.node?.replicas.partition(topicId, partition);
+      if (state === undefined || leader === undefined) {
+        this.violation(`data partition ${partition} has no live leader after healing`);
+        continue;
+      }
+      const hw = leader.highWatermark;
+      if (hw !== leader.log.logEndOffset) this.violation(`data partition ${partition}: high watermark ${hw} below the log end ${leader.log.logEndOffset} after healing`);
+      const bytes = await readRange(leader.log, leader.log.logStartOffset, hw);
+      let expected = leader.log.logStartOffset;
+      for (const batch of splitAll(bytes)) {
+        const decoded = decodeBatch(batch);
+        if (decoded.header.baseOffset !== expected) this.violation(`data partition ${partition}: batch at ${decoded.header.baseOffset}, expected ${expected}`);
+        expected = decoded.header.baseOffset + decoded.header.lastOffsetDelta + 1;
+        for (const record of decoded.records) {
+          const value = record.value?.toString('utf8') ?? '';
+          if (found.has(value)) this.violation(`record ${value} appears twice`);
+          found.set(value, { partition, offset: decoded.header.baseOffset + record.offsetDelta });
+        }
+      }
+      for (const id of state.replicas) {
+        if (id === state.leader) continue;
+        const follower = this.hosts.find((host) => host.id === id)?.node?.replicas.partition(topicId, partition);
+        if (follower === undefined) continue;
+        const theirs = await readRange(follower.log, leader.log.logStartOffset, hw);
+        if (!theirs.equals(bytes)) this.violation(`data partition ${partition}: replica on n${id} differs from the leader's below the high watermark`);
+      }
+    }
+    for (const [value, at] of this.ackedRecords) {
+      const where = found.get(value);
+      if (where === undefined) this.violation(`acknowledged record ${value} (partition ${at.partition} offset ${at.offset}) is lost`);
+      else if (where.partition !== at.partition || where.offset !== at.offset) this.violation(`acknowledged record ${value} moved from ${at.partition}@${at.offset} to ${where.partition}@${where.offset}`);
+      if (this.violations.length > 20) return;
+    }
   }
 
   // --- clients ---

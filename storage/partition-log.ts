@@ -496,7 +496,7 @@ export class PartitionLog {
 
   /**
    * Cuts the log so it ends before `offset`: every batch that holds `offset` or a later one
-   * is removed (a batch is never split), and the epoch cache with it. Returns the new log
+   * is removed (a batch is never split), and epochs starting at or after the new end with it. Returns the new log
    * end, which is the start of the batch that held `offset`. Durable when it resolves.
    */
   async truncateTo(offset: number): Promise<number> {
@@ -505,7 +505,12 @@ export class PartitionLog {
       throw new DriftwoodError('OFFSET_OUT_OF_RANGE', `cannot truncate to ${offset}: the log starts at ${this.logStartOffset}`, { logStartOffset: this.logStartOffset });
     }
     return this.exclusive(async () => {
-      if (offset >= this.logEndOffset) return this.logEndOffset;
+      if (offset >= this.logEndOffset) {
+        // Nothing to cut, but an epoch that starts at the end holds no batch: it goes too, or a
+        // follower that led that epoch without writing would keep naming it and diverge forever.
+        if (offset === this.logEndOffset && this.epochs.truncateFromEnd(offset)) await this.epochs.persist();
+        return this.logEndOffset;
+      }
       const target = this.segmentFor(offset);
       while (this.active() !== target) await this.removeSegment(this.segments.pop());
       const { position, header } = await target.positionOf(offset);

@@ -180,3 +180,22 @@ void t.test('a follower below the leader\'s log start starts over there', async 
   t.equal(f2.log.logStartOffset, 5);
   t.equal(f2.log.logEndOffset, 5);
 });
+
+void t.test('a follower that led an epoch without writing in it drops that epoch and catches up (sim seed 9)', async (t) => {
+  const { open } = replicas();
+  const b1 = await open(1, state({ replicas: [1, 2], isr: [1, 2] }));
+  const b2 = await open(2, state({ replicas: [1, 2], isr: [1, 2] }));
+  await b1.appendAsLeader(makeBatch('e0', 2), 1, 1, 1000);
+  await fetchOnce(b1, b2, 2);
+  // Broker 2 leads epoch 1 and writes nothing; broker 1 takes over in epoch 2.
+  await b2.update(state({ replicas: [1, 2], isr: [1, 2], leader: 2, leaderEpoch: 1, partitionEpoch: 1 }));
+  t.equal(b2.lastFetchedEpoch, 1, 'the empty epoch is in its cache');
+  const epoch2 = state({ replicas: [1, 2], isr: [1, 2], leader: 1, leaderEpoch: 2, partitionEpoch: 2 });
+  await b1.update(epoch2);
+  await b2.update(epoch2);
+  await b1.appendAsLeader(makeBatch('e2', 1), 1, 1, 1000);
+  t.match(await fetchOnce(b1, b2, 2), { kind: 'diverging', epoch: 0, endOffset: 2 });
+  t.equal(b2.lastFetchedEpoch, 0, 'the empty epoch went with the (empty) cut');
+  t.match(await fetchOnce(b1, b2, 2), { kind: 'records' }, 'then it fetches on instead of diverging forever');
+  t.same(valuesOf(await readAll(b2.log)), ['e0-0', 'e0-1', 'e2-0']);
+});
