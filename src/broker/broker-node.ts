@@ -62,6 +62,7 @@ export class BrokerNode {
     readonly agent: BrokerAgent,
     readonly replicas: ReplicaManager,
     private readonly channel: ControllerChannel,
+    readonly clock: Clock,
   ) {}
 
   static async start(config: BrokerNodeConfig, ports: BrokerNodePorts, events: BrokerNodeEvents): Promise<BrokerNode> {
@@ -127,7 +128,7 @@ export class BrokerNode {
     const created: BrokerNode = new BrokerNode(config, image, raft, controller, new BrokerAgent(
       { brokerId: config.id, address: config.address, incarnationId, heartbeatMs: config.heartbeatMs },
       { clock: ports.clock, appliedIndex: () => image.lastAppliedIndex, toController: (request) => created.toController(request) },
-    ), replicas, ports.controllerChannel);
+    ), replicas, ports.controllerChannel, ports.clock);
     node = created;
     await replicas.start();
     agent = created.agent;

@@ -1,0 +1,259 @@
+// The data endpoints: produce to and consume from partition leaders, and look up offsets.
+// The partition routes take and return record batches as bytes (Kafka's RecordBatch v2,
+// content type application/vnd.driftwood.batch) and are served by the partition's leader only
+// (NOT_LEADER_OR_FOLLOWER names the leader and its address). JSON is for people: a JSON
+// produce is turned into one batch, a JSON fetch decodes the batches it returns. The topic
+// route picks partitions as Kafka's default partitioner does and forwards to their leaders.
+import { DriftwoodError } from '../../storage/errors.js';
+import { buildBatch, decodeBatch, readBatchHeader, type ProducerRecord } from '../../storage/record-batch.js';
+import type { TopicState } from '../controller/image.js';
+import { NO_LEADER } from '../controller/records.js';
+import type { HttpApp } from '../http/node-dual-server.js';
+import { partitionForKey } from '../partitioner.js';
+import type { Acks } from '../replica/partition.js';
+import type { Broker } from './node-broker.js';
+
+export const BATCH_CONTENT_TYPE = 'application/vnd.driftwood.batch';
+/** Records one JSON produce may carry. */
+const JSON_RECORDS_MAX = 10_000;
+const PRODUCE_TIMEOUT_MS_DEFAULT = 30_000;
+const PRODUCE_TIMEOUT_MS_MAX = 300_000;
+const FETCH_BYTES_DEFAULT = 1024 * 1024;
+const FETCH_BYTES_MAX = 64 * 1024 * 1024;
+const FETCH_WAIT_MS_DEFAULT = 500;
+const FETCH_WAIT_MS_MAX = 30_000;
+/** Slack on top of the produce timeout before a forwarded produce counts as lost. */
+const FORWARD_SLACK_MS = 5000;
+/** Kafka sets the timestamp-type bit (3) of the batch attributes for LogAppendTime. */
+const LOG_APPEND_TIME_FLAG = 0x08;
+
+const partitionParams = {
+  type: 'object',
+  required: ['topic', 'partition'],
+  properties: { topic: { type: 'string', minLength: 1, maxLength: 249 }, partition: { type: 'integer', minimum: 0, maximum: 100_000 } },
+} as const;
+
+const produceQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    acks: { type: 'string', enum: ['0', '1', 'all', '-1'] },
+    timeoutMs: { type: 'integer', minimum: 1, maximum: PRODUCE_TIMEOUT_MS_MAX },
+  },
+} as const;
+
+const jsonRecord = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    key: { type: ['string', 'null'], maxLength: 1024 * 1024 },
+    value: { type: ['string', 'null'] },
+    headers: { type: 'object', additionalProperties: { type: ['string', 'null'] }, maxProperties: 64 },
+    timestamp: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+const jsonProduceBody = {
+  type: 'object',
+  required: ['records'],
+  additionalProperties: false,
+  properties: {
+    records: { type: 'array', minItems: 1, maxItems: JSON_RECORDS_MAX, items: jsonRecord },
+    encoding: { type: 'string', enum: ['utf8', 'base64'] },
+  },
+} as const;
+
+const fetchQuery = {
+  type: 'object',
+  required: ['offset'],
+  additionalProperties: false,
+  properties: {
+    offset: { type: 'integer', minimum: 0 },
+    maxBytes: { type: 'integer', minimum: 1, maximum: FETCH_BYTES_MAX },
+    maxWaitMs: { type: 'integer', minimum: 0, maximum: FETCH_WAIT_MS_MAX },
+    minBytes: { type: 'integer', minimum: 0, maximum: FETCH_BYTES_MAX },
+    format: { type: 'string', enum: ['binary', 'json'] },
+    encoding: { type: 'string', enum: ['utf8', 'base64'] },
+  },
+} as const;
+
+const offsetsQuery = {
+  type: 'object',
+  required: ['timestamp'],
+  additionalProperties: false,
+  properties: { timestamp: { type: 'string', pattern: '^(earliest|latest|[0-9]{1,16})$' } },
+} as const;
+
+interface JsonRecord { key?: string | null; value?: string | null; headers?: Record<string, string | null>; timestamp?: number }
+interface JsonProduce { records: JsonRecord[]; encoding?: 'utf8' | 'base64' }
+
+export function addDataRoutes(app: HttpApp, current: () => Broker): void {
+  app.addContentTypeParser(BATCH_CONTENT_TYPE, { parseAs: 'buffer' }, (_request, body, done) => { done(null, body); });
+  const stickyPartition = new Map<string, number>();
+
+  app.post('/v1/topics/:topic/partitions/:partition/records', { schema: { params: partitionParams, querystring: produceQuery } }, async (request, reply) => {
+    const { topic, partition } = request.params as { topic: string; partition: number };
+    const query = request.query as { acks?: string; timeoutMs?: number };
+    const batch = Buffer.isBuffer(request.body) ? request.body : jsonToBatch(request.body, current().node.clock.nowMs());
+    const acks = parseAcks(query.acks);
+    const timeoutMs = query.timeoutMs ?? PRODUCE_TIMEOUT_MS_DEFAULT;
+    const replicas = current().node.replicas;
+    if (acks === 0) {
+      // Fire and forget, as Kafka's acks=0: the answer comes before the append.
+      replicas.leaderFor(topic, partition);
+      replicas.produce(topic, partition, batch, 0, timeoutMs).catch(() => undefined);
+      return reply.status(202).send({ partition, recordCount: countRecords(batch) });
+    }
+    const result = await replicas.produce(topic, partition, batch, acks, timeoutMs);
+    return {
+      partition,
+      baseOffset: result.baseOffset,
+      recordCount: result.recordCount,
+      ...(result.logAppendTimeMs >= 0 ? { logAppendTime: result.logAppendTimeMs } : {}),
+    };
+  });
+
+  // JSON only: a binary producer picks its partitions itself, as Kafka clients do.
+  app.post('/v1/topics/:topic/records', { schema: { params: { type: 'object', required: ['topic'], properties: { topic: { type: 'string', minLength: 1, maxLength: 249 } } }, querystring: produceQuery, body: jsonProduceBody } }, async (request) => {
+    const { topic: name } = request.params as { topic: string };
+    const query = request.query as { acks?: string; timeoutMs?: number };
+    const body = request.body as JsonProduce;
+    const broker = current();
+    const topic = broker.node.image.topic(name);
+    if (topic === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${name} does not exist`);
+    const count = broker.node.image.partitions(topic.topicId)?.length ?? 0;
+    // Null keys stick to one partition per request and move on for the next (Kafka's sticky partitioner).
+    const sticky = ((stickyPartition.get(topic.topicId) ?? -1) + 1) % count;
+    stickyPartition.set(topic.topicId, sticky);
+    const groups = new Map<number, number[]>();
+    body.records.forEach((record, i) => {
+      const key = record.key === undefined || record.key === null ? null : decodeText(record.key, body.encoding);
+      const partition = key === null ? sticky : partitionForKey(key, count);
+      groups.set(partition, [...(groups.get(partition) ?? []), i]);
+    });
+    const offsets: Array<{ partition: number; offset: number | null }> = body.records.map(() => ({ partition: -1, offset: null }));
+    const acks = parseAcks(query.acks);
+    const timeoutMs = query.timeoutMs ?? PRODUCE_TIMEOUT_MS_DEFAULT;
+    await Promise.all([...groups].map(async ([partition, indexes]) => {
+      const part: JsonProduce = { records: indexes.map((i) => body.records[i] ?? {}), ...(body.encoding === undefined ? {} : { encoding: body.encoding }) };
+      const baseOffset = await produceAnywhere(broker, topic, partition, part, query.acks ?? 'all', acks, timeoutMs);
+      indexes.forEach((recordIndex, j) => { offsets[recordIndex] = { partition, offset: baseOffset === null ? null : baseOffset + j }; });
+    }));
+    return { offsets };
+  });
+
+  app.get('/v1/topics/:topic/partitions/:partition/records', { schema: { params: partitionParams, querystring: fetchQuery } }, async (request, reply) => {
+    const { topic, partition } = request.params as { topic: string; partition: number };
+    const query = request.query as { offset: number; maxBytes?: number; maxWaitMs?: number; minBytes?: number; format?: 'binary' | 'json'; encoding?: 'utf8' | 'base64' };
+    const read = await current().node.replicas.consume(topic, partition, query.offset, {
+      bytesMax: query.maxBytes ?? FETCH_BYTES_DEFAULT,
+      minBytes: query.minBytes ?? 1,
+      maxWaitMs: query.maxWaitMs ?? FETCH_WAIT_MS_DEFAULT,
+    });
+    const json = query.format === 'json' || (query.format === undefined && (request.headers.accept ?? '').includes('application/json'));
+    if (!json) {
+      return reply
+        .type(BATCH_CONTENT_TYPE)
+        .header('x-driftwood-high-watermark', String(read.highWatermark))
+        .header('x-driftwood-log-start-offset', String(read.logStartOffset))
+        .header('x-driftwood-next-offset', String(read.nextOffset))
+        .send(read.bytes);
+    }
+    return {
+      records: batchesToJson(read.bytes, query.offset, query.encoding ?? 'utf8'),
+      highWatermark: read.highWatermark,
+      logStartOffset: read.logStartOffset,
+      nextOffset: read.nextOffset,
+    };
+  });
+
+  app.get('/v1/topics/:topic/partitions/:partition/offsets', { schema: { params: partitionParams, querystring: offsetsQuery } }, async (request) => {
+    const { topic, partition } = request.params as { topic: string; partition: number };
+    const { timestamp } = request.query as { timestamp: string };
+    const { replica } = current().node.replicas.leaderFor(topic, partition);
+    const bounds = { partition, logStartOffset: replica.log.logStartOffset, highWatermark: replica.highWatermark };
+    if (timestamp === 'earliest') return { ...bounds, offset: bounds.logStartOffset };
+    if (timestamp === 'latest') return { ...bounds, offset: bounds.highWatermark };
+    const found = await replica.log.offsetForTimestamp(Number(timestamp));
+    // Kafka answers -1 when no committed record is that recent.
+    if (found === null || found.offset >= replica.highWatermark) return { ...bounds, offset: -1 };
+    return { ...bounds, offset: found.offset, timestamp: found.timestampMs };
+  });
+}
+
+/** Produces here when this node leads the partition, else forwards to the leader; null offset for acks=0. */
+async function produceAnywhere(broker: Broker, topic: TopicState, partition: number, records: JsonProduce, acksText: string, acks: Acks, timeoutMs: number): Promise<number | null> {
+  const state = broker.node.image.partition(topic.topicId, partition);
+  if (state === undefined || state.leader === NO_LEADER) throw new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `${topic.name}-${partition} has no leader now; retry`, { leader: null });
+  if (state.leader === broker.node.id) {
+    const batch = jsonToBatch(records, broker.node.clock.nowMs());
+    if (acks === 0) {
+      broker.node.replicas.produce(topic.name, partition, batch, 0, timeoutMs).catch(() => undefined);
+      return null;
+    }
+    return (await broker.node.replicas.produce(topic.name, partition, batch, acks, timeoutMs)).baseOffset;
+  }
+  const path = `/v1/topics/${encodeURIComponent(topic.name)}/partitions/${partition}/records?acks=${acksText}&timeoutMs=${timeoutMs}`;
+  const answer = await broker.peers.json<{ baseOffset?: number }>(state.leader, 'POST', path, records, timeoutMs + FORWARD_SLACK_MS);
+  return answer.baseOffset ?? null;
+}
+
+function parseAcks(text: string | undefined): Acks {
+  if (text === '0') return 0;
+  if (text === '1') return 1;
+  return -1;
+}
+
+function decodeText(text: string, encoding: 'utf8' | 'base64' | undefined): Buffer {
+  return Buffer.from(text, encoding === 'base64' ? 'base64' : 'utf8');
+}
+
+/** A JSON produce as one batch (the only per-record work on a broker, and only for JSON). */
+function jsonToBatch(body: unknown, nowMs: number): Buffer {
+  const produce = body as JsonProduce | undefined;
+  if (produce === undefined || !Array.isArray(produce.records) || produce.records.length === 0) {
+    throw new DriftwoodError('INVALID_REQUEST', `the body is neither ${BATCH_CONTENT_TYPE} bytes nor JSON {records: [...]}`);
+  }
+  if (produce.records.length > JSON_RECORDS_MAX) throw new DriftwoodError('INVALID_REQUEST', `at most ${JSON_RECORDS_MAX} records per request`);
+  const records: ProducerRecord[] = produce.records.map((record) => ({
+    key: record.key === undefined || record.key === null ? null : decodeText(record.key, produce.encoding),
+    value: record.value === undefined || record.value === null ? null : decodeText(record.value, produce.encoding),
+    headers: Object.entries(record.headers ?? {}).map(([key, value]) => ({ key, value: value === null ? null : decodeText(value, produce.encoding) })),
+    timestampMs: record.timestamp ?? nowMs,
+  }));
+  return buildBatch(records);
+}
+
+function countRecords(bytes: Buffer): number {
+  let count = 0;
+  for (let position = 0; position + 61 <= bytes.length;) {
+    const header = readBatchHeader(bytes, position);
+    count += header.recordCount;
+    position += header.sizeBytes;
+  }
+  return count;
+}
+
+function batchesToJson(bytes: Buffer, fromOffset: number, encoding: 'utf8' | 'base64'): Array<Record<string, unknown>> {
+  const text = (value: Buffer | null): string | null => (value === null ? null : value.toString(encoding));
+  const records: Array<Record<string, unknown>> = [];
+  for (let position = 0; position < bytes.length;) {
+    const decoded = decodeBatch(bytes, position);
+    const { header } = decoded;
+    const logAppendTime = (header.attributes & LOG_APPEND_TIME_FLAG) !== 0;
+    for (const record of decoded.records) {
+      const offset = header.baseOffset + record.offsetDelta;
+      // A batch is returned whole; records before the asked offset are left out.
+      if (offset < fromOffset) continue;
+      records.push({
+        offset,
+        key: text(record.key),
+        value: text(record.value),
+        timestamp: logAppendTime ? header.maxTimestamp : header.baseTimestamp + record.timestampDelta,
+        headers: Object.fromEntries(record.headers.map((h) => [h.key, text(h.value)])),
+      });
+    }
+    position += header.sizeBytes;
+  }
+  return records;
+}
