@@ -93,10 +93,10 @@ export interface LocalCluster {
 }
 
 /**
- * Three free loopback ports, a temporary data directory, and cleanup that kills every
+ * `size` (3) free loopback ports, a temporary data directory, and cleanup that kills every
  * process started through it and removes the directory, whatever the test does.
  */
-export async function localCluster(t: { teardown: (fn: () => Promise<void>) => void }, name: string): Promise<LocalCluster> {
+export async function localCluster(t: { teardown: (fn: () => Promise<void>) => void }, name: string, size = 3): Promise<LocalCluster> {
   requireBuild();
   const processes = new Set<ChildProcess>();
   const dir = await mkdtemp(join(os.tmpdir(), `driftwood-${name}-`));
@@ -104,7 +104,8 @@ export async function localCluster(t: { teardown: (fn: () => Promise<void>) => v
     killAll(processes);
     await rm(dir, { recursive: true, force: true });
   });
-  const ports = [await freePort(), await freePort(), await freePort()];
+  const ports: number[] = [];
+  for (let i = 0; i < size; i += 1) ports.push(await freePort());
   const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
   const nodes = new Map<number, Started>();
   const start = (id: number, command: string, extra: string[] = []): void => {
