@@ -13,6 +13,7 @@ import type { MetadataImage, PartitionState, TopicState } from '../controller/im
 import { effectiveTopicConfig } from '../controller/topic-config.js';
 import { type ReplicaChannel, type ReplicaFetchRequest, type ReplicaFetchResponse } from './fetch-protocol.js';
 import { defaultFetchSessionsConfig, FetchSessions, type FetchSessionsConfig } from './fetch-sessions.js';
+import { readHighWatermarks, writeHighWatermarks } from './high-watermark-checkpoint.js';
 import { Partition, type Acks, type ReplicaConfig } from './partition.js';
 import { defaultFetcherConfig, ReplicaFetcher, type FetcherConfig } from './replica-fetcher.js';
 import { NO_LEADER } from '../controller/records.js';
@@ -23,6 +24,8 @@ export interface ReplicaManagerConfig extends ReplicaConfig {
   readonly retentionCheckMs: number;
   /** How often led partitions check whether their ISR should shrink or expand. */
   readonly isrCheckMs: number;
+  /** How often high watermarks are checkpointed (Kafka: replica.high.watermark.checkpoint.interval.ms). */
+  readonly highWatermarkCheckpointMs: number;
   readonly fetcher: FetcherConfig;
   readonly sessions: FetchSessionsConfig;
 }
@@ -31,6 +34,7 @@ export const defaultReplicaManagerConfig: ReplicaManagerConfig = {
   replicaLagTimeMaxMs: 10_000,
   retentionCheckMs: 300_000,
   isrCheckMs: 500,
+  highWatermarkCheckpointMs: 5000,
   fetcher: defaultFetcherConfig,
   sessions: defaultFetchSessionsConfig,
 };
@@ -95,6 +99,9 @@ export class ReplicaManager {
   private unsubscribe: (() => void) | null = null;
   private retentionTimer: TimerHandle | null = null;
   private isrTimer: TimerHandle | null = null;
+  private checkpointTimer: TimerHandle | null = null;
+  /** High watermarks as the checkpoint had them at start, by partition directory. */
+  private checkpointed = new Map<string, number>();
   private readonly fetchers = new Map<number, ReplicaFetcher>();
   readonly sessions: FetchSessions;
 
@@ -107,9 +114,12 @@ export class ReplicaManager {
 
   /** Starts following the image; resolves once the partitions it names now are open. */
   async start(): Promise<void> {
+    await this.ports.disk.mkdir('.');
+    this.checkpointed = await readHighWatermarks(this.ports.disk);
     this.unsubscribe = this.ports.image.onChange(() => { void this.reconcile(); });
     this.scheduleRetention();
     this.scheduleIsrCheck();
+    this.scheduleCheckpoint();
     await this.reconcile();
   }
 
@@ -236,7 +246,7 @@ export class ReplicaManager {
       }
       const dir = partitionDir(topic, state.partition);
       const log = await PartitionLog.open({ disk: this.ports.disk, dir, clock: this.ports.clock, config: logConfigFor(topic) });
-      const partition = await Partition.open(this.ports.brokerId, log, state, this.ports.clock, this.config, 0);
+      const partition = await Partition.open(this.ports.brokerId, log, state, this.ports.clock, this.config, this.checkpointed.get(dir) ?? 0);
       // Appends and high-watermark moves wake the followers' fetches waiting on this partition.
       partition.onChange(() => { this.sessions.notify(state.topicId, state.partition); });
       this.hosted.set(id, { partition, dir });
@@ -297,6 +307,22 @@ export class ReplicaManager {
     }
   }
 
+  /** Writes every hosted partition's high watermark (one write at a time, in order). */
+  checkpointHighWatermarks(): Promise<void> {
+    const marks = new Map([...this.hosted.values()].map(({ partition, dir }) => [dir, partition.highWatermark]));
+    this.checkpointWrite = this.checkpointWrite.then(() => writeHighWatermarks(this.ports.disk, marks));
+    return this.checkpointWrite;
+  }
+
+  private checkpointWrite: Promise<void> = Promise.resolve();
+
+  private scheduleCheckpoint(): void {
+    this.checkpointTimer = this.ports.clock.setTimer(this.config.highWatermarkCheckpointMs, () => {
+      if (this.closed) return;
+      this.checkpointHighWatermarks().then(() => { if (!this.closed) this.scheduleCheckpoint(); }, this.ports.onFatal);
+    });
+  }
+
   private scheduleIsrCheck(): void {
     this.isrTimer = this.ports.clock.setTimer(this.config.isrCheckMs, () => {
       if (this.closed) return;
@@ -329,9 +355,11 @@ export class ReplicaManager {
     this.unsubscribe?.();
     this.retentionTimer?.cancel();
     this.isrTimer?.cancel();
+    this.checkpointTimer?.cancel();
     for (const fetcher of this.fetchers.values()) fetcher.stop();
     this.fetchers.clear();
     await this.reconciling;
+    await this.checkpointHighWatermarks();
     for (const { partition } of this.hosted.values()) {
       partition.close();
       await partition.log.close();

@@ -70,7 +70,7 @@ void t.test('produce, fetch, offsets and bad input on one node', { timeout: 120_
   t.same(empty.json.records, [], 'nothing new: an empty answer after maxWaitMs');
 
   const corrupt = Buffer.from(batch);
-  corrupt[corrupt.length - 1] ^= 0xff;
+  corrupt.writeUInt8(corrupt.readUInt8(corrupt.length - 1) ^ 0xff, corrupt.length - 1);
   const big = buildBatch([{ key: null, value: Buffer.alloc(3000, 1), timestampMs: 1 }]);
   const bad: Array<[string, 'GET' | 'POST', string, Buffer | object | undefined, string, number, string]> = [
     ['corrupt batch', 'POST', '/v1/topics/events/partitions/0/records', corrupt, BATCH, 400, 'CORRUPT_MESSAGE'],

@@ -53,3 +53,29 @@ void t.test('hosts its replicas, follows leadership changes, removes deleted top
   await manager.close();
   t.same(fatal, []);
 });
+
+void t.test('high watermarks survive a restart through the checkpoint file', async (t) => {
+  const log = new TestLog();
+  log.addBrokers([1]);
+  const disk = new SimDisk();
+  const clock = new VirtualClock();
+  const make = (): ReplicaManager => new ReplicaManager(defaultReplicaManagerConfig, {
+    brokerId: 1,
+    clock,
+    disk,
+    image: log.image,
+    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
+    alterPartition: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
+    onFatal: (error) => { t.fail(String(error)); },
+  });
+  const first = make();
+  await first.start();
+  log.commit(createTopic({ name: 'solo', partitions: 1, replicationFactor: 1, configs: {} }, log.image, [1], 0, 'TOPICID1111111111111111'));
+  await first.reconcile();
+  await first.produce('solo', 0, makeBatch('a', 3), 1, 1000);
+  await first.close();
+  const second = make();
+  await second.start();
+  t.equal(second.leaderFor('solo', 0).replica.highWatermark, 3, 'the high watermark is back, not 0');
+  await second.close();
+});
