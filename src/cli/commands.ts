@@ -1,6 +1,7 @@
 // The `driftwood` command's subcommands. Each parses its own flags strictly: an unknown or
 // malformed option is a one-line error and exit code 2, before anything is touched.
 import { parseArgs } from 'node:util';
+import { benchIdle, benchProduce } from '../bench/cluster.js';
 import { benchStorage } from '../bench/storage.js';
 import { startBroker } from '../broker/node-broker.js';
 import { defaultClusterOptions, runCluster } from './cluster.js';
@@ -13,6 +14,11 @@ import { DriftwoodError } from '../../storage/errors.js';
 const USAGE = `usage: driftwood <command> [options]
 
 commands:
+  bench produce [--nodes N] [--partitions N] [--replication-factor N] [--acks 0|1|all]
+      [--record-bytes N] [--batch-records N] [--requests-in-flight N] [--seconds N] [--json]
+      records/s through real nodes on loopback (started and removed by the benchmark)
+  bench idle [--partitions N] [--seconds N] [--json]
+      CPU per node with an idle RF 3 topic of N partitions (fetch sessions at rest)
   bench storage [--dir DIR] [--bytes N] [--batch-bytes N] [--record-bytes N]
                 [--flush-interval-ms N] [--appends-in-flight N] [--json]
       append ~1 GiB through the partition log and compare with plain fs writes
@@ -75,6 +81,65 @@ async function runBenchStorage(args: string[], io: CommandIO): Promise<void> {
     return;
   }
   for (const [key, value] of Object.entries(result)) io.stdout(`${key.padEnd(18)} ${String(value)}\n`);
+}
+
+function printResult(result: object, json: boolean, io: CommandIO): void {
+  if (json) {
+    io.stdout(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  for (const [key, value] of Object.entries(result)) io.stdout(`${key.padEnd(18)} ${Array.isArray(value) ? value.join(' ') : String(value)}\n`);
+}
+
+async function runBenchProduce(args: string[], io: CommandIO): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      nodes: { type: 'string' },
+      partitions: { type: 'string' },
+      'replication-factor': { type: 'string' },
+      acks: { type: 'string', default: 'all' },
+      'record-bytes': { type: 'string' },
+      'batch-records': { type: 'string' },
+      'requests-in-flight': { type: 'string' },
+      seconds: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const acks = values.acks;
+  if (acks !== '0' && acks !== '1' && acks !== 'all') throw new UsageError(`--acks must be 0, 1 or all, got '${acks}'`);
+  const nodes = positiveInteger('nodes', values.nodes, 3);
+  const replicationFactor = positiveInteger('replication-factor', values['replication-factor'], Math.min(3, nodes));
+  if (nodes > 7 || replicationFactor > nodes) throw new UsageError('--nodes must be at most 7 and --replication-factor at most --nodes');
+  const result = await benchProduce({
+    nodes,
+    partitions: positiveInteger('partitions', values.partitions, nodes),
+    replicationFactor,
+    acks,
+    recordBytes: positiveInteger('record-bytes', values['record-bytes'], 100),
+    batchRecords: positiveInteger('batch-records', values['batch-records'], 1000),
+    requestsInFlight: positiveInteger('requests-in-flight', values['requests-in-flight'], 16),
+    seconds: positiveInteger('seconds', values.seconds, 20),
+    progress: (line) => { io.stderr(`${line}\n`); },
+  });
+  printResult(result, values.json, io);
+}
+
+async function runBenchIdle(args: string[], io: CommandIO): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: { partitions: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  const result = await benchIdle({
+    partitions: positiveInteger('partitions', values.partitions, 1000),
+    seconds: positiveInteger('seconds', values.seconds, 10),
+    progress: (line) => { io.stderr(`${line}\n`); },
+  });
+  printResult(result, values.json, io);
 }
 
 const nodeFlags = {
@@ -176,8 +241,10 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
   switch (command) {
     case 'bench': {
       const [what, ...args] = rest;
-      if (what !== 'storage') throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage)`);
-      await runBenchStorage(args, io);
+      if (what === 'storage') await runBenchStorage(args, io);
+      else if (what === 'produce') await runBenchProduce(args, io);
+      else if (what === 'idle') await runBenchIdle(args, io);
+      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, idle)`);
       return;
     }
     case 'quorum':

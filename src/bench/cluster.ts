@@ -1,0 +1,239 @@
+// `driftwood bench produce` and `driftwood bench idle`: benchmarks against real driftwood
+// processes on loopback, started by the benchmark in a temporary directory and killed after.
+//   produce: producers push 100-byte records in batches over HTTP/2 with several requests in
+//            flight to the partition leaders, for a fixed time; records/s and MB/s acknowledged.
+//   idle:    a topic with many partitions at RF 3 sits idle; CPU used by each node per second,
+//            which is what the replica fetch sessions cost when nothing happens.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Client } from 'undici';
+import { buildBatch } from '../../storage/record-batch.js';
+
+interface Node {
+  readonly id: number;
+  readonly port: number;
+  readonly child: ChildProcess;
+  readonly client: Client;
+}
+
+interface LocalCluster {
+  readonly nodes: Node[];
+  stop(): Promise<void>;
+}
+
+export interface ProduceBenchOptions {
+  readonly nodes: number;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+  readonly acks: '0' | '1' | 'all';
+  readonly recordBytes: number;
+  readonly batchRecords: number;
+  readonly requestsInFlight: number;
+  readonly seconds: number;
+  readonly progress: (line: string) => void;
+}
+
+export interface ProduceBenchResult {
+  machine: string;
+  nodes: number;
+  partitions: number;
+  replicationFactor: number;
+  acks: string;
+  recordBytes: number;
+  batchRecords: number;
+  requestsInFlight: number;
+  seconds: number;
+  records: number;
+  recordsPerSec: number;
+  megabytesPerSec: number;
+  failedRequests: number;
+  latencyMsP50: number;
+  latencyMsP99: number;
+}
+
+export interface IdleBenchOptions {
+  readonly partitions: number;
+  readonly seconds: number;
+  readonly progress: (line: string) => void;
+}
+
+export interface IdleBenchResult {
+  machine: string;
+  partitions: number;
+  replicationFactor: number;
+  seconds: number;
+  /** CPU time each node used per second of wall time, in percent of one core. */
+  cpuPercentByNode: number[];
+}
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'driftwood.js');
+const STARTUP_MS_MAX = 60_000;
+
+export function machine(): string {
+  return `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 1024 ** 3)} GiB, Node ${process.version}`;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => { resolve(port); });
+    });
+  });
+}
+
+async function request(client: Client, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  const response = await client.request({ method, path, idempotent: true, headersTimeout: 30_000, bodyTimeout: 30_000, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) });
+  const text = await response.body.text();
+  return { status: response.statusCode, json: text.length > 0 ? JSON.parse(text) : null };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = performance.now() + STARTUP_MS_MAX;
+  while (performance.now() < deadline) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`benchmark: timed out waiting for ${what}`);
+}
+
+/** Starts `size` nodes with fresh data directories; every child is killed by stop(). */
+async function startCluster(size: number): Promise<LocalCluster> {
+  const dir = await mkdtemp(join(os.tmpdir(), 'driftwood-bench-'));
+  const ports: number[] = [];
+  for (let i = 0; i < size; i += 1) ports.push(await freePort());
+  const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
+  const nodes = ports.map((port, i): Node => {
+    const id = i + 1;
+    const child = spawn(process.execPath, [BIN, 'start', '--id', String(id), '--peers', peers, '--data', join(dir, `n${id}`)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    return { id, port, child, client: new Client(`http://127.0.0.1:${port}`, { allowH2: true, useH2c: true, pipelining: 256 } as Client.Options) };
+  });
+  const stop = async (): Promise<void> => {
+    for (const node of nodes) node.child.kill('SIGKILL');
+    await Promise.all(nodes.map((node) => node.client.destroy()));
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    const first = nodes[0];
+    if (first === undefined) throw new Error('no nodes');
+    await until('every broker to be alive', async () => {
+      const brokers = (await request(first.client, 'GET', '/v1/brokers')).json as Array<{ state: string }>;
+      return brokers.length === size && brokers.every((b) => b.state === 'alive') ? true : undefined;
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { nodes, stop };
+}
+
+interface PartitionView { partition: number; leader: number; isr: number[]; replicas: number[]; highWatermark: number | null }
+
+async function createTopic(cluster: LocalCluster, name: string, partitions: number, replicationFactor: number, configs: Record<string, unknown> = {}): Promise<PartitionView[]> {
+  const first = cluster.nodes[0];
+  if (first === undefined) throw new Error('no nodes');
+  const created = await request(first.client, 'POST', '/v1/topics', { name, partitions, replicationFactor, configs });
+  if (created.status !== 201) throw new Error(`benchmark: creating ${name} failed: ${JSON.stringify(created.json)}`);
+  return until(`every partition of ${name} to have a full ISR and an open log`, async () => {
+    const view = (await request(first.client, 'GET', `/v1/topics/${name}`)).json as { partitions: PartitionView[] };
+    return view.partitions.every((p) => p.isr.length === p.replicas.length && p.highWatermark !== null) ? view.partitions : undefined;
+  });
+}
+
+export async function benchProduce(options: ProduceBenchOptions): Promise<ProduceBenchResult> {
+  options.progress(`starting ${options.nodes} node(s)`);
+  const cluster = await startCluster(options.nodes);
+  try {
+    const partitions = await createTopic(cluster, 'bench', options.partitions, options.replicationFactor, { 'min.insync.replicas': Math.min(2, options.replicationFactor) });
+    const template = buildBatch(Array.from({ length: options.batchRecords }, (_, i) => ({ key: null, value: Buffer.alloc(options.recordBytes, 97 + (i % 26)), timestampMs: Date.now() })));
+    const latencies: number[] = [];
+    let records = 0;
+    let failed = 0;
+    let next = 0;
+    const startedMs = performance.now();
+    const endMs = startedMs + options.seconds * 1000;
+    let lastProgressMs = startedMs;
+    const producer = async (): Promise<void> => {
+      while (performance.now() < endMs) {
+        const partition = partitions[next++ % partitions.length];
+        const leader = cluster.nodes.find((node) => node.id === partition?.leader);
+        if (partition === undefined || leader === undefined) throw new Error('benchmark: a partition has no leader');
+        const sentMs = performance.now();
+        // The broker stamps offsets into the batch it gets, so each request sends its own copy.
+        const response = await leader.client.request({ method: 'POST', path: `/v1/topics/bench/partitions/${partition.partition}/records?acks=${options.acks}`, idempotent: true, headers: { 'content-type': 'application/vnd.driftwood.batch' }, body: Buffer.from(template), headersTimeout: 30_000, bodyTimeout: 30_000 });
+        await response.body.dump();
+        latencies.push(performance.now() - sentMs);
+        if (response.statusCode < 300) records += options.batchRecords;
+        else failed += 1;
+        if (performance.now() - lastProgressMs > 2000) {
+          lastProgressMs = performance.now();
+          options.progress(`${records} records in ${((lastProgressMs - startedMs) / 1000).toFixed(0)} s`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: options.requestsInFlight }, producer));
+    const seconds = (performance.now() - startedMs) / 1000;
+    latencies.sort((a, b) => a - b);
+    return {
+      machine: machine(),
+      nodes: options.nodes,
+      partitions: options.partitions,
+      replicationFactor: options.replicationFactor,
+      acks: options.acks,
+      recordBytes: options.recordBytes,
+      batchRecords: options.batchRecords,
+      requestsInFlight: options.requestsInFlight,
+      seconds: Math.round(seconds * 10) / 10,
+      records,
+      recordsPerSec: Math.round(records / seconds),
+      megabytesPerSec: Math.round((records * options.recordBytes) / seconds / 1e5) / 10,
+      failedRequests: failed,
+      latencyMsP50: Math.round((latencies[Math.floor(latencies.length * 0.5)] ?? 0) * 10) / 10,
+      latencyMsP99: Math.round((latencies[Math.floor(latencies.length * 0.99)] ?? 0) * 10) / 10,
+    };
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** utime + stime of a process in ms (Linux /proc; clock ticks are 100 Hz there). */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+export async function benchIdle(options: IdleBenchOptions): Promise<IdleBenchResult> {
+  options.progress('starting 3 nodes');
+  const cluster = await startCluster(3);
+  try {
+    options.progress(`creating a topic with ${options.partitions} partitions at RF 3`);
+    await createTopic(cluster, 'idle', options.partitions, 3);
+    // Let ISR changes and leader rebalancing settle before measuring.
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    const pids = cluster.nodes.map((node) => node.child.pid ?? 0);
+    const before = await Promise.all(pids.map(cpuMs));
+    const startedMs = performance.now();
+    options.progress(`measuring for ${options.seconds} s`);
+    await new Promise((resolve) => setTimeout(resolve, options.seconds * 1000));
+    const after = await Promise.all(pids.map(cpuMs));
+    const wallMs = performance.now() - startedMs;
+    return {
+      machine: machine(),
+      partitions: options.partitions,
+      replicationFactor: 3,
+      seconds: options.seconds,
+      cpuPercentByNode: after.map((ms, i) => Math.round(((ms - (before[i] ?? 0)) / wallMs) * 1000) / 10),
+    };
+  } finally {
+    await cluster.stop();
+  }
+}
