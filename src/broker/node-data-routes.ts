@@ -215,6 +215,8 @@ function jsonToBatch(body: unknown, nowMs: number): Buffer {
     throw new DriftwoodError('INVALID_REQUEST', `the body is neither ${BATCH_CONTENT_TYPE} bytes nor JSON {records: [...]}`);
   }
   if (produce.records.length > JSON_RECORDS_MAX) throw new DriftwoodError('INVALID_REQUEST', `at most ${JSON_RECORDS_MAX} records per request`);
+  if (produce.encoding !== undefined && produce.encoding !== 'utf8' && produce.encoding !== 'base64') throw new DriftwoodError('INVALID_REQUEST', 'encoding is utf8 or base64');
+  produce.records.forEach(checkJsonRecord);
   const records: ProducerRecord[] = produce.records.map((record) => ({
     key: record.key === undefined || record.key === null ? null : decodeText(record.key, produce.encoding),
     value: record.value === undefined || record.value === null ? null : decodeText(record.value, produce.encoding),
@@ -222,6 +224,23 @@ function jsonToBatch(body: unknown, nowMs: number): Buffer {
     timestampMs: record.timestamp ?? nowMs,
   }));
   return buildBatch(records);
+}
+
+/** The JSON record schema, checked by hand where the body may also be bytes. */
+function checkJsonRecord(record: unknown, index: number): void {
+  const bad = (why: string): DriftwoodError => new DriftwoodError('INVALID_REQUEST', `records[${index}]: ${why}`);
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) throw bad('is not an object');
+  const { key, value, headers, timestamp, ...rest } = record as Record<string, unknown>;
+  const extra = Object.keys(rest);
+  if (extra.length > 0) throw bad(`unknown field ${extra[0] ?? ''}`);
+  const stringOrNull = (field: unknown): boolean => field === undefined || field === null || typeof field === 'string';
+  if (!stringOrNull(key) || !stringOrNull(value)) throw bad('key and value are strings or null');
+  if (timestamp !== undefined && !(Number.isSafeInteger(timestamp) && (timestamp as number) >= 0)) throw bad('timestamp is a non-negative integer (ms)');
+  if (headers !== undefined) {
+    if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw bad('headers is an object');
+    const entries = Object.entries(headers);
+    if (entries.length > 64 || !entries.every(([, v]) => stringOrNull(v))) throw bad('headers map at most 64 names to strings or null');
+  }
 }
 
 function countRecords(bytes: Buffer): number {

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import http2, { type Http2Server } from 'node:http2';
 import net from 'node:net';
+import { Ajv } from 'ajv';
 import Fastify, { type FastifyHttp2Options, type FastifyInstance } from 'fastify';
 
 /** A fastify app on the dual-protocol server (typed as the HTTP/2 one it mostly is). */
@@ -19,7 +20,13 @@ export function createHttpApp(options: { bodyLimitBytes: number; server?: DualSe
     // fastify's types know either an http or an http2 server; this one hands out both.
     serverFactory: dualProtocolServerFactory(options.server) as unknown as NonNullable<FastifyHttp2Options<Http2Server>['serverFactory']>,
   };
-  return Fastify(fastifyOptions);
+  const app = Fastify(fastifyOptions);
+  // Query strings and path parameters arrive as text, so their schemas coerce ("10" -> 10);
+  // JSON bodies carry their own types, so theirs do not (a key of 5 is refused, not "5").
+  const coercing = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false });
+  const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
+  return app;
 }
 
 /** The HTTP/2 connection preface starts with this; no HTTP/1.1 method does. */
