@@ -215,7 +215,8 @@ function jsonToBatch(body: unknown, nowMs: number): Buffer {
     throw new DriftwoodError('INVALID_REQUEST', `the body is neither ${BATCH_CONTENT_TYPE} bytes nor JSON {records: [...]}`);
   }
   if (produce.records.length > JSON_RECORDS_MAX) throw new DriftwoodError('INVALID_REQUEST', `at most ${JSON_RECORDS_MAX} records per request`);
-  if (produce.encoding !== undefined && produce.encoding !== 'utf8' && produce.encoding !== 'base64') throw new DriftwoodError('INVALID_REQUEST', 'encoding is utf8 or base64');
+  const encoding: unknown = produce.encoding; // unchecked JSON on the partition route
+  if (encoding !== undefined && encoding !== 'utf8' && encoding !== 'base64') throw new DriftwoodError('INVALID_REQUEST', 'encoding is utf8 or base64');
   produce.records.forEach(checkJsonRecord);
   const records: ProducerRecord[] = produce.records.map((record) => ({
     key: record.key === undefined || record.key === null ? null : decodeText(record.key, produce.encoding),
