@@ -20,6 +20,7 @@ export const simBugs: Record<RaftBug, string> = {
 /** The cluster simulator's defects (`driftwood sim cluster --bug`). */
 export const clusterSimBugs: Record<BrokerNodeBug, string> = {
   'controller-activate-early': "a new controller decides before applying its predecessor's last entries (changes to removed topics)",
+  'replica-ack-before-isr': 'a partition leader moves its high watermark (and answers acks=all) without waiting for the ISR',
 };
 
 export class SimUsageError extends Error {

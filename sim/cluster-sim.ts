@@ -634,13 +634,32 @@ class ClusterSim {
     const target = running[this.nemesisRng.int(Math.max(1, running.length))];
     if (target === undefined) return;
     const downMs = 300 + this.nemesisRng.int(4000);
-    switch (this.nemesisRng.int(7)) {
+    switch (this.nemesisRng.int(8)) {
       case 0: case 1: this.crash(this.nemesisRng.float() < 0.5 ? this.controller() ?? target : target, downMs); return;
+      case 7: this.crashReplicasOfDataPartition(downMs); return;
       case 2: this.isolate(target, downMs); return;
       case 3: this.splitRandomly(downMs); return;
       case 4: this.pause(target, downMs); return;
       case 5: void this.cleanStop(target, downMs); return;
       default: target.clock.jump(this.nemesisRng.int(20_000) - 10_000); this.scheduler.record(`clock jump n${target.id}`);
+    }
+  }
+
+  /**
+   * Power loss on two of the three replicas of a data partition at once (RF - 1), the leader
+   * among them: only the third may keep what was acknowledged.
+   */
+  private crashReplicasOfDataPartition(downMs: number): void {
+    const topicId = this.dataTopicId;
+    const image = this.controller()?.node?.image;
+    const state = topicId === null ? undefined : image?.partition(topicId, this.nemesisRng.int(DATA_PARTITIONS));
+    if (state === undefined) return;
+    const followers = state.replicas.filter((id) => id !== state.leader);
+    const victims = [state.leader, followers[this.nemesisRng.int(Math.max(1, followers.length))] ?? state.leader];
+    this.scheduler.record(`crash replicas ${victims.join(',')} of data-${state.partition}`);
+    for (const id of new Set(victims)) {
+      const host = this.hosts.find((candidate) => candidate.id === id);
+      if (host !== undefined) this.crash(host, downMs);
     }
   }
 

@@ -13,6 +13,7 @@ import { MetadataImage } from '../controller/image.js';
 import { RaftNode, type RaftNodeConfig } from '../quorum/raft-node.js';
 import type { RaftTransport } from '../quorum/transport.js';
 import type { ReplicaChannel } from '../replica/fetch-protocol.js';
+import type { ReplicaBug } from '../replica/partition.js';
 import { ReplicaManager, type ReplicaManagerConfig } from '../replica/replica-manager.js';
 import { BrokerAgent } from './broker-agent.js';
 import { handleControllerRequest, type ControllerAnswers, type ControllerChannel, type ControllerRequest, type ControllerRequestKind } from './controller-requests.js';
@@ -21,7 +22,7 @@ import { handleControllerRequest, type ControllerAnswers, type ControllerChannel
  * Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`), as
  * raft/ has for the quorum. Never set outside the simulator.
  */
-export type BrokerNodeBug = 'controller-activate-early';
+export type BrokerNodeBug = 'controller-activate-early' | ReplicaBug;
 
 export interface BrokerNodeConfig {
   readonly id: number;
@@ -113,7 +114,8 @@ export class BrokerNode {
     });
     const incarnationId = randomHex(ports.rng, 16);
     let node: BrokerNode | null = null;
-    const replicas = new ReplicaManager(config.replica, {
+    const replicaBugs = new Set([...(config.bugs ?? [])].filter((bug): bug is ReplicaBug => bug.startsWith('replica-')));
+    const replicas = new ReplicaManager(replicaBugs.size === 0 ? config.replica : { ...config.replica, bugs: replicaBugs }, {
       brokerId: config.id,
       clock: ports.clock,
       disk: ports.disk,

@@ -14,9 +14,13 @@ import { NO_LEADER } from '../controller/records.js';
 
 export type Acks = 0 | 1 | -1;
 
+/** Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`); never set otherwise. */
+export type ReplicaBug = 'replica-ack-before-isr';
+
 export interface ReplicaConfig {
   /** A follower that has not reached the leader's log end for this long leaves the ISR (replica.lag.time.max.ms). */
   readonly replicaLagTimeMaxMs: number;
+  readonly bugs?: ReadonlySet<ReplicaBug>;
 }
 
 export const defaultReplicaConfig: ReplicaConfig = { replicaLagTimeMaxMs: 10_000 };
@@ -183,7 +187,8 @@ export class Partition {
   private advanceHighWatermark(): void {
     if (!this.isLeader) return;
     let candidate = this.log.logEndOffset;
-    for (const id of this.maximalIsr()) {
+    const ackBeforeIsr = this.config.bugs?.has('replica-ack-before-isr') === true;
+    for (const id of ackBeforeIsr ? [] : this.maximalIsr()) {
       if (id === this.brokerId) continue;
       const follower = this.followers.get(id);
       candidate = Math.min(candidate, follower?.logEndOffset ?? -1);

@@ -3,8 +3,9 @@ import { runClusterSim } from '../../sim/cluster-sim.js';
 import { runSimCommand } from '../../sim/cli.js';
 import { capture } from '../helpers/capture.js';
 
-// Seed 3 is a regression: it found a new controller deciding against an image that lacked
-// its predecessor's last entries (a PartitionChange for a removed topic crashed every node).
+// Regressions: seed 3 found a new controller deciding against an image that lacked its
+// predecessor's last entries (a PartitionChange for a removed topic crashed every node);
+// seed 9 found a follower that had led an epoch without writing in it diverging forever.
 const SEEDS = Array.from({ length: 12 }, (_, i) => i + 1);
 
 void t.test('cluster simulation: controller and brokers under faults keep every checker quiet', async (t) => {
@@ -12,6 +13,7 @@ void t.test('cluster simulation: controller and brokers under faults keep every 
     const result = await runClusterSim({ seed, nodes: 3, faultMs: 30_000, healMs: 20_000 });
     t.same(result.violations, [], `seed ${seed} (replay: driftwood sim cluster --seed ${seed})`);
     t.ok(result.topicsCreated > 0, `seed ${seed} created ${result.topicsCreated} topics through the faults`);
+    t.ok(result.recordsAcknowledged > 0, `seed ${seed}: ${result.recordsAcknowledged} acknowledged records, every one checked`);
     t.ok(result.appliedIndex > 0);
   }
 });
@@ -40,4 +42,10 @@ void t.test('cluster simulation: catches a controller that decides before catchi
   t.match(summary, { seeds: 2, violations: 0 });
   for (const key of ['brokerFailoverMsP50', 'controllerFailoverMsP99', 'topicsCreated', 'speedup']) t.ok(key in summary, key);
   await t.rejects(runSimCommand(['cluster', '--bug', 'raft-vote-twice'], capture().io), { name: 'SimUsageError' });
+});
+
+void t.test('cluster simulation: catches a leader that acknowledges acks=all before its ISR has the records (seed 1)', async (t) => {
+  const io = capture();
+  t.equal(await runSimCommand(['cluster', '--seed', '1', '--bug', 'replica-ack-before-isr'], io.io), 1);
+  t.match(io.err.join(''), /acknowledged record s1-r\d+ \(partition \d offset \d+\) is lost/);
 });
