@@ -14,6 +14,8 @@ import { NO_LEADER } from '../controller/records.js';
 
 export type Acks = 0 | 1 | -1;
 
+const NO_BYTES = Buffer.alloc(0);
+
 /** Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`); never set otherwise. */
 export type ReplicaBug = 'replica-ack-before-isr';
 
@@ -250,7 +252,9 @@ export class Partition {
     if (follower === undefined) throw new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${fetch.followerId} is not a replica of ${this.name}`);
     this.checkEpoch(fetch.leaderEpoch);
     const log = this.log;
-    if (fetch.lastFetchedEpoch >= 0 && fetch.fetchOffset > log.logStartOffset) {
+    // Checked at every offset, the log start included: a follower with an empty log can still
+    // name an epoch it led without writing (sim seed 88).
+    if (fetch.lastFetchedEpoch >= 0) {
       const end = log.endOffsetForEpoch(fetch.lastFetchedEpoch);
       if (end.epoch < fetch.lastFetchedEpoch || end.endOffset < fetch.fetchOffset) {
         return { kind: 'diverging', epoch: end.epoch, endOffset: end.endOffset, highWatermark: this.highWatermarkValue };
@@ -263,6 +267,8 @@ export class Partition {
       return { kind: 'diverging', epoch: log.latestEpoch, endOffset: log.logEndOffset, highWatermark: this.highWatermarkValue };
     }
     this.recordFollowerFetch(follower, fetch.fetchOffset);
+    // A follower at our log end (the idle case) needs no read.
+    if (fetch.fetchOffset === log.logEndOffset) return { kind: 'records', bytes: NO_BYTES, highWatermark: this.highWatermarkValue, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset };
     const read = await log.read(fetch.fetchOffset, { bytesMax: fetch.bytesMax });
     return { kind: 'records', bytes: read.bytes, highWatermark: this.highWatermarkValue, logStartOffset: read.logStartOffset, logEndOffset: read.logEndOffset };
   }

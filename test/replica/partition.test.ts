@@ -199,3 +199,19 @@ void t.test('a follower that led an epoch without writing in it drops that epoch
   t.match(await fetchOnce(b1, b2, 2), { kind: 'records' }, 'then it fetches on instead of diverging forever');
   t.same(valuesOf(await readAll(b2.log)), ['e0-0', 'e0-1', 'e2-0']);
 });
+
+void t.test('a follower with an empty log that led an empty epoch drops it and fetches from the start (sim seed 88)', async (t) => {
+  const { open } = replicas();
+  const b2 = await open(2, state({ replicas: [1, 2], isr: [1, 2], leader: 2 }));
+  await b2.appendAsLeader(makeBatch('e0', 3), 1, 1, 1000); // never reached broker 1
+  const b1 = await open(1, state({ replicas: [1, 2], isr: [1, 2], leader: 2 }));
+  await b1.update(state({ replicas: [1, 2], isr: [1, 2], leader: 1, leaderEpoch: 1, partitionEpoch: 1 }));
+  t.equal(b1.lastFetchedEpoch, 1, 'broker 1 led epoch 1 at offset 0 and wrote nothing');
+  const epoch2 = state({ replicas: [1, 2], isr: [1, 2], leader: 2, leaderEpoch: 2, partitionEpoch: 2 });
+  await b2.update(epoch2);
+  await b1.update(epoch2);
+  t.match(await fetchOnce(b2, b1, 1), { kind: 'diverging' }, 'the leader never had epoch 1');
+  t.equal(b1.lastFetchedEpoch, -1);
+  await fetchOnce(b2, b1, 1);
+  t.same(valuesOf(await readAll(b1.log)), ['e0-0', 'e0-1', 'e0-2']);
+});

@@ -5,8 +5,9 @@ import { capture } from '../helpers/capture.js';
 
 // Regressions: seed 3 found a new controller deciding against an image that lacked its
 // predecessor's last entries (a PartitionChange for a removed topic crashed every node);
-// seed 9 found a follower that had led an epoch without writing in it diverging forever.
-const SEEDS = Array.from({ length: 12 }, (_, i) => i + 1);
+// seed 9 found a follower that had led an epoch without writing in it diverging forever;
+// seed 88 the same with an empty log (the leader skipped the epoch check at the log start).
+const SEEDS = [...Array.from({ length: 12 }, (_, i) => i + 1), 88];
 
 void t.test('cluster simulation: controller and brokers under faults keep every checker quiet', async (t) => {
   for (const seed of SEEDS) {
