@@ -64,6 +64,7 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
       'fault-ms': { type: 'string' },
       'heal-ms': { type: 'string' },
       json: { type: 'boolean', default: false },
+      trace: { type: 'boolean', default: false },
     },
   });
   if (values['list-bugs']) {
@@ -73,7 +74,7 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
   }
   const kind = positionals[0];
   if ((kind !== 'raft' && kind !== 'cluster') || positionals.length !== 1) {
-    throw new SimUsageError('usage: driftwood sim raft|cluster --seeds A..B [--nodes N] [--fault-ms MS] [--heal-ms MS] [--bug NAME] [--json]');
+    throw new SimUsageError('usage: driftwood sim raft|cluster --seeds A..B [--nodes N] [--fault-ms MS] [--heal-ms MS] [--bug NAME] [--json] [--trace (cluster, one seed)]');
   }
   const defaults = kind === 'raft' ? defaultRaftSimOptions : defaultClusterSimOptions;
   const seeds = parseSeeds(values.seed ?? values.seeds);
@@ -82,7 +83,8 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
   const faultMs = Number(values['fault-ms'] ?? defaults.faultMs);
   const healMs = Number(values['heal-ms'] ?? defaults.healMs);
   if (!Number.isSafeInteger(faultMs) || faultMs < 0 || !Number.isSafeInteger(healMs) || healMs < 1000) throw new SimUsageError('--fault-ms must be >= 0 and --heal-ms >= 1000');
-  if (kind === 'cluster') return runClusterSeeds(seeds, { nodes, faultMs, healMs, bugs: parseClusterBugs(values.bug) }, values.json, io);
+  if (values.trace && seeds.length !== 1) throw new SimUsageError('--trace takes one --seed');
+  if (kind === 'cluster') return runClusterSeeds(seeds, { nodes, faultMs, healMs, bugs: parseClusterBugs(values.bug), ...(values.trace ? { trace: (line: string) => { io.stderr(`${line}\n`); } } : {}) }, values.json, io);
   const bugs = parseBugs(values.bug);
   return runSeeds(seeds, { nodes, faultMs, healMs, bugs }, values.json, io);
 }
@@ -96,7 +98,7 @@ function parseClusterBugs(names: string[]): Set<BrokerNodeBug> {
   return bugs;
 }
 
-async function runClusterSeeds(seeds: number[], options: { nodes: number; faultMs: number; healMs: number; bugs: Set<BrokerNodeBug> }, json: boolean, io: SimIO): Promise<number> {
+async function runClusterSeeds(seeds: number[], options: { nodes: number; faultMs: number; healMs: number; bugs: Set<BrokerNodeBug>; trace?: (line: string) => void }, json: boolean, io: SimIO): Promise<number> {
   const bugFlags = [...options.bugs].map((bug) => ` --bug ${bug}`).join('');
   const wallStart = performance.now();
   const results: ClusterSimResult[] = [];

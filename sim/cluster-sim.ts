@@ -47,6 +47,8 @@ export interface ClusterSimOptions {
   readonly faultMs: number;
   readonly healMs: number;
   readonly bugs?: ReadonlySet<BrokerNodeBug>;
+  /** Sees every trace line (`--trace`): node starts and crashes, faults, roles, acknowledgements. */
+  readonly trace?: (line: string) => void;
 }
 
 export interface ClusterSimResult {
@@ -184,6 +186,8 @@ class ClusterSim {
   }
 
   async run(): Promise<ClusterSimResult> {
+    const trace = this.options.trace;
+    if (trace !== undefined) this.scheduler.onRecord = (timeMs, line) => { trace(`${timeMs.toFixed(1).padStart(9)} ${line}`); };
     for (const id of this.ids) {
       this.hosts.push({ id, db: createMemoryLevel(), disk: new SimDisk(), clock: new SimClock(this.scheduler, `n${id}`), node: null, starting: false, paused: false, generation: 0, pending: new Map() });
     }
@@ -401,6 +405,10 @@ class ClusterSim {
 
   private checkPartition(p: PartitionState, fenced: ReadonlySet<number>): void {
     const key = `${p.topicId}-${p.partition}`;
+    const before = this.isrs.get(key);
+    if (p.topicId === this.dataTopicId && (before === undefined || this.leaderEpochs.get(key)?.leader !== p.leader || before.join() !== p.isr.join())) {
+      this.scheduler.record(`image: data-${p.partition} leader ${p.leader} epoch ${p.leaderEpoch} isr [${p.isr.join(',')}]`);
+    }
     if (p.leader !== NO_LEADER && fenced.has(p.leader)) this.violation(`${key} is led by fenced broker ${p.leader}`);
     const previous = this.leaderEpochs.get(key);
     if (previous !== undefined) {
@@ -408,8 +416,8 @@ class ClusterSim {
       if (p.leaderEpoch === previous.epoch && p.leader !== previous.leader) this.violation(`${key} has leaders ${previous.leader} and ${p.leader} in epoch ${p.leaderEpoch}`);
     }
     this.leaderEpochs.set(key, { epoch: p.leaderEpoch, leader: p.leader });
-    const before = this.isrs.get(key) ?? p.isr;
-    for (const id of p.isr) if (!before.includes(id) && fenced.has(id)) this.violation(`${key} took fenced broker ${id} into its ISR`);
+    const previousIsr = before ?? p.isr;
+    for (const id of p.isr) if (!previousIsr.includes(id) && fenced.has(id)) this.violation(`${key} took fenced broker ${id} into its ISR`);
     this.isrs.set(key, p.isr);
   }
 
@@ -518,14 +526,16 @@ class ClusterSim {
     if (topicId === null) return;
     const partition = this.clientRng.int(DATA_PARTITIONS);
     const leaders = this.hosts.filter((host) => host.node !== null && !host.paused && host.node.replicas.partition(topicId, partition)?.isLeader === true);
-    const node = leaders[this.clientRng.int(Math.max(1, leaders.length))]?.node;
-    if (node == null) return;
+    const host = leaders[this.clientRng.int(Math.max(1, leaders.length))];
+    const node = host?.node;
+    if (host === undefined || node == null) return;
+    const generation = host.generation;
     const values = Array.from({ length: 1 + this.clientRng.int(5) }, () => `s${this.options.seed}-r${this.recordSerial++}`);
     const batch = buildBatch(values.map((value) => ({ key: null, value: Buffer.from(value), timestampMs: this.scheduler.nowMs })));
     node.replicas.produce(DATA_TOPIC, partition, batch, -1, 2000).then(
       (result) => {
         values.forEach((value, i) => { this.ackedRecords.set(value, { partition, offset: result.baseOffset + i }); });
-        this.scheduler.record(`acked ${partition}@${result.baseOffset}+${values.length}`);
+        this.scheduler.record(`acked data-${partition}@${result.baseOffset}+${values.length} by n${node.id} (generation ${generation}, now ${host.generation}) epoch ${node.replicas.partition(topicId, partition)?.state.leaderEpoch ?? -1} hw ${node.replicas.partition(topicId, partition)?.highWatermark ?? -1}`);
       },
       () => undefined,
     );

@@ -122,7 +122,11 @@ export class Scheduler {
   /** Adds a line to the trace hash: what happened, in order, so two runs can be compared. */
   record(line: string): void {
     this.trace.update(`${Math.round(this.timeMs * 1000)} ${line}\n`);
+    this.onRecord?.(this.timeMs, line);
   }
+
+  /** Sees every trace line as it is recorded (`driftwood sim ... --trace`). */
+  onRecord: ((timeMs: number, line: string) => void) | null = null;
 
   traceHash(): string {
     return this.trace.hex();

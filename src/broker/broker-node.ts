@@ -125,6 +125,11 @@ export class BrokerNode {
         if (node === null) return Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'starting'));
         return node.toController({ kind: 'alter-partition', body: { ...request, brokerId: config.id, brokerEpoch: node.agent.epoch } });
       },
+      mayTakeRoles: () => {
+        const epoch = node?.agent.epoch ?? 0;
+        const self = image.broker(config.id);
+        return epoch > 0 && self?.brokerEpoch === epoch && !self.fenced;
+      },
       onFatal: events.onFatal,
     });
     const created: BrokerNode = new BrokerNode(config, image, raft, controller, new BrokerAgent(

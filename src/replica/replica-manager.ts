@@ -48,6 +48,13 @@ export interface ReplicaManagerPorts {
   readonly channel: ReplicaChannel;
   /** Sends an ISR change to the controller with this broker's epoch (AlterPartition). */
   readonly alterPartition: (request: { topicId: string; partition: number; leaderEpoch: number; partitionEpoch: number; newIsr: number[] }) => Promise<PartitionState>;
+  /**
+   * Whether this broker may take partition roles yet: registered in this process and
+   * unfenced in its own image. Until then its image may lag the metadata log (a restart
+   * replays only what this node had persisted), and a leader acting on a stale ISR could
+   * acknowledge records a newer ISR member lacks (sim seed 252). Kafka waits the same way.
+   */
+  readonly mayTakeRoles: () => boolean;
   /** A hosted log failed (disk error) or an invariant broke: the broker must stop. */
   readonly onFatal: (error: unknown) => void;
 }
@@ -100,6 +107,7 @@ export class ReplicaManager {
   private retentionTimer: TimerHandle | null = null;
   private isrTimer: TimerHandle | null = null;
   private checkpointTimer: TimerHandle | null = null;
+  private rolesAllowed = false;
   /** High watermarks as the checkpoint had them at start, by partition directory. */
   private checkpointed = new Map<string, number>();
   private readonly fetchers = new Map<number, ReplicaFetcher>();
@@ -221,6 +229,10 @@ export class ReplicaManager {
   }
 
   private async reconcileOnce(): Promise<void> {
+    if (!this.rolesAllowed) {
+      if (!this.ports.mayTakeRoles()) return;
+      this.rolesAllowed = true; // once caught up, the image says what to do from here on
+    }
     const image = this.ports.image;
     const wanted = new Map<string, { topic: TopicState; state: PartitionState }>();
     for (const topic of image.topics()) {

@@ -23,10 +23,15 @@ void t.test('hosts its replicas, follows leadership changes, removes deleted top
     // Nobody answers: the fetchers retry in the background (the clock never moves here).
     channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network in this test')) },
     alterPartition: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller in this test')),
+    mayTakeRoles: () => caughtUp,
     onFatal: (error) => { fatal.push(error); },
   });
+  let caughtUp = false;
   await manager.start();
   log.commit(createTopic({ name: 'orders', partitions: 3, replicationFactor: 2, configs: { 'segment.bytes': 5000 } }, log.image, [1, 2, 3], 0, 'TOPICID0000000000000000'));
+  await manager.reconcile();
+  t.equal(manager.hostedCount, 0, 'nothing is hosted before the broker has caught up (registered and unfenced)');
+  caughtUp = true;
   await manager.reconcile();
   const topic = log.image.topic('orders');
   if (topic === undefined) throw new Error('no topic');
@@ -66,6 +71,7 @@ void t.test('high watermarks survive a restart through the checkpoint file', asy
     image: log.image,
     channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
     alterPartition: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
+    mayTakeRoles: () => true,
     onFatal: (error) => { t.fail(String(error)); },
   });
   const first = make();
