@@ -325,7 +325,11 @@ class ClusterSim {
     const node = host.node;
     if (node === null) return;
     if (envelope.request !== undefined) {
-      const reply = (answer: Answer): void => { this.controllerNet.send([{ from: host.id, to: envelope.from, id: envelope.id, answer }]); };
+      // A process that died while handling the request never answers it.
+      const generation = host.generation;
+      const reply = (answer: Answer): void => {
+        if (host.generation === generation) this.controllerNet.send([{ from: host.id, to: envelope.from, id: envelope.id, answer }]);
+      };
       const request = envelope.request;
       const handled = request.kind === 'controller' ? node.handleControllerRequest(request.body) : node.replicas.handleFetch(request.body).then(encodeFetchResponse);
       handled.then(
@@ -534,6 +538,7 @@ class ClusterSim {
     const batch = buildBatch(values.map((value) => ({ key: null, value: Buffer.from(value), timestampMs: this.scheduler.nowMs })));
     node.replicas.produce(DATA_TOPIC, partition, batch, -1, 2000).then(
       (result) => {
+        if (host.generation !== generation) return; // the broker died before it could answer
         values.forEach((value, i) => { this.ackedRecords.set(value, { partition, offset: result.baseOffset + i }); });
         this.scheduler.record(`acked data-${partition}@${result.baseOffset}+${values.length} by n${node.id} (generation ${generation}, now ${host.generation}) epoch ${node.replicas.partition(topicId, partition)?.state.leaderEpoch ?? -1} hw ${node.replicas.partition(topicId, partition)?.highWatermark ?? -1}`);
       },
