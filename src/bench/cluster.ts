@@ -26,6 +26,8 @@ interface LocalCluster {
 }
 
 export interface ProduceBenchOptions {
+  /** host:port of a node of a running cluster to measure instead of starting one. */
+  readonly target?: string;
   readonly nodes: number;
   readonly partitions: number;
   readonly replicationFactor: number;
@@ -148,11 +150,26 @@ async function createTopic(cluster: LocalCluster, name: string, partitions: numb
   });
 }
 
+/** A running cluster reached through one of its nodes; stop() only closes the clients. */
+async function existingCluster(target: string): Promise<LocalCluster> {
+  const first = new Client(`http://${target}`, { allowH2: true, useH2c: true, pipelining: 256 } as Client.Options);
+  const brokers = (await request(first, 'GET', '/v1/brokers')).json as Array<{ id: number; address: string }>;
+  await first.close();
+  const nodes = brokers.map((broker): Node => ({
+    id: broker.id,
+    port: Number(broker.address.split(':').at(-1)),
+    child: null as unknown as ChildProcess,
+    client: new Client(`http://${broker.address}`, { allowH2: true, useH2c: true, pipelining: 256 } as Client.Options),
+  }));
+  return { nodes, stop: async () => { await Promise.all(nodes.map((node) => node.client.close())); } };
+}
+
 export async function benchProduce(options: ProduceBenchOptions): Promise<ProduceBenchResult> {
-  options.progress(`starting ${options.nodes} node(s)`);
-  const cluster = await startCluster(options.nodes);
+  options.progress(options.target === undefined ? `starting ${options.nodes} node(s)` : `using the cluster at ${options.target}`);
+  const cluster = options.target === undefined ? await startCluster(options.nodes) : await existingCluster(options.target);
   try {
-    const partitions = await createTopic(cluster, 'bench', options.partitions, options.replicationFactor, { 'min.insync.replicas': Math.min(2, options.replicationFactor) });
+    const topic = options.target === undefined ? 'bench' : `bench-${Date.now()}`;
+    const partitions = await createTopic(cluster, topic, options.partitions, options.replicationFactor, { 'min.insync.replicas': Math.min(2, options.replicationFactor) });
     const template = buildBatch(Array.from({ length: options.batchRecords }, (_, i) => ({ key: null, value: Buffer.alloc(options.recordBytes, 97 + (i % 26)), timestampMs: Date.now() })));
     const latencies: number[] = [];
     let records = 0;
@@ -168,7 +185,7 @@ export async function benchProduce(options: ProduceBenchOptions): Promise<Produc
         if (partition === undefined || leader === undefined) throw new Error('benchmark: a partition has no leader');
         const sentMs = performance.now();
         // The broker stamps offsets into the batch it gets, so each request sends its own copy.
-        const response = await leader.client.request({ method: 'POST', path: `/v1/topics/bench/partitions/${partition.partition}/records?acks=${options.acks}`, idempotent: true, headers: { 'content-type': 'application/vnd.driftwood.batch' }, body: Buffer.from(template), headersTimeout: 30_000, bodyTimeout: 30_000 });
+        const response = await leader.client.request({ method: 'POST', path: `/v1/topics/${topic}/partitions/${partition.partition}/records?acks=${options.acks}`, idempotent: true, headers: { 'content-type': 'application/vnd.driftwood.batch' }, body: Buffer.from(template), headersTimeout: 30_000, bodyTimeout: 30_000 });
         await response.body.dump();
         latencies.push(performance.now() - sentMs);
         if (response.statusCode < 300) records += options.batchRecords;
@@ -184,7 +201,7 @@ export async function benchProduce(options: ProduceBenchOptions): Promise<Produc
     latencies.sort((a, b) => a - b);
     return {
       machine: machine(),
-      nodes: options.nodes,
+      nodes: cluster.nodes.length,
       partitions: options.partitions,
       replicationFactor: options.replicationFactor,
       acks: options.acks,

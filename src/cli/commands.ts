@@ -14,7 +14,7 @@ import { DriftwoodError } from '../../storage/errors.js';
 const USAGE = `usage: driftwood <command> [options]
 
 commands:
-  bench produce [--nodes N] [--partitions N] [--replication-factor N] [--acks 0|1|all]
+  bench produce [--target HOST:PORT | --nodes N] [--partitions N] [--replication-factor N] [--acks 0|1|all]
       [--record-bytes N] [--batch-records N] [--requests-in-flight N] [--seconds N] [--json]
       records/s through real nodes on loopback (started and removed by the benchmark)
   bench idle [--partitions N] [--seconds N] [--json]
@@ -97,6 +97,7 @@ async function runBenchProduce(args: string[], io: CommandIO): Promise<void> {
     strict: true,
     allowPositionals: false,
     options: {
+      target: { type: 'string' },
       nodes: { type: 'string' },
       partitions: { type: 'string' },
       'replication-factor': { type: 'string' },
@@ -114,6 +115,7 @@ async function runBenchProduce(args: string[], io: CommandIO): Promise<void> {
   const replicationFactor = positiveInteger('replication-factor', values['replication-factor'], Math.min(3, nodes));
   if (nodes > 7 || replicationFactor > nodes) throw new UsageError('--nodes must be at most 7 and --replication-factor at most --nodes');
   const result = await benchProduce({
+    ...(values.target === undefined ? {} : { target: values.target }),
     nodes,
     partitions: positiveInteger('partitions', values.partitions, nodes),
     replicationFactor,
