@@ -32,7 +32,8 @@ import type { ReplicaChannel, ReplicaFetchRequest } from '../src/replica/fetch-p
 import { defaultReplicaManagerConfig } from '../src/replica/replica-manager.js';
 import { DriftwoodError } from '../storage/errors.js';
 import type { PartitionLog } from '../storage/partition-log.js';
-import { buildBatch, decodeBatch, readBatchHeader } from '../storage/record-batch.js';
+import { SEGMENT_BYTES_LIMIT } from '../storage/log-config.js';
+import { buildBatch, decodeBatch, splitBatches } from '../storage/record-batch.js';
 import { SimDisk } from './disk.js';
 import { hash64 } from './hash.js';
 import { createMemoryLevel, openMemoryKV, slowKV } from './kv.js';
@@ -87,15 +88,6 @@ async function readRange(log: PartitionLog, from: number, end: number): Promise<
   return Buffer.concat(parts);
 }
 
-function splitAll(bytes: Buffer): Buffer[] {
-  const batches: Buffer[] = [];
-  for (let position = 0; position < bytes.length;) {
-    const size = readBatchHeader(bytes, position).sizeBytes;
-    batches.push(bytes.subarray(position, position + size));
-    position += size;
-  }
-  return batches;
-}
 
 /** A request between brokers (for the controller, or a replica fetch) or its answer on the simulated wire. */
 type Answer = { readonly ok: unknown } | { readonly error: Record<string, unknown> };
@@ -570,8 +562,11 @@ class ClusterSim {
       if (hw !== leader.log.logEndOffset) this.violation(`data partition ${partition}: high watermark ${hw} below the log end ${leader.log.logEndOffset} after healing`);
       const bytes = await readRange(leader.log, leader.log.logStartOffset, hw);
       let expected = leader.log.logStartOffset;
-      for (const batch of splitAll(bytes)) {
-        const decoded = decodeBatch(batch);
+      let position = 0;
+      // Every stored batch is checked (CRC included) as it is decoded.
+      for (const header of bytes.length === 0 ? [] : splitBatches(bytes, SEGMENT_BYTES_LIMIT)) {
+        const decoded = decodeBatch(bytes, position);
+        position += header.sizeBytes;
         if (decoded.header.baseOffset !== expected) this.violation(`data partition ${partition}: batch at ${decoded.header.baseOffset}, expected ${expected}`);
         expected = decoded.header.baseOffset + decoded.header.lastOffsetDelta + 1;
         for (const record of decoded.records) {
