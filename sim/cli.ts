@@ -127,6 +127,7 @@ async function runClusterSeeds(seeds: number[], options: { nodes: number; faultM
     speedup: Math.round(simulatedSeconds / wallSeconds),
     events: results.reduce((sum, r) => sum + r.events, 0),
     recordsAcknowledged: results.reduce((sum, r) => sum + r.recordsAcknowledged, 0),
+    recordsConsumed: results.reduce((sum, r) => sum + r.recordsConsumed, 0),
     topicsCreated: results.reduce((sum, r) => sum + r.topicsCreated, 0),
     topicsDeleted: results.reduce((sum, r) => sum + r.topicsDeleted, 0),
     brokerFailovers: brokerFailovers.length,

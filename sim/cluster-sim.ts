@@ -65,6 +65,8 @@ export interface ClusterSimResult {
   controllerFailoverMs: number[];
   /** Records producers had acknowledged (acks=all), every one checked at the end. */
   recordsAcknowledged: number;
+  /** Distinct (partition, offset) consumers read during the run, every one checked at the end. */
+  recordsConsumed: number;
   topicsCreated: number;
   topicsDeleted: number;
   appliedIndex: number;
@@ -158,6 +160,9 @@ class ClusterSim {
   /** Every acknowledged record's value, and where the leader said it went. */
   private readonly ackedRecords = new Map<string, { partition: number; offset: number }>();
   private recordSerial = 0;
+  /** What consumers read: "partition:offset" -> value, and each consumer's next offset. */
+  private readonly consumed = new Map<string, string>();
+  private readonly consumerPositions: number[] = Array.from({ length: DATA_PARTITIONS }, () => 0);
   private failover: Failover | null = null;
   private readonly brokerFailoverMs: number[] = [];
   private readonly controllerFailoverMs: number[] = [];
@@ -188,6 +193,7 @@ class ClusterSim {
     this.scheduleClient();
     this.createDataTopic();
     this.scheduleProducer();
+    for (let partition = 0; partition < DATA_PARTITIONS; partition += 1) this.scheduleConsumer(partition);
     this.scheduleNemesis();
     const stop = (): boolean => this.violations.length > 0;
     await this.scheduler.run({ untilMs: this.options.faultMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
@@ -205,6 +211,7 @@ class ClusterSim {
       brokerFailoverMs: this.brokerFailoverMs,
       controllerFailoverMs: this.controllerFailoverMs,
       recordsAcknowledged: this.ackedRecords.size,
+      recordsConsumed: this.consumed.size,
       topicsCreated: this.createdAcked.size,
       topicsDeleted: this.deletedAcked.size,
       appliedIndex: this.checkedIndex,
@@ -542,6 +549,50 @@ class ClusterSim {
     );
   }
 
+  private scheduleConsumer(partition: number): void {
+    this.scheduler.after(20 + this.clientRng.int(300), 'consume', () => {
+      this.consumeOne(partition);
+      if (this.scheduler.nowMs < this.options.faultMs + this.options.healMs / 2) this.scheduleConsumer(partition);
+    });
+  }
+
+  /**
+   * A consumer polls committed records from a node that believes it leads the partition. Two
+   * reads of one offset must agree, and (checked at the end) every read must still be in the
+   * log: a read above the true high watermark would later disappear.
+   */
+  private consumeOne(partition: number): void {
+    const topicId = this.dataTopicId;
+    if (topicId === null) return;
+    const leaders = this.hosts.filter((host) => host.node !== null && !host.paused && host.node.replicas.partition(topicId, partition)?.isLeader === true);
+    const host = leaders[this.clientRng.int(Math.max(1, leaders.length))];
+    const node = host?.node;
+    if (host === undefined || node == null) return;
+    const generation = host.generation;
+    const from = this.consumerPositions[partition] ?? 0;
+    node.replicas.consume(DATA_TOPIC, partition, from, { bytesMax: 64 * 1024, minBytes: 1, maxWaitMs: 0 }).then(
+      (read) => {
+        if (host.generation !== generation || read.bytes.length === 0) return;
+        let position = 0;
+        for (const header of splitBatches(read.bytes, SEGMENT_BYTES_LIMIT)) {
+          const decoded = decodeBatch(read.bytes, position);
+          position += header.sizeBytes;
+          for (const record of decoded.records) {
+            const offset = decoded.header.baseOffset + record.offsetDelta;
+            if (offset < from) continue;
+            const key = `${partition}:${offset}`;
+            const value = record.value?.toString('utf8') ?? '';
+            const earlier = this.consumed.get(key);
+            if (earlier !== undefined && earlier !== value) this.violation(`inconsistent offsets: data-${partition}@${offset} read as ${earlier}, then as ${value}`);
+            this.consumed.set(key, value);
+          }
+        }
+        this.consumerPositions[partition] = Math.max(this.consumerPositions[partition] ?? 0, read.nextOffset);
+      },
+      () => undefined,
+    );
+  }
+
   /**
    * After healing: each data partition's leader has committed everything it holds; every
    * acknowledged record is there once, at the offset it was acknowledged at; offsets are
@@ -586,6 +637,12 @@ class ClusterSim {
         const theirs = await readRange(follower.log, leader.log.logStartOffset, hw);
         if (!theirs.equals(bytes)) this.violation(`data partition ${partition}: replica on n${id} differs from the leader's below the high watermark`);
       }
+    }
+    for (const [key, value] of this.consumed) {
+      const [partition, offset] = key.split(':').map(Number);
+      const where = found.get(value);
+      if (where === undefined || where.partition !== partition || where.offset !== offset) this.violation(`a consumer read ${value} at data-${key}, which the log does not hold there (${where === undefined ? 'nowhere' : `${where.partition}:${where.offset}`})`);
+      if (this.violations.length > 20) return;
     }
     for (const [value, at] of this.ackedRecords) {
       const where = found.get(value);
