@@ -21,16 +21,33 @@ export class PeerClients {
   }
 
   /**
-   * A JSON request to node `to`. Rejects with the peer's DriftwoodError, or with
-   * REQUEST_TIMED_OUT when it cannot be reached or does not answer in time (the outcome of a
-   * change is then unknown).
+   * A JSON request to node `to`, answered with JSON. Rejects with the peer's DriftwoodError,
+   * or with REQUEST_TIMED_OUT when it cannot be reached or does not answer in time (the
+   * outcome of a change is then unknown).
    */
   async json<T>(to: number, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<T> {
+    const bytes = await this.exchange(to, method, path, body, timeoutMs);
+    if (bytes.length === 0) return null as T;
+    try {
+      return JSON.parse(bytes.toString('utf8')) as T;
+    } catch {
+      throw new DriftwoodError('CORRUPT_MESSAGE', `node ${to} answered ${path} with something other than JSON`);
+    }
+  }
+
+  /** A JSON request answered with bytes (a replica fetch); errors as for json(). */
+  binary(to: number, path: string, body: unknown, timeoutMs: number): Promise<Buffer> {
+    return this.exchange(to, 'POST', path, body, timeoutMs);
+  }
+
+  /** Sends the request and reads the whole answer; a failure answer becomes its DriftwoodError. */
+  private async exchange(to: number, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<Buffer> {
     const client = this.clients.get(to);
     if (client === undefined) throw new DriftwoodError('INVALID_REQUEST', `node ${to} is not a peer`);
-    let response: Awaited<ReturnType<Client['request']>>;
+    let statusCode: number;
+    let bytes: Buffer;
     try {
-      response = await client.request({
+      const response = await client.request({
         method,
         path,
         idempotent: true,
@@ -38,34 +55,20 @@ export class PeerClients {
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
+      statusCode = response.statusCode;
+      bytes = Buffer.from(await response.body.arrayBuffer());
     } catch (error) {
+      // Not sent, or no whole answer: the outcome is unknown.
       throw new DriftwoodError('REQUEST_TIMED_OUT', `node ${to} did not answer: ${error instanceof Error ? error.message : String(error)}`, { nodeId: to });
     }
-    const text = await response.body.text();
-    const json: unknown = text.length === 0 ? null : JSON.parse(text);
-    if (response.statusCode < 300) return json as T;
-    throw errorFromWire((json ?? {}) as Record<string, unknown>, `HTTP ${response.statusCode}`);
-  }
-
-  /** A JSON request answered with bytes (a replica fetch); errors as for json(). */
-  async binary(to: number, path: string, body: unknown, timeoutMs: number): Promise<Buffer> {
-    const client = this.clients.get(to);
-    if (client === undefined) throw new DriftwoodError('INVALID_REQUEST', `node ${to} is not a peer`);
-    let response: Awaited<ReturnType<Client['request']>>;
-    try {
-      response = await client.request({ method: 'POST', path, idempotent: true, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-    } catch (error) {
-      throw new DriftwoodError('REQUEST_TIMED_OUT', `node ${to} did not answer: ${error instanceof Error ? error.message : String(error)}`, { nodeId: to });
-    }
-    const bytes = Buffer.from(await response.body.arrayBuffer());
-    if (response.statusCode < 300) return bytes;
+    if (statusCode < 300) return bytes;
     let answer: Record<string, unknown> = {};
     try {
       answer = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
     } catch {
       // not JSON: the status says enough
     }
-    throw errorFromWire(answer, `HTTP ${response.statusCode}`);
+    throw errorFromWire(answer, `HTTP ${statusCode}`);
   }
 
   async close(): Promise<void> {

@@ -183,13 +183,13 @@ export class FetchSessions {
     const partition = this.lookup(position.topicId, position.partition);
     if (partition === undefined) return { ...key, kind: 'error', error: 'NOT_LEADER_OR_FOLLOWER', message: 'this broker does not host the partition', highWatermark: -1, logStartOffset: -1 };
     try {
-      // With no byte budget left the read is skipped (the follower asks again), but the
-      // fetch still counts for its lag.
-      const answer = await partition.readForFollower({ followerId, leaderEpoch: position.leaderEpoch, fetchOffset: position.fetchOffset, lastFetchedEpoch: position.lastFetchedEpoch, bytesMax: Math.max(bytesMax, 1) });
+      // With no byte budget left nothing is read (the follower asks again), but the fetch
+      // still counts for its lag.
+      const answer = await partition.readForFollower({ followerId, leaderEpoch: position.leaderEpoch, fetchOffset: position.fetchOffset, lastFetchedEpoch: position.lastFetchedEpoch, bytesMax });
       const offsets = { highWatermark: answer.highWatermark, logStartOffset: partition.log.logStartOffset };
       if (answer.kind === 'diverging') return { ...key, ...offsets, kind: 'diverging', epoch: answer.epoch, endOffset: answer.endOffset };
       if (answer.kind === 'start-over') return { ...key, ...offsets, kind: 'start-over' };
-      const bytes = bytesMax > 0 ? answer.bytes : Buffer.alloc(0);
+      const bytes = answer.bytes;
       const news = bytes.length > 0 || offsets.highWatermark !== tracked.sentHighWatermark || offsets.logStartOffset !== tracked.sentLogStart;
       return news ? { ...key, ...offsets, kind: 'records', bytes } : null;
     } catch (error) {

@@ -267,8 +267,8 @@ export class Partition {
       return { kind: 'diverging', epoch: log.latestEpoch, endOffset: log.logEndOffset, highWatermark: this.highWatermarkValue };
     }
     this.recordFollowerFetch(follower, fetch.fetchOffset);
-    // A follower at our log end (the idle case) needs no read.
-    if (fetch.fetchOffset === log.logEndOffset) return { kind: 'records', bytes: NO_BYTES, highWatermark: this.highWatermarkValue, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset };
+    // A follower at our log end (the idle case), or one whose answer has no room left, needs no read.
+    if (fetch.fetchOffset === log.logEndOffset || fetch.bytesMax <= 0) return { kind: 'records', bytes: NO_BYTES, highWatermark: this.highWatermarkValue, logStartOffset: log.logStartOffset, logEndOffset: log.logEndOffset };
     const read = await log.read(fetch.fetchOffset, { bytesMax: fetch.bytesMax });
     return { kind: 'records', bytes: read.bytes, highWatermark: this.highWatermarkValue, logStartOffset: read.logStartOffset, logEndOffset: read.logEndOffset };
   }

@@ -3,21 +3,21 @@
 // and a Partition in the role the image gives it; a partition that leaves the image (topic
 // deleted) or this broker's replica list is closed and its directory removed. Changes are
 // applied one reconcile pass at a time, in image order, so a partition never sees an older
-// state after a newer one.
+// state after a newer one. It also serves the data path (produce, consume, follower
+// fetches), runs the per-leader fetchers, asks for ISR changes and checkpoints high watermarks.
 import type { Clock, TimerHandle } from '../../storage/clock.js';
 import type { Disk } from '../../storage/disk.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { LogConfig } from '../../storage/log-config.js';
-import { PartitionLog } from '../../storage/partition-log.js';
+import { PartitionLog, type AppendResult, type ReadResult } from '../../storage/partition-log.js';
 import type { MetadataImage, PartitionState, TopicState } from '../controller/image.js';
+import { NO_LEADER } from '../controller/records.js';
 import { effectiveTopicConfig } from '../controller/topic-config.js';
-import { type ReplicaChannel, type ReplicaFetchRequest, type ReplicaFetchResponse } from './fetch-protocol.js';
+import type { ReplicaChannel, ReplicaFetchRequest, ReplicaFetchResponse } from './fetch-protocol.js';
 import { defaultFetchSessionsConfig, FetchSessions, type FetchSessionsConfig } from './fetch-sessions.js';
 import { readHighWatermarks, writeHighWatermarks } from './high-watermark-checkpoint.js';
 import { Partition, type Acks, type ReplicaConfig } from './partition.js';
 import { defaultFetcherConfig, ReplicaFetcher, type FetcherConfig } from './replica-fetcher.js';
-import { NO_LEADER } from '../controller/records.js';
-import type { AppendResult, ReadResult } from '../../storage/partition-log.js';
 
 export interface ReplicaManagerConfig extends ReplicaConfig {
   /** How often hosted logs apply retention (Kafka: log.retention.check.interval.ms). */
