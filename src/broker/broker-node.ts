@@ -8,12 +8,12 @@ import { DriftwoodError } from '../../storage/errors.js';
 import type { KV } from '../../storage/kv.js';
 import type { Rng } from '../../storage/rng.js';
 import type { Entry, NodeIdOrNone, Ready, Role } from '../../raft/index.js';
-import { Controller, type ControllerConfig } from '../controller/controller.js';
+import { Controller, type ControllerBug, type ControllerConfig } from '../controller/controller.js';
 import { MetadataImage } from '../controller/image.js';
 import { RaftNode, type RaftNodeConfig } from '../quorum/raft-node.js';
 import type { RaftTransport } from '../quorum/transport.js';
 import type { ReplicaChannel } from '../replica/fetch-protocol.js';
-import type { ReplicaBug } from '../replica/partition.js';
+import { replicaBugs, type ReplicaBug } from '../replica/partition.js';
 import { ReplicaManager, type ReplicaManagerConfig } from '../replica/replica-manager.js';
 import { BrokerAgent } from './broker-agent.js';
 import { handleControllerRequest, type ControllerAnswers, type ControllerChannel, type ControllerRequest, type ControllerRequestKind } from './controller-requests.js';
@@ -22,7 +22,7 @@ import { handleControllerRequest, type ControllerAnswers, type ControllerChannel
  * Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`), as
  * raft/ has for the quorum. Never set outside the simulator.
  */
-export type BrokerNodeBug = 'controller-activate-early' | ReplicaBug;
+export type BrokerNodeBug = 'controller-activate-early' | ControllerBug | ReplicaBug;
 
 export interface BrokerNodeConfig {
   readonly id: number;
@@ -86,7 +86,8 @@ export class BrokerNode {
       activation = null;
       controller.activate();
     };
-    const controller = new Controller(config.controller, {
+    const controllerBugs = new Set([...(config.bugs ?? [])].filter((bug): bug is ControllerBug => bug === 'elect-outside-isr'));
+    const controller = new Controller(controllerBugs.size === 0 ? config.controller : { ...config.controller, bugs: controllerBugs }, {
       clock: ports.clock,
       rng: ports.rng,
       image,
@@ -114,8 +115,9 @@ export class BrokerNode {
     });
     const incarnationId = randomHex(ports.rng, 16);
     let node: BrokerNode | null = null;
-    const replicaBugs = new Set([...(config.bugs ?? [])].filter((bug): bug is ReplicaBug => bug.startsWith('replica-')));
-    const replicas = new ReplicaManager(replicaBugs.size === 0 ? config.replica : { ...config.replica, bugs: replicaBugs }, {
+    const bugs = [...(config.bugs ?? [])];
+    const replicaBugSet = new Set(bugs.filter((bug): bug is ReplicaBug => (replicaBugs as readonly string[]).includes(bug)));
+    const replicas = new ReplicaManager(replicaBugSet.size === 0 ? config.replica : { ...config.replica, bugs: replicaBugSet }, {
       brokerId: config.id,
       clock: ports.clock,
       disk: ports.disk,

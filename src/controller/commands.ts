@@ -125,7 +125,7 @@ function forEachPartition(image: MetadataImage, visit: (p: PartitionState) => vo
  * last ISR member stays in it and the partition goes leaderless (unless the topic allows an
  * unclean election). Nothing for an unknown or already fenced broker.
  */
-export function fenceBroker(brokerId: number, image: MetadataImage): MetadataRecord[] {
+export function fenceBroker(brokerId: number, image: MetadataImage, electOutsideIsr = false): MetadataRecord[] {
   const broker = image.broker(brokerId);
   if (broker === undefined || broker.fenced) return [];
   const live = new Set(image.unfencedBrokerIds());
@@ -135,9 +135,12 @@ export function fenceBroker(brokerId: number, image: MetadataImage): MetadataRec
     if (!p.isr.includes(brokerId) && p.leader !== brokerId) return;
     const shrunk = p.isr.filter((id) => id !== brokerId);
     const isr = shrunk.length === 0 ? p.isr : shrunk;
-    const elected = p.leader === brokerId || p.leader === NO_LEADER
-      ? electLeader(p.replicas, isr, live, uncleanElectionAllowed(image, p.topicId))
-      : { leader: p.leader, isr };
+    const outside = electOutsideIsr ? p.replicas.find((id) => live.has(id) && !isr.includes(id)) : undefined;
+    const elected = p.leader !== brokerId && p.leader !== NO_LEADER
+      ? { leader: p.leader, isr }
+      : outside !== undefined
+        ? { leader: outside, isr: [outside] } // the simulator's elect-outside-isr defect
+        : electLeader(p.replicas, isr, live, uncleanElectionAllowed(image, p.topicId));
     const record = change(p, elected.leader, elected.isr);
     if (record !== null) records.push(record);
   });

@@ -14,6 +14,9 @@ import type { MetadataImage, PartitionState, TopicState } from './image.js';
 import { preferredLeaderImbalance } from './placement.js';
 import { encodeRecords, type MetadataRecord } from './records.js';
 
+/** Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`); never set otherwise. */
+export type ControllerBug = 'elect-outside-isr';
+
 export interface ControllerConfig {
   /** A broker silent for this long is fenced (KRaft: broker.session.timeout.ms, 9 s there). */
   readonly sessionTimeoutMs: number;
@@ -37,6 +40,7 @@ export interface ControllerConfig {
    * leader.imbalance.per.broker.percentage).
    */
   readonly leaderImbalanceRatioMax: number;
+  readonly bugs?: ReadonlySet<ControllerBug>;
 }
 
 export const defaultControllerConfig: ControllerConfig = {
@@ -79,6 +83,10 @@ export class Controller {
   private rebalanceTimer: TimerHandle | null = null;
 
   constructor(private readonly config: ControllerConfig, private readonly ports: ControllerPorts) {}
+
+  private get electOutsideIsr(): boolean {
+    return this.config.bugs?.has('elect-outside-isr') === true;
+  }
 
   get isActive(): boolean {
     return this.active;
@@ -156,7 +164,7 @@ export class Controller {
     const broker = this.ports.image.broker(request.brokerId);
     if (broker === undefined) return Promise.reject(new DriftwoodError('BROKER_ID_NOT_REGISTERED', `broker ${request.brokerId} is not registered`));
     if (broker.brokerEpoch !== request.brokerEpoch) return Promise.reject(new DriftwoodError('STALE_BROKER_EPOCH', `broker ${request.brokerId} has epoch ${broker.brokerEpoch}, not ${request.brokerEpoch}`));
-    return this.decide((image) => ({ records: fenceBroker(request.brokerId, image), result: undefined }));
+    return this.decide((image) => ({ records: fenceBroker(request.brokerId, image, this.electOutsideIsr), result: undefined }));
   }
 
   alterPartition(request: AlterPartitionRequest): Promise<PartitionState> {
@@ -179,7 +187,7 @@ export class Controller {
       this.decide((image) => {
         const silentMs = this.ports.clock.monotonicMs() - (this.lastHeartbeatMs.get(brokerId) ?? 0);
         const stillDue = image.broker(brokerId)?.fenced === false && silentMs > this.config.sessionTimeoutMs;
-        return { records: stillDue ? fenceBroker(brokerId, image) : [], result: undefined };
+        return { records: stillDue ? fenceBroker(brokerId, image, this.electOutsideIsr) : [], result: undefined };
       }).catch(() => undefined);
     }
   }

@@ -17,7 +17,8 @@ export type Acks = 0 | 1 | -1;
 const NO_BYTES = Buffer.alloc(0);
 
 /** Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`); never set otherwise. */
-export type ReplicaBug = 'replica-ack-before-isr';
+export type ReplicaBug = 'ack-before-isr' | 'truncate-to-hw';
+export const replicaBugs: readonly ReplicaBug[] = ['ack-before-isr', 'truncate-to-hw'];
 
 export interface ReplicaConfig {
   /** A follower that has not reached the leader's log end for this long leaves the ISR (replica.lag.time.max.ms). */
@@ -86,7 +87,15 @@ export class Partition {
   static async open(brokerId: number, log: PartitionLog, state: PartitionState, clock: Clock, config: ReplicaConfig, highWatermark: number): Promise<Partition> {
     const partition = new Partition(brokerId, log, state, clock, config, highWatermark);
     if (partition.isLeader) await partition.becomeLeader();
+    else await partition.becomeFollower();
     return partition;
+  }
+
+  /** Followers keep their log and let the leader's epochs say where it diverged (KIP-101). */
+  private async becomeFollower(): Promise<void> {
+    // The defect KIP-101 fixed: cut to the high watermark, which may be below what the
+    // leader has committed.
+    if (this.config.bugs?.has('truncate-to-hw') === true) await this.log.truncateTo(Math.max(this.highWatermarkValue, this.log.logStartOffset));
   }
 
   private async becomeLeader(): Promise<void> {
@@ -121,8 +130,12 @@ export class Partition {
     this.stateValue = state;
     if (state.partitionEpoch !== previous.partitionEpoch) this.pendingIsr = null;
     if (state.leaderEpoch !== previous.leaderEpoch || state.leader !== previous.leader) {
-      if (this.isLeader) await this.becomeLeader();
-      else this.failWaiters(new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.brokerId} no longer leads ${this.name}; the write may still be committed`, { leader: state.leader }));
+      if (this.isLeader) {
+        await this.becomeLeader();
+      } else {
+        this.failWaiters(new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.brokerId} no longer leads ${this.name}; the write may still be committed`, { leader: state.leader }));
+        await this.becomeFollower();
+      }
     }
     if (this.isLeader) this.advanceHighWatermark();
   }
@@ -189,7 +202,7 @@ export class Partition {
   private advanceHighWatermark(): void {
     if (!this.isLeader) return;
     let candidate = this.log.logEndOffset;
-    const ackBeforeIsr = this.config.bugs?.has('replica-ack-before-isr') === true;
+    const ackBeforeIsr = this.config.bugs?.has('ack-before-isr') === true;
     for (const id of ackBeforeIsr ? [] : this.maximalIsr()) {
       if (id === this.brokerId) continue;
       const follower = this.followers.get(id);
