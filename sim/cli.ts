@@ -1,9 +1,12 @@
 // `driftwood sim ...`: runs the simulator over a range of seeds and reports.
+import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import type { RaftBug } from '../raft/index.js';
 import type { BrokerNodeBug } from '../src/broker/broker-node.js';
 import { defaultClusterSimOptions, runClusterSim, type ClusterSimResult } from './cluster-sim.js';
 import { defaultRaftSimOptions, runRaftSim, type RaftSimResult } from './raft-sim.js';
+import type { SeedWork } from './seed-worker.js';
 
 export interface SimIO {
   stdout: (text: string) => void;
@@ -67,6 +70,7 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
       'heal-ms': { type: 'string' },
       json: { type: 'boolean', default: false },
       trace: { type: 'boolean', default: false },
+      workers: { type: 'string' },
     },
   });
   if (values['list-bugs']) {
@@ -76,7 +80,7 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
   }
   const kind = positionals[0];
   if ((kind !== 'raft' && kind !== 'cluster') || positionals.length !== 1) {
-    throw new SimUsageError('usage: driftwood sim raft|cluster --seeds A..B [--nodes N] [--fault-ms MS] [--heal-ms MS] [--bug NAME] [--json] [--trace (cluster, one seed)]');
+    throw new SimUsageError('usage: driftwood sim raft|cluster --seeds A..B [--nodes N] [--fault-ms MS] [--heal-ms MS] [--bug NAME] [--workers N] [--json] [--trace (cluster, one seed)]');
   }
   const defaults = kind === 'raft' ? defaultRaftSimOptions : defaultClusterSimOptions;
   const seeds = parseSeeds(values.seed ?? values.seeds);
@@ -86,9 +90,49 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
   const healMs = Number(values['heal-ms'] ?? defaults.healMs);
   if (!Number.isSafeInteger(faultMs) || faultMs < 0 || !Number.isSafeInteger(healMs) || healMs < 1000) throw new SimUsageError('--fault-ms must be >= 0 and --heal-ms >= 1000');
   if (values.trace && seeds.length !== 1) throw new SimUsageError('--trace takes one --seed');
-  if (kind === 'cluster') return runClusterSeeds(seeds, { nodes, faultMs, healMs, bugs: parseClusterBugs(values.bug), ...(values.trace ? { trace: (line: string) => { io.stderr(`${line}\n`); } } : {}) }, values.json, io);
+  const workers = Number(values.workers ?? os.availableParallelism());
+  if (!Number.isSafeInteger(workers) || workers < 1 || workers > 64) throw new SimUsageError(`--workers must be 1 to 64, got '${values.workers ?? ''}'`);
+  if (kind === 'cluster') return runClusterSeeds(seeds, { nodes, faultMs, healMs, bugs: parseClusterBugs(values.bug), ...(values.trace ? { trace: (line: string) => { io.stderr(`${line}\n`); } } : {}) }, workers, values.json, io);
   const bugs = parseBugs(values.bug);
-  return runSeeds(seeds, { nodes, faultMs, healMs, bugs }, values.json, io);
+  return runSeeds(seeds, { nodes, faultMs, healMs, bugs }, workers, values.json, io);
+}
+
+/**
+ * Runs the seeds, on `workers` threads when there are several seeds and threads (one seed at
+ * a time per thread, so slow seeds do not hold up a batch), else here. Results come back in
+ * seed order whatever the threads did.
+ */
+async function runAll<R extends { seed: number }>(work: SeedWork, seeds: number[], workers: number, runHere: (seed: number) => Promise<R>, onResult: (result: R) => void): Promise<R[]> {
+  const results: R[] = [];
+  if (workers <= 1 || seeds.length <= 1) {
+    for (const seed of seeds) {
+      const result = await runHere(seed);
+      results.push(result);
+      onResult(result);
+    }
+    return results;
+  }
+  const queue = [...seeds];
+  const url = new URL(import.meta.url.endsWith('.ts') ? './seed-worker.ts' : './seed-worker.js', import.meta.url);
+  await Promise.all(Array.from({ length: Math.min(workers, seeds.length) }, () => new Promise<void>((resolve, reject) => {
+    const worker = new Worker(url, { workerData: work });
+    const next = (): void => {
+      const seed = queue.shift();
+      if (seed === undefined) {
+        void worker.terminate().then(() => { resolve(); });
+        return;
+      }
+      worker.postMessage(seed);
+    };
+    worker.on('message', (result: R) => {
+      results.push(result);
+      onResult(result);
+      next();
+    });
+    worker.on('error', reject);
+    next();
+  })));
+  return results.sort((a, b) => a.seed - b.seed);
 }
 
 function parseClusterBugs(names: string[]): Set<BrokerNodeBug> {
@@ -100,22 +144,25 @@ function parseClusterBugs(names: string[]): Set<BrokerNodeBug> {
   return bugs;
 }
 
-async function runClusterSeeds(seeds: number[], options: { nodes: number; faultMs: number; healMs: number; bugs: Set<BrokerNodeBug>; trace?: (line: string) => void }, json: boolean, io: SimIO): Promise<number> {
+async function runClusterSeeds(seeds: number[], options: { nodes: number; faultMs: number; healMs: number; bugs: Set<BrokerNodeBug>; trace?: (line: string) => void }, workers: number, json: boolean, io: SimIO): Promise<number> {
   const bugFlags = [...options.bugs].map((bug) => ` --bug ${bug}`).join('');
   const wallStart = performance.now();
-  const results: ClusterSimResult[] = [];
   let lastProgressMs = wallStart;
-  for (const seed of seeds) {
-    const result = await runClusterSim({ seed, ...options });
-    results.push(result);
+  let done = 0;
+  let failing = 0;
+  // Threads get the options as data; a trace (a function) needs one seed, run here.
+  const plain = { nodes: options.nodes, faultMs: options.faultMs, healMs: options.healMs, bugs: options.bugs };
+  const results = await runAll<ClusterSimResult>({ kind: 'cluster', options: plain }, seeds, workers, (seed) => runClusterSim({ seed, ...options }), (result) => {
+    done += 1;
+    if (result.violations.length > 0) failing += 1;
     for (const violation of result.violations) {
-      io.stderr(`seed ${seed}: ${violation}\n  replay: driftwood sim cluster --seed ${seed} --nodes ${options.nodes} --fault-ms ${options.faultMs} --heal-ms ${options.healMs}${bugFlags}\n`);
+      io.stderr(`seed ${result.seed}: ${violation}\n  replay: driftwood sim cluster --seed ${result.seed} --nodes ${options.nodes} --fault-ms ${options.faultMs} --heal-ms ${options.healMs}${bugFlags}\n`);
     }
     if (performance.now() - lastProgressMs > 2000) {
       lastProgressMs = performance.now();
-      io.stderr(`${results.length}/${seeds.length} seeds, ${results.filter((r) => r.violations.length > 0).length} failing\n`);
+      io.stderr(`${done}/${seeds.length} seeds, ${failing} failing\n`);
     }
-  }
+  });
   const wallSeconds = (performance.now() - wallStart) / 1000;
   const simulatedSeconds = results.reduce((sum, r) => sum + r.simulatedMs, 0) / 1000;
   const brokerFailovers = results.flatMap((r) => r.brokerFailoverMs).sort((a, b) => a - b);
@@ -145,22 +192,23 @@ async function runClusterSeeds(seeds: number[], options: { nodes: number; faultM
   return summary.violations === 0 ? 0 : 1;
 }
 
-async function runSeeds(seeds: number[], options: { nodes: number; faultMs: number; healMs: number; bugs: Set<RaftBug> }, json: boolean, io: SimIO): Promise<number> {
+async function runSeeds(seeds: number[], options: { nodes: number; faultMs: number; healMs: number; bugs: Set<RaftBug> }, workers: number, json: boolean, io: SimIO): Promise<number> {
   const wallStart = performance.now();
-  const results: RaftSimResult[] = [];
   let lastProgressMs = wallStart;
+  let done = 0;
+  let failing = 0;
   const bugFlags = [...options.bugs].map((bug) => ` --bug ${bug}`).join('');
-  for (const seed of seeds) {
-    const result = await runRaftSim({ seed, ...options });
-    results.push(result);
+  const results = await runAll<RaftSimResult>({ kind: 'raft', options }, seeds, workers, (seed) => runRaftSim({ seed, ...options }), (result) => {
+    done += 1;
+    if (result.violations.length > 0) failing += 1;
     for (const violation of result.violations) {
-      io.stderr(`seed ${seed}: ${violation}\n  replay: driftwood sim raft --seed ${seed} --nodes ${options.nodes}${bugFlags}\n`);
+      io.stderr(`seed ${result.seed}: ${violation}\n  replay: driftwood sim raft --seed ${result.seed} --nodes ${options.nodes}${bugFlags}\n`);
     }
     if (performance.now() - lastProgressMs > 2000) {
       lastProgressMs = performance.now();
-      io.stderr(`${results.length}/${seeds.length} seeds, ${results.filter((r) => r.violations.length > 0).length} failing\n`);
+      io.stderr(`${done}/${seeds.length} seeds, ${failing} failing\n`);
     }
-  }
+  });
   const summary = summarize(results, (performance.now() - wallStart) / 1000);
   if (json) io.stdout(`${JSON.stringify(summary)}\n`);
   else for (const [key, value] of Object.entries(summary)) io.stdout(`${key.padEnd(18)} ${JSON.stringify(value)}\n`);

@@ -1,7 +1,12 @@
 import t from 'tap';
 import { runClusterSim } from '../../sim/cluster-sim.js';
 import { runSimCommand } from '../../sim/cli.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { capture } from '../helpers/capture.js';
+import { BIN, requireBuild } from '../helpers/processes.js';
+
+const execFileAsync = promisify(execFile);
 
 // Regressions: seed 3 found a new controller deciding against an image that lacked its
 // predecessor's last entries (a PartitionChange for a removed topic crashed every node);
@@ -66,3 +71,16 @@ for (const [bug, seedsMax, anomaly] of [
     t.match(io.err.join(''), new RegExp(`replay: driftwood sim cluster --seed \\d+ --nodes 3 --fault-ms 30000 --heal-ms 20000 --bug ${bug}`));
   });
 }
+
+void t.test('cluster simulation: worker threads give the same results as one thread', async (t) => {
+  requireBuild();
+  const run = async (workers: number): Promise<Record<string, unknown>> => {
+    const { stdout } = await execFileAsync(process.execPath, [BIN, 'sim', 'cluster', '--seeds', '1..4', '--fault-ms', '5000', '--heal-ms', '10000', '--workers', String(workers), '--json'], { timeout: 120_000 });
+    const { wallSeconds, speedup, ...rest } = JSON.parse(stdout) as Record<string, unknown>;
+    return rest;
+  };
+  const one = await run(1);
+  const two = await run(2);
+  t.same(two, one, 'seeds replay the same on any thread; results come back in seed order');
+  t.match(one, { seeds: 4, violations: 0 });
+});
