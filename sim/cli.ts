@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { RaftBug } from '../raft/index.js';
 import type { BrokerNodeBug } from '../src/broker/broker-node.js';
-import { defaultClusterSimOptions, runClusterSim, type ClusterSimResult } from './cluster-sim.js';
+import { defaultClusterSimOptions, faultKinds, runClusterSim, type ClusterSimResult, type FaultKind } from './cluster-sim.js';
 import { defaultRaftSimOptions, runRaftSim, type RaftSimResult } from './raft-sim.js';
 import type { SeedWork } from './seed-worker.js';
 
@@ -71,6 +71,9 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
       json: { type: 'boolean', default: false },
       trace: { type: 'boolean', default: false },
       workers: { type: 'string' },
+      partitions: { type: 'string' },
+      rf: { type: 'string' },
+      faults: { type: 'string' },
     },
   });
   if (values['list-bugs']) {
@@ -78,9 +81,10 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
     for (const [name, effect] of Object.entries(clusterSimBugs)) io.stdout(`cluster  ${name.padEnd(26)} ${effect}\n`);
     return 0;
   }
-  const kind = positionals[0];
-  if ((kind !== 'raft' && kind !== 'cluster') || positionals.length !== 1) {
-    throw new SimUsageError('usage: driftwood sim raft|cluster --seeds A..B [--nodes N] [--fault-ms MS] [--heal-ms MS] [--bug NAME] [--workers N] [--json] [--trace (cluster, one seed)]');
+  // The whole cluster is what `driftwood sim` runs; `raft` runs the bare quorum.
+  const kind = positionals[0] ?? 'cluster';
+  if ((kind !== 'raft' && kind !== 'cluster') || positionals.length > 1) {
+    throw new SimUsageError('usage: driftwood sim [cluster|raft] --seeds A..B [--nodes N] [--partitions P] [--rf R] [--faults all|crash,...] [--fault-ms MS] [--heal-ms MS] [--bug NAME] [--workers N] [--json] [--trace]');
   }
   const defaults = kind === 'raft' ? defaultRaftSimOptions : defaultClusterSimOptions;
   const seeds = parseSeeds(values.seed ?? values.seeds);
@@ -92,7 +96,16 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
   if (values.trace && seeds.length !== 1) throw new SimUsageError('--trace takes one --seed');
   const workers = Number(values.workers ?? os.availableParallelism());
   if (!Number.isSafeInteger(workers) || workers < 1 || workers > 64) throw new SimUsageError(`--workers must be 1 to 64, got '${values.workers ?? ''}'`);
-  if (kind === 'cluster') return runClusterSeeds(seeds, { nodes, faultMs, healMs, bugs: parseClusterBugs(values.bug), ...(values.trace ? { trace: (line: string) => { io.stderr(`${line}\n`); } } : {}) }, workers, values.json, io);
+  if (kind === 'cluster') {
+    const partitions = Number(values.partitions ?? 3);
+    if (!Number.isSafeInteger(partitions) || partitions < 1 || partitions > 64) throw new SimUsageError(`--partitions must be 1 to 64, got '${values.partitions ?? ''}'`);
+    const replicationFactor = Number(values.rf ?? Math.min(3, nodes));
+    if (!Number.isSafeInteger(replicationFactor) || replicationFactor < 1 || replicationFactor > nodes) throw new SimUsageError(`--rf must be 1 to --nodes (${nodes}), got '${values.rf ?? ''}'`);
+    const faults = parseFaults(values.faults ?? 'all');
+    const options = { nodes, faultMs, healMs, partitions, replicationFactor, faults, bugs: parseClusterBugs(values.bug) };
+    return runClusterSeeds(seeds, { ...options, ...(values.trace ? { trace: (line: string) => { io.stderr(`${line}\n`); } } : {}) }, workers, values.json, io);
+  }
+  if (values.partitions !== undefined || values.rf !== undefined || values.faults !== undefined) throw new SimUsageError('--partitions, --rf and --faults apply to the cluster simulation only');
   const bugs = parseBugs(values.bug);
   return runSeeds(seeds, { nodes, faultMs, healMs, bugs }, workers, values.json, io);
 }
@@ -135,6 +148,16 @@ async function runAll<R extends { seed: number }>(work: SeedWork, seeds: number[
   return results.sort((a, b) => a.seed - b.seed);
 }
 
+function parseFaults(text: string): Set<FaultKind> {
+  if (text === 'all') return new Set(faultKinds);
+  const faults = new Set<FaultKind>();
+  for (const name of text.split(',')) {
+    if (!(faultKinds as readonly string[]).includes(name)) throw new SimUsageError(`unknown fault '${name}' (${faultKinds.join(', ')}, or all)`);
+    faults.add(name as FaultKind);
+  }
+  return faults;
+}
+
 function parseClusterBugs(names: string[]): Set<BrokerNodeBug> {
   const bugs = new Set<BrokerNodeBug>();
   for (const name of names) {
@@ -144,19 +167,27 @@ function parseClusterBugs(names: string[]): Set<BrokerNodeBug> {
   return bugs;
 }
 
-async function runClusterSeeds(seeds: number[], options: { nodes: number; faultMs: number; healMs: number; bugs: Set<BrokerNodeBug>; trace?: (line: string) => void }, workers: number, json: boolean, io: SimIO): Promise<number> {
-  const bugFlags = [...options.bugs].map((bug) => ` --bug ${bug}`).join('');
+interface ClusterRun { nodes: number; faultMs: number; healMs: number; partitions: number; replicationFactor: number; faults: Set<FaultKind>; bugs: Set<BrokerNodeBug>; trace?: (line: string) => void }
+
+async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: number, json: boolean, io: SimIO): Promise<number> {
+  const allFaults = options.faults.size === faultKinds.length;
+  const flags = [
+    ...[...options.bugs].map((bug) => ` --bug ${bug}`),
+    options.partitions === 3 ? '' : ` --partitions ${options.partitions}`,
+    options.replicationFactor === Math.min(3, options.nodes) ? '' : ` --rf ${options.replicationFactor}`,
+    allFaults ? '' : ` --faults ${[...options.faults].join(',')}`,
+  ].join('');
   const wallStart = performance.now();
   let lastProgressMs = wallStart;
   let done = 0;
   let failing = 0;
   // Threads get the options as data; a trace (a function) needs one seed, run here.
-  const plain = { nodes: options.nodes, faultMs: options.faultMs, healMs: options.healMs, bugs: options.bugs };
+  const plain = { nodes: options.nodes, faultMs: options.faultMs, healMs: options.healMs, partitions: options.partitions, replicationFactor: options.replicationFactor, faults: options.faults, bugs: options.bugs };
   const results = await runAll<ClusterSimResult>({ kind: 'cluster', options: plain }, seeds, workers, (seed) => runClusterSim({ seed, ...options }), (result) => {
     done += 1;
     if (result.violations.length > 0) failing += 1;
     for (const violation of result.violations) {
-      io.stderr(`seed ${result.seed}: ${violation}\n  replay: driftwood sim cluster --seed ${result.seed} --nodes ${options.nodes} --fault-ms ${options.faultMs} --heal-ms ${options.healMs}${bugFlags}\n`);
+      io.stderr(`seed ${result.seed}: ${violation}\n  replay: driftwood sim cluster --seed ${result.seed} --nodes ${options.nodes} --fault-ms ${options.faultMs} --heal-ms ${options.healMs}${flags}\n`);
     }
     if (performance.now() - lastProgressMs > 2000) {
       lastProgressMs = performance.now();
@@ -185,6 +216,7 @@ async function runClusterSeeds(seeds: number[], options: { nodes: number; faultM
     controllerFailovers: controllerFailovers.length,
     controllerFailoverMsP50: percentile(controllerFailovers, 0.5),
     controllerFailoverMsP99: percentile(controllerFailovers, 0.99),
+    faultsInjected: sumCounts(results.map((r) => r.faultsInjected)),
     traceHash: results.length === 1 ? results[0]?.traceHash ?? null : null,
   };
   if (json) io.stdout(`${JSON.stringify(summary)}\n`);
@@ -233,6 +265,12 @@ function summarize(results: RaftSimResult[], wallSeconds: number): Record<string
     acknowledged: results.reduce((sum, r) => sum + r.acknowledged, 0),
     traceHash: results.length === 1 ? results[0]?.traceHash ?? null : null,
   };
+}
+
+function sumCounts(counts: ReadonlyArray<Record<string, number>>): Record<string, number> {
+  const total: Record<string, number> = {};
+  for (const count of counts) for (const [key, value] of Object.entries(count)) total[key] = (total[key] ?? 0) + value;
+  return Object.fromEntries(Object.entries(total).sort(([a], [b]) => a.localeCompare(b)));
 }
 
 function percentile(sorted: number[], q: number): number | null {

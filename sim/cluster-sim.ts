@@ -49,9 +49,20 @@ export interface ClusterSimOptions {
   readonly faultMs: number;
   readonly healMs: number;
   readonly bugs?: ReadonlySet<BrokerNodeBug>;
+  /** The data topic's partitions (3) and replication factor (3, or fewer nodes). */
+  readonly partitions?: number;
+  readonly replicationFactor?: number;
+  /** The kinds of fault the nemesis may inject (all). */
+  readonly faults?: ReadonlySet<FaultKind>;
   /** Sees every trace line (`--trace`): node starts and crashes, faults, roles, acknowledgements. */
   readonly trace?: (line: string) => void;
 }
+
+/** What the nemesis can do; `--faults` picks a subset. */
+export const faultKinds = ['crash', 'crash-replicas', 'isolate', 'partition', 'pause', 'clean-stop', 'clock-jump'] as const;
+export type FaultKind = (typeof faultKinds)[number];
+/** The nemesis draws one of these slots; a crash is twice as likely as the rest. */
+const FAULT_SLOTS: readonly FaultKind[] = ['crash', 'crash', 'isolate', 'partition', 'pause', 'clean-stop', 'clock-jump', 'crash-replicas'];
 
 export interface ClusterSimResult {
   seed: number;
@@ -70,13 +81,14 @@ export interface ClusterSimResult {
   topicsCreated: number;
   topicsDeleted: number;
   appliedIndex: number;
+  /** Faults injected, by kind. */
+  faultsInjected: Record<string, number>;
 }
 
 export const defaultClusterSimOptions = { nodes: 3, faultMs: 30_000, healMs: 20_000 } as const;
 const EVENTS_PER_RUN_MAX = 5_000_000;
 const FORWARD_TIMEOUT_MS = 2000;
 const DATA_TOPIC = 'data';
-const DATA_PARTITIONS = 3;
 
 /** The stored batches in [from, end), read whole. */
 async function readRange(log: PartitionLog, from: number, end: number): Promise<Buffer> {
@@ -162,7 +174,11 @@ class ClusterSim {
   private recordSerial = 0;
   /** What consumers read: "partition:offset" -> value, and each consumer's next offset. */
   private readonly consumed = new Map<string, string>();
-  private readonly consumerPositions: number[] = Array.from({ length: DATA_PARTITIONS }, () => 0);
+  private readonly consumerPositions: number[];
+  private readonly partitions: number;
+  private readonly replicationFactor: number;
+  private readonly faultSlots: readonly FaultKind[];
+  private readonly faultsInjected: Record<string, number> = {};
   private failover: Failover | null = null;
   private readonly brokerFailoverMs: number[] = [];
   private readonly controllerFailoverMs: number[] = [];
@@ -181,6 +197,11 @@ class ClusterSim {
     this.raftNet = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyMessage);
     this.controllerNet = new SimNetwork<Envelope>(this.scheduler, this.rng.fork(), this.raftNet.faults, (envelope) => structuredClone(envelope));
     this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
+    this.partitions = options.partitions ?? 3;
+    this.replicationFactor = options.replicationFactor ?? Math.min(3, options.nodes);
+    this.consumerPositions = Array.from({ length: this.partitions }, () => 0);
+    const enabled = options.faults ?? new Set(faultKinds);
+    this.faultSlots = FAULT_SLOTS.filter((kind) => enabled.has(kind));
   }
 
   async run(): Promise<ClusterSimResult> {
@@ -193,7 +214,7 @@ class ClusterSim {
     this.scheduleClient();
     this.createDataTopic();
     this.scheduleProducer();
-    for (let partition = 0; partition < DATA_PARTITIONS; partition += 1) this.scheduleConsumer(partition);
+    for (let partition = 0; partition < this.partitions; partition += 1) this.scheduleConsumer(partition);
     this.scheduleNemesis();
     const stop = (): boolean => this.violations.length > 0;
     await this.scheduler.run({ untilMs: this.options.faultMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
@@ -215,6 +236,7 @@ class ClusterSim {
       topicsCreated: this.createdAcked.size,
       topicsDeleted: this.deletedAcked.size,
       appliedIndex: this.checkedIndex,
+      faultsInjected: this.faultsInjected,
     };
   }
 
@@ -514,7 +536,7 @@ class ClusterSim {
         return;
       }
       const node = running[this.clientRng.int(Math.max(1, running.length))]?.node;
-      const body = { name: DATA_TOPIC, partitions: DATA_PARTITIONS, replicationFactor: Math.min(3, this.ids.length), configs: { 'min.insync.replicas': 2, 'flush.ms': 0 } };
+      const body = { name: DATA_TOPIC, partitions: this.partitions, replicationFactor: this.replicationFactor, configs: { 'min.insync.replicas': Math.min(2, this.replicationFactor), 'flush.ms': 0 } };
       node?.toController({ kind: 'create-topic', body }).catch(() => undefined);
       this.createDataTopic();
     });
@@ -531,7 +553,7 @@ class ClusterSim {
   private produceOne(): void {
     const topicId = this.dataTopicId;
     if (topicId === null) return;
-    const partition = this.clientRng.int(DATA_PARTITIONS);
+    const partition = this.clientRng.int(this.partitions);
     const leaders = this.hosts.filter((host) => host.node !== null && !host.paused && host.node.replicas.partition(topicId, partition)?.isLeader === true);
     const host = leaders[this.clientRng.int(Math.max(1, leaders.length))];
     const node = host?.node;
@@ -606,7 +628,7 @@ class ClusterSim {
       return;
     }
     const found = new Map<string, { partition: number; offset: number }>();
-    for (let partition = 0; partition < DATA_PARTITIONS; partition += 1) {
+    for (let partition = 0; partition < this.partitions; partition += 1) {
       const state = image.partition(topicId, partition);
       const leader = state === undefined ? undefined : this.hosts.find((host) => host.id === state.leader)?.node?.replicas.partition(topicId, partition);
       if (state === undefined || leader === undefined) {
@@ -701,28 +723,32 @@ class ClusterSim {
     const target = running[this.nemesisRng.int(Math.max(1, running.length))];
     if (target === undefined) return;
     const downMs = 300 + this.nemesisRng.int(4000);
-    switch (this.nemesisRng.int(8)) {
-      case 0: case 1: this.crash(this.nemesisRng.float() < 0.5 ? this.controller() ?? target : target, downMs); return;
-      case 7: this.crashReplicasOfDataPartition(downMs); return;
-      case 2: this.isolate(target, downMs); return;
-      case 3: this.splitRandomly(downMs); return;
-      case 4: this.pause(target, downMs); return;
-      case 5: void this.cleanStop(target, downMs); return;
-      default: target.clock.jump(this.nemesisRng.int(20_000) - 10_000); this.scheduler.record(`clock jump n${target.id}`);
+    const kind = this.faultSlots[this.nemesisRng.int(this.faultSlots.length)];
+    if (kind === undefined) return;
+    this.faultsInjected[kind] = (this.faultsInjected[kind] ?? 0) + 1;
+    switch (kind) {
+      case 'crash': this.crash(this.nemesisRng.float() < 0.5 ? this.controller() ?? target : target, downMs); return;
+      case 'crash-replicas': this.crashReplicasOfDataPartition(downMs); return;
+      case 'isolate': this.isolate(target, downMs); return;
+      case 'partition': this.splitRandomly(downMs); return;
+      case 'pause': this.pause(target, downMs); return;
+      case 'clean-stop': void this.cleanStop(target, downMs); return;
+      case 'clock-jump': target.clock.jump(this.nemesisRng.int(20_000) - 10_000); this.scheduler.record(`clock jump n${target.id}`);
     }
   }
 
   /**
-   * Power loss on two of the three replicas of a data partition at once (RF - 1), the leader
-   * among them: only the third may keep what was acknowledged.
+   * Power loss on RF - 1 replicas of a data partition at once, the leader among them: only
+   * the last may keep what was acknowledged.
    */
   private crashReplicasOfDataPartition(downMs: number): void {
     const topicId = this.dataTopicId;
     const image = this.controller()?.node?.image;
-    const state = topicId === null ? undefined : image?.partition(topicId, this.nemesisRng.int(DATA_PARTITIONS));
+    const state = topicId === null ? undefined : image?.partition(topicId, this.nemesisRng.int(this.partitions));
     if (state === undefined) return;
-    const followers = state.replicas.filter((id) => id !== state.leader);
-    const victims = [state.leader, followers[this.nemesisRng.int(Math.max(1, followers.length))] ?? state.leader];
+    const pool = state.replicas.filter((id) => id !== state.leader);
+    const victims = [state.leader];
+    while (victims.length < state.replicas.length - 1 && pool.length > 0) victims.push(pool.splice(this.nemesisRng.int(pool.length), 1)[0] ?? state.leader);
     this.scheduler.record(`crash replicas ${victims.join(',')} of data-${state.partition}`);
     for (const id of new Set(victims)) {
       const host = this.hosts.find((candidate) => candidate.id === id);

@@ -48,6 +48,14 @@ void t.test('cluster simulation: the command, its JSON summary and bad arguments
   for (const key of ['brokerFailoverMsP50', 'controllerFailoverMsP99', 'topicsCreated', 'recordsAcknowledged', 'recordsConsumed', 'speedup']) t.ok(key in summary, key);
   await t.rejects(runSimCommand(['cluster', '--bug', 'raft-vote-twice'], capture().io), { name: 'SimUsageError' });
   await t.rejects(runSimCommand(['cluster', '--seeds', '1..2', '--trace'], capture().io), { name: 'SimUsageError' });
+  await t.rejects(runSimCommand(['--faults', 'meteor'], capture().io), { name: 'SimUsageError' });
+  await t.rejects(runSimCommand(['--nodes', '3', '--rf', '4'], capture().io), { name: 'SimUsageError' });
+  await t.rejects(runSimCommand(['raft', '--partitions', '4'], capture().io), { name: 'SimUsageError' });
+  const shaped = capture();
+  t.equal(await runSimCommand(['--seed', '2', '--nodes', '5', '--partitions', '4', '--rf', '3', '--faults', 'crash-replicas,pause', '--fault-ms', '8000', '--heal-ms', '15000', '--json'], shaped.io), 0, '`driftwood sim` runs the cluster simulation');
+  const shapedSummary = JSON.parse(shaped.out.join('')) as { violations: number; faultsInjected: Record<string, number> };
+  t.equal(shapedSummary.violations, 0);
+  t.ok(Object.keys(shapedSummary.faultsInjected).every((kind) => kind === 'crash-replicas' || kind === 'pause'), `only the chosen faults: ${JSON.stringify(shapedSummary.faultsInjected)}`);
   const traced = capture();
   t.equal(await runSimCommand(['cluster', '--seed', '2', '--fault-ms', '2000', '--heal-ms', '5000', '--trace'], traced.io), 0);
   t.match(traced.err.join(''), /start n1[\s\S]*n\d leader leader \d term 1[\s\S]*acked data-\d@\d+/, '--trace prints the event log');
