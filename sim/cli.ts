@@ -158,16 +158,17 @@ function parseFaults(text: string): Set<FaultKind> {
   return faults;
 }
 
-function parseClusterBugs(names: string[]): Set<BrokerNodeBug> {
-  const bugs = new Set<BrokerNodeBug>();
+/** The cluster simulation takes its own defects and the Raft core's. */
+function parseClusterBugs(names: string[]): Set<BrokerNodeBug | RaftBug> {
+  const bugs = new Set<BrokerNodeBug | RaftBug>();
   for (const name of names) {
-    if (!(name in clusterSimBugs)) throw new SimUsageError(`unknown cluster bug '${name}' (driftwood sim --list-bugs)`);
-    bugs.add(name as BrokerNodeBug);
+    if (!(name in clusterSimBugs) && !(name in simBugs)) throw new SimUsageError(`unknown bug '${name}' (driftwood sim --list-bugs)`);
+    bugs.add(name as BrokerNodeBug | RaftBug);
   }
   return bugs;
 }
 
-interface ClusterRun { nodes: number; faultMs: number; healMs: number; partitions: number; replicationFactor: number; faults: Set<FaultKind>; bugs: Set<BrokerNodeBug>; trace?: (line: string) => void }
+interface ClusterRun { nodes: number; faultMs: number; healMs: number; partitions: number; replicationFactor: number; faults: Set<FaultKind>; bugs: Set<BrokerNodeBug | RaftBug>; trace?: (line: string) => void }
 
 async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: number, json: boolean, io: SimIO): Promise<number> {
   const allFaults = options.faults.size === faultKinds.length;

@@ -3,7 +3,7 @@
 // controller requests, memory-level KV kept across restarts with fsync latency). Clients
 // create and delete topics through random nodes; followers fetch from partition leaders,
 // which shrink and expand their ISRs through the controller; a nemesis crashes, pauses, isolates, partitions and shuts nodes down cleanly, then heals.
-// Checkers, at every applied metadata entry:
+// Checkers: at most one Raft leader per term; at every applied metadata entry:
 //   - every node applies the same entry at each index (state machine safety; the images are
 //     compared whole after healing);
 //   - no partition is led by a fenced broker; a partition's leader epoch never goes back
@@ -20,7 +20,7 @@
 // preferred replicas (within the rebalance threshold).
 // It also times partition-leadership failover after a broker dies while the cluster is healthy.
 import type { MemoryLevel } from 'memory-level';
-import type { Entry, Message } from '../raft/index.js';
+import type { Entry, Message, RaftBug } from '../raft/index.js';
 import { BrokerNode, type BrokerNodeBug, type BrokerNodeConfig } from '../src/broker/broker-node.js';
 import { errorFromWire, type ControllerAnswers, type ControllerChannel, type ControllerRequest, type ControllerRequestKind } from '../src/broker/controller-requests.js';
 import { defaultControllerConfig } from '../src/controller/controller.js';
@@ -48,7 +48,8 @@ export interface ClusterSimOptions {
   /** Virtual time with faults, then healed time in which the cluster must converge. */
   readonly faultMs: number;
   readonly healMs: number;
-  readonly bugs?: ReadonlySet<BrokerNodeBug>;
+  /** Deliberate defects: the broker's and the Raft core's (`raft-*`). */
+  readonly bugs?: ReadonlySet<BrokerNodeBug | RaftBug>;
   /** The data topic's partitions (3) and replication factor (3, or fewer nodes). */
   readonly partitions?: number;
   readonly replicationFactor?: number;
@@ -159,6 +160,7 @@ class ClusterSim {
   private readonly imageAt = new Map<number, string>();
   private checkedIndex = 0;
   private readonly leaderEpochs = new Map<string, { epoch: number; leader: number }>();
+  private readonly raftLeaderOfTerm = new Map<number, number>();
   private readonly brokerEpochs = new Map<number, number>();
   private readonly isrs = new Map<string, readonly number[]>();
   private readonly topicsSeen = new Set<string>();
@@ -251,14 +253,17 @@ class ClusterSim {
   // --- nodes ---
 
   private nodeConfig(id: number): BrokerNodeConfig {
+    const bugs = [...(this.options.bugs ?? [])];
+    const raftBugs = new Set(bugs.filter((bug): bug is RaftBug => bug.startsWith('raft-')));
+    const nodeBugs = new Set(bugs.filter((bug): bug is BrokerNodeBug => !bug.startsWith('raft-')));
     return {
       id,
       address: `sim-${id}:9092`,
-      raft: { ...defaultRaftTiming, id, voters: this.ids, observers: [] },
+      raft: { ...defaultRaftTiming, id, voters: this.ids, observers: [], ...(raftBugs.size === 0 ? {} : { bugs: raftBugs }) },
       controller: defaultControllerConfig,
       replica: defaultReplicaManagerConfig,
       heartbeatMs: 250,
-      ...(this.options.bugs === undefined ? {} : { bugs: this.options.bugs }),
+      ...(nodeBugs.size === 0 ? {} : { bugs: nodeBugs }),
     };
   }
 
@@ -283,7 +288,13 @@ class ClusterSim {
       replicaChannel: this.replicaChannel(host),
     }, {
       onApply: (entry) => { this.onApply(host, entry); },
-      onRoleChange: (role, leader, term) => { this.scheduler.record(`n${host.id} ${role} leader ${leader} term ${term}`); },
+      onRoleChange: (role, leader, term) => {
+        this.scheduler.record(`n${host.id} ${role} leader ${leader} term ${term}`);
+        if (role !== 'leader') return;
+        const previous = this.raftLeaderOfTerm.get(term);
+        if (previous !== undefined && previous !== host.id) this.violation(`two Raft leaders in term ${term}: n${previous} and n${host.id}`);
+        this.raftLeaderOfTerm.set(term, host.id);
+      },
       onFatal: (error) => { if (host.generation === generation) this.violation(`n${host.id} stopped on a broken invariant: ${error instanceof Error ? error.message : String(error)}`); },
     });
     if (host.generation !== generation) {

@@ -46,7 +46,7 @@ void t.test('cluster simulation: the command, its JSON summary and bad arguments
   const summary = JSON.parse(json.out.join('')) as Record<string, unknown>;
   t.match(summary, { seeds: 2, violations: 0 });
   for (const key of ['brokerFailoverMsP50', 'controllerFailoverMsP99', 'topicsCreated', 'recordsAcknowledged', 'recordsConsumed', 'speedup']) t.ok(key in summary, key);
-  await t.rejects(runSimCommand(['cluster', '--bug', 'raft-vote-twice'], capture().io), { name: 'SimUsageError' });
+  await t.rejects(runSimCommand(['cluster', '--bug', 'no-such-bug'], capture().io), { name: 'SimUsageError' });
   await t.rejects(runSimCommand(['cluster', '--seeds', '1..2', '--trace'], capture().io), { name: 'SimUsageError' });
   await t.rejects(runSimCommand(['--faults', 'meteor'], capture().io), { name: 'SimUsageError' });
   await t.rejects(runSimCommand(['--nodes', '3', '--rf', '4'], capture().io), { name: 'SimUsageError' });
