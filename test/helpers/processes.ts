@@ -4,27 +4,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'undici';
+import { freePort } from '../../src/node-free-port.js';
 
 export const BIN = join(import.meta.dirname, '..', '..', 'dist', 'bin', 'driftwood.js');
 
 export function requireBuild(): void {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run 'make build' first (make test does)`);
-}
-
-/** A port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => { resolve(port); });
-    });
-  });
 }
 
 export interface Started {
