@@ -163,19 +163,27 @@ export class ReplicaManager {
    */
   async consume(topicName: string, partition: number, offset: number, options: { bytesMax: number; minBytes: number; maxWaitMs: number }): Promise<ReadResult & { highWatermark: number }> {
     const { replica } = this.leaderFor(topicName, partition);
-    let read = await replica.readCommitted(offset, options.bytesMax);
-    if (read.bytes.length >= options.minBytes || options.maxWaitMs <= 0) return { ...read, highWatermark: replica.highWatermark };
-    await new Promise<void>((resolve) => {
-      const timer = this.ports.clock.setTimer(options.maxWaitMs, () => { stop(); resolve(); });
+    const deadlineMs = this.ports.clock.monotonicMs() + options.maxWaitMs;
+    for (;;) {
+      const watermark = replica.highWatermark;
+      const read = await replica.readCommitted(offset, options.bytesMax);
+      const leftMs = deadlineMs - this.ports.clock.monotonicMs();
+      if (read.bytes.length >= options.minBytes || leftMs <= 0 || !replica.isLeader) return { ...read, highWatermark: replica.highWatermark };
+      await this.highWatermarkPast(replica, watermark, leftMs);
+    }
+  }
+
+  /** Resolves once the partition's high watermark passes `watermark`, or after `waitMs`. */
+  private highWatermarkPast(replica: Partition, watermark: number, waitMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.ports.clock.setTimer(waitMs, () => { stop(); resolve(); });
       const stop = replica.onChange(() => {
-        if (replica.highWatermark <= offset) return;
+        if (replica.highWatermark <= watermark && replica.isLeader) return;
         timer.cancel();
         stop();
         resolve();
       });
     });
-    read = await replica.readCommitted(offset, options.bytesMax);
-    return { ...read, highWatermark: replica.highWatermark };
   }
 
   /** A follower's fetch (the leader side of replication). */

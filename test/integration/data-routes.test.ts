@@ -68,6 +68,12 @@ void t.test('produce, fetch, offsets and bad input on one node', { timeout: 120_
   t.ok(Date.now() - started < 4000, `the long poll answered once the record came (${Date.now() - started} ms)`);
   const empty = await call('GET', '/v1/topics/events/partitions/0/records?offset=4&maxWaitMs=200&format=json');
   t.same(empty.json.records, [], 'nothing new: an empty answer after maxWaitMs');
+  const patientStart = Date.now();
+  const patient = call('GET', '/v1/topics/events/partitions/0/records?offset=4&maxWaitMs=1500&minBytes=100000&format=json');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await call('POST', '/v1/topics/events/partitions/0/records', { records: [{ value: 'small' }] });
+  t.match((await patient).json, { records: [{ offset: 4, value: 'small' }] });
+  t.ok(Date.now() - patientStart >= 1400, `fewer than minBytes: it waited out maxWaitMs (${Date.now() - patientStart} ms)`);
 
   const corrupt = Buffer.from(batch);
   corrupt.writeUInt8(corrupt.readUInt8(corrupt.length - 1) ^ 0xff, corrupt.length - 1);
@@ -95,6 +101,6 @@ void t.test('produce, fetch, offsets and bad input on one node', { timeout: 120_
     t.equal(answer.status, status, `${what}: ${status}`);
     t.equal(answer.json.error, code, `${what}: ${code}`);
   }
-  t.match((await call('GET', '/v1/topics/events/partitions/0/records?offset=99')).json, { logStartOffset: 0, highWatermark: 4 }, 'out of range says where the log is');
-  t.match((await call('GET', '/v1/topics/events/partitions/0/offsets?timestamp=latest')).json, { offset: 4 }, 'no bad request touched the log');
+  t.match((await call('GET', '/v1/topics/events/partitions/0/records?offset=99')).json, { logStartOffset: 0, highWatermark: 5 }, 'out of range says where the log is');
+  t.match((await call('GET', '/v1/topics/events/partitions/0/offsets?timestamp=latest')).json, { offset: 5 }, 'no bad request touched the log');
 });
