@@ -174,6 +174,10 @@ export class Partition {
     this.notifyChange();
     this.advanceHighWatermark();
     if (acks !== -1) return result;
+    if (!this.isLeader || this.stateValue.leaderEpoch !== epoch) {
+      // Deposed while the batches were written: no high watermark of ours will confirm them.
+      throw new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.brokerId} lost the leadership of ${this.name} while appending; the write may still be committed`, { leader: this.stateValue.leader });
+    }
     await this.waitForHighWatermark(result.lastOffset + 1, timeoutMs);
     return result;
   }

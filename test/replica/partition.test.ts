@@ -215,3 +215,12 @@ void t.test('a follower with an empty log that led an empty epoch drops it and f
   await fetchOnce(b2, b1, 1);
   t.same(valuesOf(await readAll(b1.log)), ['e0-0', 'e0-1', 'e0-2']);
 });
+
+void t.test('a leader deposed while its batches are written fails their acks=all at once', async (t) => {
+  const { open } = replicas();
+  const leader = await open(1, state());
+  const produce = leader.appendAsLeader(makeBatch('a', 1), -1, 1, 60_000);
+  const deposed = leader.update(state({ leader: 2, leaderEpoch: 1, partitionEpoch: 1 }));
+  await t.rejects(produce, { code: 'NOT_LEADER_OR_FOLLOWER', message: /while appending; the write may still be committed/ });
+  await deposed;
+});
