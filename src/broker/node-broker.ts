@@ -1,7 +1,7 @@
 // One driftwood node as a real process: the node core (BrokerNode: metadata quorum,
-// controller, broker agent) on real ports (LevelDB, the clock, HTTP/2 to peers), and the
-// HTTP endpoints on one port for HTTP/1.1 and HTTP/2. Partition data (replication) comes
-// with the next issue.
+// controller, broker agent, replica manager) on real ports (LevelDB, partition logs on the
+// file system, the clock, HTTP/2 to peers), and the HTTP endpoints (admin, data, internal)
+// on one port for HTTP/1.1 and HTTP/2.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DriftwoodError } from '../../storage/errors.js';

@@ -1,7 +1,8 @@
 // One node of the Raft quorum as a real process: LevelDB for durable Raft state, an HTTP/2
 // (h2c) fastify server for peers' messages and the admin routes, the HTTP/2 transport to the
-// peers, and the RaftNode driver with the real clock and randomness. The cluster's broker
-// (next issue) builds on this; on its own it replicates opaque entries.
+// peers, and the RaftNode driver with the real clock and randomness. `driftwood quorum` runs
+// it on its own, replicating opaque entries; `driftwood start` (src/broker) uses the same
+// pieces with the metadata image as the state machine.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
