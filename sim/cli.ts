@@ -23,6 +23,7 @@ export const simBugs: Record<RaftBug, string> = {
 /** The cluster simulator's defects (`driftwood sim cluster --bug`). */
 export const clusterSimBugs: Record<BrokerNodeBug, string> = {
   'controller-activate-early': "a new controller decides before applying its predecessor's last entries (changes to removed topics)",
+  'roles-before-caught-up': 'a (restarted) broker takes partition roles from its image before it has registered and been unfenced (sim seed 252 before the fix)',
   'ack-before-isr': 'a partition leader moves its high watermark (and answers acks=all) without waiting for the ISR',
   'truncate-to-hw': "a replica becoming follower cuts its log to its high watermark instead of using the leader's epochs (before KIP-101)",
   'elect-outside-isr': 'the controller moves leadership to a live replica outside the ISR when a leader is fenced',

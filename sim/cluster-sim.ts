@@ -575,6 +575,13 @@ class ClusterSim {
     node.replicas.produce(DATA_TOPIC, partition, batch, -1, 2000).then(
       (result) => {
         if (host.generation !== generation) return; // the broker died before it could answer
+        // A leader must be a registered, unfenced broker in its own image (so its image is past
+        // its own registration): a restarted broker acting on the image it replayed from disk
+        // could count a stale ISR (seed 252, before the fix).
+        const self = node.image.broker(node.id);
+        if (self === undefined || self.fenced || self.brokerEpoch !== node.agent.epoch) {
+          this.violation(`n${node.id} acknowledged data-${partition}@${result.baseOffset} while not registered and unfenced in its own image`);
+        }
         values.forEach((value, i) => { this.ackedRecords.set(value, { partition, offset: result.baseOffset + i }); });
         this.scheduler.record(`acked data-${partition}@${result.baseOffset}+${values.length} by n${node.id} (generation ${generation}, now ${host.generation}) epoch ${node.replicas.partition(topicId, partition)?.state.leaderEpoch ?? -1} hw ${node.replicas.partition(topicId, partition)?.highWatermark ?? -1}`);
       },

@@ -22,7 +22,7 @@ import { handleControllerRequest, type ControllerAnswers, type ControllerChannel
  * Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`), as
  * raft/ has for the quorum. Never set outside the simulator.
  */
-export type BrokerNodeBug = 'controller-activate-early' | ControllerBug | ReplicaBug;
+export type BrokerNodeBug = 'controller-activate-early' | 'roles-before-caught-up' | ControllerBug | ReplicaBug;
 
 export interface BrokerNodeConfig {
   readonly id: number;
@@ -128,6 +128,7 @@ export class BrokerNode {
         return node.toController({ kind: 'alter-partition', body: { ...request, brokerId: config.id, brokerEpoch: node.agent.epoch } });
       },
       mayTakeRoles: () => {
+        if (config.bugs?.has('roles-before-caught-up') === true) return true;
         const epoch = node?.agent.epoch ?? 0;
         const self = image.broker(config.id);
         return epoch > 0 && self?.brokerEpoch === epoch && !self.fenced;

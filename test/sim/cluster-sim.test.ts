@@ -13,7 +13,10 @@ const execFileAsync = promisify(execFile);
 // seed 9 found a follower that had led an epoch without writing in it diverging forever;
 // seed 88 the same with an empty log (the leader skipped the epoch check at the log start);
 // seed 252 lost acknowledged records: a restarted leader acted on its stale image, whose ISR
-// lacked a member the controller had added, and acknowledged without it.
+// lacked a member the controller had added, and acknowledged without it. Later workload
+// changes moved these seeds off their original paths (seed 252 no longer fails without the
+// fix), so they run as plain seeds; the seed-252 fix is held by `--bug roles-before-caught-up`
+// and its checker below, the others by unit tests in test/replica/partition.test.ts.
 const SEEDS = [...Array.from({ length: 12 }, (_, i) => i + 1), 88, 252];
 
 void t.test('cluster simulation: controller and brokers under faults keep every checker quiet', async (t) => {
@@ -62,13 +65,14 @@ void t.test('cluster simulation: the command, its JSON summary and bad arguments
 });
 
 // Each deliberate defect must be caught within the first seeds (when written, first caught
-// at seeds 4, 1, 4 and 5); the first catching seed is printed, so a workload change that
+// at seeds 4, 1, 4, 5 and 1); the first catching seed is printed, so a workload change that
 // hides a bug shows up here.
 for (const [bug, seedsMax, anomaly] of [
   ['controller-activate-early', 12, /stopped on a broken invariant|applied .* at index/],
   ['ack-before-isr', 5, /is lost|does not hold there/],
   ['truncate-to-hw', 6, /is lost|does not hold there/],
   ['elect-outside-isr', 8, /is lost|does not hold there/],
+  ['roles-before-caught-up', 4, /while not registered and unfenced in its own image/],
 ] as const) {
   void t.test(`cluster simulation: --bug ${bug} is caught within ${seedsMax} seeds`, async (t) => {
     const io = capture();
