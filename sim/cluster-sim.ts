@@ -38,7 +38,8 @@ import { buildBatch, decodeBatch, splitBatches } from '../storage/record-batch.j
 import { SimDisk } from './disk.js';
 import { hash64 } from './hash.js';
 import { createMemoryLevel, openMemoryKV, slowKV } from './kv.js';
-import { SimNetwork, type LinkFaults } from './network.js';
+import { calmLinks, SimNetwork, type LinkFaults } from './network.js';
+import { copyRaftMessage } from './raft-sim.js';
 import { SeededRng } from './rng.js';
 import { Scheduler, SimClock } from './scheduler.js';
 
@@ -196,7 +197,7 @@ class ClusterSim {
     this.faultGapMs = pick([1000, 2000, 4000]);
     this.clientGapMs = pick([200, 600, 1500]);
     this.produceGapMs = pick([10, 50, 200]);
-    this.raftNet = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyMessage);
+    this.raftNet = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyRaftMessage);
     this.controllerNet = new SimNetwork<Envelope>(this.scheduler, this.rng.fork(), this.raftNet.faults, (envelope) => structuredClone(envelope));
     this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
     this.partitions = options.partitions ?? 3;
@@ -856,9 +857,8 @@ class ClusterSim {
 
   private heal(): void {
     this.healLinks();
-    const calm = { delayMsMin: 1, delayMsMax: 5, lossProbability: 0, duplicateProbability: 0 };
-    this.raftNet.faults = calm;
-    this.controllerNet.faults = calm;
+    this.raftNet.faults = calmLinks;
+    this.controllerNet.faults = calmLinks;
     this.failover = null;
     for (const host of this.hosts) {
       this.resume(host);
@@ -870,8 +870,4 @@ class ClusterSim {
 
 function drawFaults(rng: SeededRng): LinkFaults {
   return { delayMsMin: 1, delayMsMax: 2 + rng.int(30), lossProbability: rng.float() * 0.03, duplicateProbability: rng.float() * 0.02 };
-}
-
-function copyMessage(message: Message): Message {
-  return message.type === 'append' ? { ...message, entries: [...message.entries] } : message;
 }

@@ -15,7 +15,7 @@ import { RaftStorage } from '../src/quorum/raft-storage.js';
 import type { KV } from '../storage/kv.js';
 import { hash64 } from './hash.js';
 import { createMemoryLevel, openMemoryKV, slowKV } from './kv.js';
-import { SimNetwork, type LinkFaults } from './network.js';
+import { calmLinks, SimNetwork, type LinkFaults } from './network.js';
 import { SeededRng } from './rng.js';
 import { Scheduler, SimClock } from './scheduler.js';
 
@@ -159,7 +159,7 @@ class RaftSim {
     this.crashAfterCommitProbability = pick([0, 0.02, 0.1]);
     this.figure8Enabled = this.nemesisRng.float() < 0.5;
     this.crashDuringWriteProbability = pick([0, 0.002, 0.01]);
-    this.network = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyMessage);
+    this.network = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyRaftMessage);
     this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
   }
 
@@ -592,7 +592,7 @@ class RaftSim {
 
   private heal(): void {
     this.network.heal();
-    this.network.faults = { delayMsMin: 1, delayMsMax: 5, lossProbability: 0, duplicateProbability: 0 };
+    this.network.faults = calmLinks;
     for (const host of this.hosts) {
       if (host.paused && host.node !== null) {
         host.paused = false;
@@ -612,6 +612,6 @@ function drawFaults(rng: SeededRng): LinkFaults {
 }
 
 /** Messages are never mutated once sent; only an append's entry list is copied, as a receiver may keep it. */
-function copyMessage(message: Message): Message {
+export function copyRaftMessage(message: Message): Message {
   return message.type === 'append' ? { ...message, entries: [...message.entries] } : message;
 }
