@@ -21,6 +21,8 @@ const PRODUCE_TIMEOUT_MS_MAX = 300_000;
 const FETCH_BYTES_DEFAULT = 1024 * 1024;
 const FETCH_BYTES_MAX = 64 * 1024 * 1024;
 const FETCH_WAIT_MS_DEFAULT = 500;
+/** An offsets lookup has no timeout of its own; this is how long it waits for a leadership being taken. */
+const ROLE_WAIT_MS_OFFSETS = 1_000;
 const FETCH_WAIT_MS_MAX = 30_000;
 /** Slack on top of the produce timeout before a forwarded produce counts as lost. */
 const FORWARD_SLACK_MS = 5000;
@@ -100,7 +102,7 @@ export function addDataRoutes(app: HttpApp, current: () => Broker): void {
     const replicas = current().node.replicas;
     if (acks === 0) {
       // Fire and forget, as Kafka's acks=0: the answer comes before the append.
-      replicas.leaderFor(topic, partition);
+      await replicas.readyLeaderFor(topic, partition, timeoutMs);
       replicas.produce(topic, partition, batch, 0, timeoutMs).catch(() => undefined);
       return reply.status(202).send({ partition, recordCount: countRecords(batch) });
     }
@@ -170,7 +172,7 @@ export function addDataRoutes(app: HttpApp, current: () => Broker): void {
   app.get('/v1/topics/:topic/partitions/:partition/offsets', { schema: { params: partitionParams, querystring: offsetsQuery } }, async (request) => {
     const { topic, partition } = request.params as { topic: string; partition: number };
     const { timestamp } = request.query as { timestamp: string };
-    const { replica } = current().node.replicas.leaderFor(topic, partition);
+    const { replica } = await current().node.replicas.readyLeaderFor(topic, partition, ROLE_WAIT_MS_OFFSETS);
     const bounds = { partition, logStartOffset: replica.log.logStartOffset, highWatermark: replica.highWatermark };
     if (timestamp === 'earliest') return { ...bounds, offset: bounds.logStartOffset };
     if (timestamp === 'latest') return { ...bounds, offset: bounds.highWatermark };

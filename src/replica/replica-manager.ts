@@ -68,6 +68,8 @@ export interface PartitionOffsets {
 
 /** The segment file format's floor; Kafka's segment.bytes floor is lower (14). */
 const SEGMENT_BYTES_FLOOR = 1024;
+/** The longest a request waits for this broker to finish taking a leadership its image names. */
+const ROLE_WAIT_MS_MAX = 2_000;
 const BATCH_HEADER_BYTES = 61;
 
 /** A topic's configs as partition-log settings. */
@@ -150,9 +152,34 @@ export class ReplicaManager {
     return { replica, topic };
   }
 
+  /**
+   * leaderFor, but when this broker's image already names it the leader and the role change is
+   * still being applied (the log opening, say, right after a topic was created), waits up to
+   * `waitMs` for it instead of sending the client away to retry against itself.
+   */
+  async readyLeaderFor(topicName: string, partition: number, waitMs: number): Promise<{ replica: Partition; topic: TopicState }> {
+    try {
+      return this.leaderFor(topicName, partition);
+    } catch (error) {
+      const topic = this.ports.image.topic(topicName);
+      const named = topic === undefined ? undefined : this.ports.image.partition(topic.topicId, partition);
+      if (named?.leader !== this.ports.brokerId || this.reconciling === null) throw error;
+      await this.settled(this.reconciling, Math.min(waitMs, ROLE_WAIT_MS_MAX));
+      return this.leaderFor(topicName, partition);
+    }
+  }
+
+  /** Resolves when `work` settles or after `waitMs`, whichever comes first. */
+  private settled(work: Promise<void>, waitMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.ports.clock.setTimer(waitMs, resolve);
+      void work.finally(() => { timer.cancel(); resolve(); });
+    });
+  }
+
   /** A produce to a partition this broker leads; see Partition.appendAsLeader. */
   async produce(topicName: string, partition: number, bytes: Buffer, acks: Acks, timeoutMs: number): Promise<AppendResult> {
-    const { replica, topic } = this.leaderFor(topicName, partition);
+    const { replica, topic } = await this.readyLeaderFor(topicName, partition, timeoutMs);
     const minInsyncReplicas = effectiveTopicConfig(topic.configs)['min.insync.replicas'];
     return replica.appendAsLeader(bytes, acks, minInsyncReplicas, timeoutMs);
   }
@@ -162,7 +189,7 @@ export class ReplicaManager {
    * at least minBytes when there are fewer.
    */
   async consume(topicName: string, partition: number, offset: number, options: { bytesMax: number; minBytes: number; maxWaitMs: number }): Promise<ReadResult & { highWatermark: number }> {
-    const { replica } = this.leaderFor(topicName, partition);
+    const { replica } = await this.readyLeaderFor(topicName, partition, options.maxWaitMs);
     const deadlineMs = this.ports.clock.monotonicMs() + options.maxWaitMs;
     for (;;) {
       const watermark = replica.highWatermark;

@@ -85,3 +85,27 @@ void t.test('high watermarks survive a restart through the checkpoint file', asy
   t.equal(second.leaderFor('solo', 0).replica.highWatermark, 3, 'the high watermark is back, not 0');
   await second.close();
 });
+
+void t.test('a produce that arrives while this broker is still taking the leadership its image names waits for it', async (t) => {
+  const log = new TestLog();
+  log.addBrokers([1]);
+  const clock = new VirtualClock();
+  const manager = new ReplicaManager(defaultReplicaManagerConfig, {
+    brokerId: 1,
+    clock,
+    disk: new SimDisk(),
+    image: log.image,
+    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
+    alterPartition: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
+    mayTakeRoles: () => true,
+    onFatal: (error) => { t.fail(String(error)); },
+  });
+  await manager.start();
+  // The image changes (the manager starts reconciling) and the produce comes before the log is open.
+  log.commit(createTopic({ name: 'fresh', partitions: 1, replicationFactor: 1, configs: {} }, log.image, [1], 0, 'TOPICID2222222222222222'));
+  t.throws(() => manager.leaderFor('fresh', 0), { code: 'NOT_LEADER_OR_FOLLOWER' }, 'not leader yet');
+  const answer = await manager.produce('fresh', 0, makeBatch('a', 2), 1, 1000);
+  t.equal(answer.baseOffset, 0, 'the produce waited for the role instead of failing');
+  await t.rejects(manager.produce('absent', 0, makeBatch('b', 1), 1, 1000), { code: 'UNKNOWN_TOPIC_OR_PARTITION' });
+  await manager.close();
+});
