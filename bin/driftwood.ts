@@ -7,6 +7,7 @@ import { runSimCommand, SimUsageError } from '../sim/cli.js';
 const io = {
   stdout: (text: string) => { process.stdout.write(text); },
   stderr: (text: string) => { process.stderr.write(text); },
+  progressBar: process.stderr.isTTY,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -11,6 +11,62 @@ import type { SeedWork } from './seed-worker.js';
 export interface SimIO {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** stderr is a terminal: draw a progress bar instead of plain progress lines. */
+  progressBar?: boolean;
+}
+
+/** Progress of a seed range on stderr: a bar redrawn in place on a terminal, a plain line every few seconds otherwise. */
+class Progress {
+  private readonly startMs = performance.now();
+  private lastMs = 0;
+  private drawn = false;
+
+  constructor(private readonly io: SimIO, private readonly total: number) {}
+
+  update(done: number, failing: number): void {
+    const nowMs = performance.now();
+    const bar = this.io.progressBar === true;
+    if (nowMs - this.lastMs < (bar ? PROGRESS_BAR_MS : PROGRESS_LINE_MS) && done < this.total) return;
+    this.lastMs = nowMs;
+    const elapsedS = (nowMs - this.startMs) / 1000;
+    const etaS = done === 0 ? 0 : (elapsedS / done) * (this.total - done);
+    const text = `${done}/${this.total} seeds, ${failing} failing, ${Math.round(elapsedS)} s${done < this.total ? `, about ${formatSeconds(etaS)} left` : ''}`;
+    if (!bar) {
+      if (done < this.total) this.io.stderr(`${text}\n`);
+      return;
+    }
+    const filled = Math.round((done / Math.max(1, this.total)) * PROGRESS_BAR_WIDTH);
+    this.io.stderr(`\r[${'#'.repeat(filled)}${'-'.repeat(PROGRESS_BAR_WIDTH - filled)}] ${text}\u001b[K`);
+    this.drawn = true;
+  }
+
+  /** Leaves the line before anything else is printed. */
+  interrupt(): void {
+    if (!this.drawn) return;
+    this.io.stderr('\r\u001b[K');
+    this.drawn = false;
+  }
+
+  finish(): void {
+    if (this.drawn) this.io.stderr('\n');
+    this.drawn = false;
+  }
+}
+
+const PROGRESS_BAR_MS = 200;
+const PROGRESS_LINE_MS = 2000;
+const PROGRESS_BAR_WIDTH = 30;
+
+function formatSeconds(seconds: number): string {
+  return seconds < 90 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`;
+}
+
+/** `--duration`: 60s, 2m, 1500ms or a plain number of seconds. */
+export function parseDurationMs(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
+  if (match === null) throw new SimUsageError(`--duration takes 60s, 2m, 1500ms or seconds, got '${text}'`);
+  const unitMs = match[2] === 'ms' ? 1 : match[2] === 'm' ? 60_000 : 1000;
+  return Math.round(Number(match[1]) * unitMs);
 }
 
 /** Each deliberate defect and what it breaks, for `--bug` and `--list-bugs`. */
@@ -27,6 +83,7 @@ export const clusterSimBugs: Record<BrokerNodeBug, string> = {
   'ack-before-isr': 'a partition leader moves its high watermark (and answers acks=all) without waiting for the ISR',
   'truncate-to-hw': "a replica becoming follower cuts its log to its high watermark instead of using the leader's epochs (before KIP-101)",
   'elect-outside-isr': 'the controller moves leadership to a live replica outside the ISR when a leader is fenced',
+  'hw-regress': 'the high watermark is not checkpointed, and a new or restarted leader serves it before it reaches its own epoch (consumers see it go back)',
 };
 
 export class SimUsageError extends Error {
@@ -69,6 +126,7 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
       'list-bugs': { type: 'boolean', default: false },
       'fault-ms': { type: 'string' },
       'heal-ms': { type: 'string' },
+      duration: { type: 'string' },
       json: { type: 'boolean', default: false },
       trace: { type: 'boolean', default: false },
       workers: { type: 'string' },
@@ -85,14 +143,17 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
   // The whole cluster is what `driftwood sim` runs; `raft` runs the bare quorum.
   const kind = positionals[0] ?? 'cluster';
   if ((kind !== 'raft' && kind !== 'cluster') || positionals.length > 1) {
-    throw new SimUsageError('usage: driftwood sim [cluster|raft] --seeds A..B [--nodes N] [--partitions P] [--rf R] [--faults all|crash,...] [--fault-ms MS] [--heal-ms MS] [--bug NAME] [--workers N] [--json] [--trace]');
+    throw new SimUsageError('usage: driftwood sim [cluster|raft] --seeds A..B [--nodes N] [--partitions P] [--rf R] [--faults all|crash,...] [--duration 60s | --fault-ms MS] [--heal-ms MS] [--bug NAME] [--workers N] [--json] [--trace]');
   }
   const defaults = kind === 'raft' ? defaultRaftSimOptions : defaultClusterSimOptions;
   const seeds = parseSeeds(values.seed ?? values.seeds);
   const nodes = Number(values.nodes ?? defaults.nodes);
   if (!Number.isSafeInteger(nodes) || nodes < 3 || nodes > 7) throw new SimUsageError(`--nodes must be 3 to 7, got '${values.nodes ?? ''}'`);
-  const faultMs = Number(values['fault-ms'] ?? defaults.faultMs);
   const healMs = Number(values['heal-ms'] ?? defaults.healMs);
+  if (values.duration !== undefined && values['fault-ms'] !== undefined) throw new SimUsageError('--duration and --fault-ms both set the faulty time; give one');
+  // --duration is the whole virtual time of a seed: faults, then --heal-ms to converge.
+  const faultMs = values.duration === undefined ? Number(values['fault-ms'] ?? defaults.faultMs) : parseDurationMs(values.duration) - healMs;
+  if (values.duration !== undefined && faultMs <= 0) throw new SimUsageError(`--duration must be longer than --heal-ms (${healMs} ms)`);
   if (!Number.isSafeInteger(faultMs) || faultMs < 0 || !Number.isSafeInteger(healMs) || healMs < 1000) throw new SimUsageError('--fault-ms must be >= 0 and --heal-ms >= 1000');
   if (values.trace && seeds.length !== 1) throw new SimUsageError('--trace takes one --seed');
   const workers = Number(values.workers ?? os.availableParallelism());
@@ -180,36 +241,50 @@ async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: nu
     allFaults ? '' : ` --faults ${[...options.faults].join(',')}`,
   ].join('');
   const wallStart = performance.now();
-  let lastProgressMs = wallStart;
+  const progress = new Progress(io, seeds.length);
   let done = 0;
   let failing = 0;
   // Threads get the options as data; a trace (a function) needs one seed, run here.
   const plain = { nodes: options.nodes, faultMs: options.faultMs, healMs: options.healMs, partitions: options.partitions, replicationFactor: options.replicationFactor, faults: options.faults, bugs: options.bugs };
   const results = await runAll<ClusterSimResult>({ kind: 'cluster', options: plain }, seeds, workers, (seed) => runClusterSim({ seed, ...options }), (result) => {
     done += 1;
-    if (result.violations.length > 0) failing += 1;
+    if (result.violations.length > 0) {
+      failing += 1;
+      progress.interrupt();
+    }
     for (const violation of result.violations) {
       io.stderr(`seed ${result.seed}: ${violation}\n  replay: driftwood sim cluster --seed ${result.seed} --nodes ${options.nodes} --fault-ms ${options.faultMs} --heal-ms ${options.healMs}${flags}\n`);
     }
-    if (performance.now() - lastProgressMs > 2000) {
-      lastProgressMs = performance.now();
-      io.stderr(`${done}/${seeds.length} seeds, ${failing} failing\n`);
-    }
+    progress.update(done, failing);
   });
+  progress.finish();
   const wallSeconds = (performance.now() - wallStart) / 1000;
   const simulatedSeconds = results.reduce((sum, r) => sum + r.simulatedMs, 0) / 1000;
   const brokerFailovers = results.flatMap((r) => r.brokerFailoverMs).sort((a, b) => a - b);
   const controllerFailovers = results.flatMap((r) => r.controllerFailoverMs).sort((a, b) => a - b);
+  const failovers = [...brokerFailovers, ...controllerFailovers].sort((a, b) => a - b);
+  const total = (field: (r: ClusterSimResult) => number): number => results.reduce((sum, r) => sum + field(r), 0);
+  const events = total((r) => r.events);
   const summary = {
     seeds: results.length,
-    violations: results.reduce((sum, r) => sum + r.violations.length, 0),
+    violations: total((r) => r.violations.length),
+    violationsByKind: sumCounts(results.map((r) => r.violationKinds)),
     failingSeeds: results.filter((r) => r.violations.length > 0).map((r) => r.seed).slice(0, 20),
     simulatedSeconds: Math.round(simulatedSeconds),
     wallSeconds: Math.round(wallSeconds * 10) / 10,
     speedup: Math.round(simulatedSeconds / wallSeconds),
-    events: results.reduce((sum, r) => sum + r.events, 0),
-    recordsAcknowledged: results.reduce((sum, r) => sum + r.recordsAcknowledged, 0),
-    recordsConsumed: results.reduce((sum, r) => sum + r.recordsConsumed, 0),
+    events,
+    eventsPerSec: Math.round(events / wallSeconds),
+    acknowledged: total((r) => r.recordsAcknowledged),
+    acknowledgedAcksOne: total((r) => r.recordsAcknowledgedAcksOne),
+    lost: total((r) => r.lost),
+    lostAcksOne: total((r) => r.lostAcksOne),
+    duplicates: total((r) => r.duplicates),
+    producesAbandoned: total((r) => r.producesAbandoned),
+    recordsConsumed: total((r) => r.recordsConsumed),
+    failovers: failovers.length,
+    failoverMsP50: percentile(failovers, 0.5),
+    failoverMsP99: percentile(failovers, 0.99),
     topicsCreated: results.reduce((sum, r) => sum + r.topicsCreated, 0),
     topicsDeleted: results.reduce((sum, r) => sum + r.topicsDeleted, 0),
     brokerFailovers: brokerFailovers.length,
@@ -228,21 +303,22 @@ async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: nu
 
 async function runSeeds(seeds: number[], options: { nodes: number; faultMs: number; healMs: number; bugs: Set<RaftBug> }, workers: number, json: boolean, io: SimIO): Promise<number> {
   const wallStart = performance.now();
-  let lastProgressMs = wallStart;
+  const progress = new Progress(io, seeds.length);
   let done = 0;
   let failing = 0;
   const bugFlags = [...options.bugs].map((bug) => ` --bug ${bug}`).join('');
   const results = await runAll<RaftSimResult>({ kind: 'raft', options }, seeds, workers, (seed) => runRaftSim({ seed, ...options }), (result) => {
     done += 1;
-    if (result.violations.length > 0) failing += 1;
+    if (result.violations.length > 0) {
+      failing += 1;
+      progress.interrupt();
+    }
     for (const violation of result.violations) {
       io.stderr(`seed ${result.seed}: ${violation}\n  replay: driftwood sim raft --seed ${result.seed} --nodes ${options.nodes}${bugFlags}\n`);
     }
-    if (performance.now() - lastProgressMs > 2000) {
-      lastProgressMs = performance.now();
-      io.stderr(`${done}/${seeds.length} seeds, ${failing} failing\n`);
-    }
+    progress.update(done, failing);
   });
+  progress.finish();
   const summary = summarize(results, (performance.now() - wallStart) / 1000);
   if (json) io.stdout(`${JSON.stringify(summary)}\n`);
   else for (const [key, value] of Object.entries(summary)) io.stdout(`${key.padEnd(18)} ${JSON.stringify(value)}\n`);

@@ -35,6 +35,8 @@ import { DriftwoodError } from '../storage/errors.js';
 import type { PartitionLog } from '../storage/partition-log.js';
 import { SEGMENT_BYTES_LIMIT } from '../storage/log-config.js';
 import { buildBatch, decodeBatch, splitBatches } from '../storage/record-batch.js';
+import { partitionForKey } from '../src/partitioner.js';
+import { DataHistory, type DataAnomaly, type DataCounts, type StoredRecord } from './data-history.js';
 import { SimDisk } from './disk.js';
 import { hash64 } from './hash.js';
 import { createMemoryLevel, openMemoryKV, slowKV } from './kv.js';
@@ -42,6 +44,7 @@ import { calmLinks, SimNetwork, type LinkFaults } from './network.js';
 import { copyRaftMessage } from './raft-sim.js';
 import { SeededRng } from './rng.js';
 import { Scheduler, SimClock } from './scheduler.js';
+import { slowDisk } from './slow-disk.js';
 
 export interface ClusterSimOptions {
   readonly seed: number;
@@ -58,17 +61,44 @@ export interface ClusterSimOptions {
   readonly faults?: ReadonlySet<FaultKind>;
   /** Sees every trace line (`--trace`): node starts and crashes, faults, roles, acknowledgements. */
   readonly trace?: (line: string) => void;
+  /** An explicit fault schedule (property tests) instead of the seed's random nemesis. */
+  readonly schedule?: readonly ScheduledFault[];
+  /** The workload and the network's message faults; drawn from the seed when absent. */
+  readonly workload?: Partial<Workload>;
+  readonly linkFaults?: LinkFaults;
 }
 
 /** What the nemesis can do; `--faults` picks a subset. */
-export const faultKinds = ['crash', 'crash-replicas', 'isolate', 'partition', 'pause', 'clean-stop', 'clock-jump'] as const;
+export const faultKinds = ['crash', 'crash-replicas', 'isolate', 'isolate-controller', 'isolate-leader', 'partition', 'one-way', 'bridge', 'pause', 'clean-stop', 'clock-jump', 'slow-disk'] as const;
 export type FaultKind = (typeof faultKinds)[number];
-/** The nemesis draws one of these slots; a crash is twice as likely as the rest. */
-const FAULT_SLOTS: readonly FaultKind[] = ['crash', 'crash', 'isolate', 'partition', 'pause', 'clean-stop', 'clock-jump', 'crash-replicas'];
+
+/** One fault at a given virtual time: `target` picks a node (modulo the node count) or a data partition. */
+export interface ScheduledFault {
+  readonly atMs: number;
+  readonly kind: FaultKind;
+  readonly target: number;
+  readonly downMs: number;
+}
+
+export interface Workload {
+  /** Share of batches produced with acks=all (the rest acks=1). */
+  readonly acksAllShare: number;
+  /** Share of batches with a key (the rest null keys). */
+  readonly keyedShare: number;
+  /** Mean gap between new batches. */
+  readonly produceGapMs: number;
+}
+
+/** Every kind of violation a checker reports: Jepsen's data anomalies and the cluster's own invariants. */
+export type ViolationKind = DataAnomaly
+  | 'replica-divergence' | 'two-raft-leaders' | 'two-partition-leaders' | 'metadata-divergence' | 'epoch-regress'
+  | 'fenced-leader' | 'fenced-isr' | 'unregistered-leader' | 'placement' | 'topic-lost' | 'invariant' | 'liveness';
 
 export interface ClusterSimResult {
   seed: number;
   violations: string[];
+  /** How many violations of each kind. */
+  violationKinds: Record<string, number>;
   simulatedMs: number;
   events: number;
   traceHash: string;
@@ -76,8 +106,16 @@ export interface ClusterSimResult {
   brokerFailoverMs: number[];
   /** The same when the broker that died was also the controller. */
   controllerFailoverMs: number[];
-  /** Records producers had acknowledged (acks=all), every one checked at the end. */
+  /** Records producers had acknowledged (acks=all and acks=1), every one checked at the end. */
   recordsAcknowledged: number;
+  recordsAcknowledgedAcksOne: number;
+  /** acks=all records lost (violations); acks=1 records lost (allowed: their leader died first). */
+  lost: number;
+  lostAcksOne: number;
+  /** Extra copies of retried batches (allowed without an idempotent producer). */
+  duplicates: number;
+  /** Batches the producer gave up on after its delivery timeout. */
+  producesAbandoned: number;
   /** Distinct (partition, offset) consumers read during the run, every one checked at the end. */
   recordsConsumed: number;
   topicsCreated: number;
@@ -91,6 +129,15 @@ export const defaultClusterSimOptions = { nodes: 3, faultMs: 30_000, healMs: 20_
 const EVENTS_PER_RUN_MAX = 5_000_000;
 const FORWARD_TIMEOUT_MS = 2000;
 const DATA_TOPIC = 'data';
+/** The producer: its request timeout, the client-side slack before it calls an answer lost, retry backoff, delivery timeout. */
+const PRODUCE_TIMEOUT_MS = 2000;
+const REQUEST_SLACK_MS = 500;
+const RETRY_BACKOFF_MS = 100;
+const DELIVERY_TIMEOUT_MS = 10_000;
+/** Distinct keys keyed batches draw from. */
+const KEYS = 32;
+/** Data anomalies reported one by one per run (all are counted). */
+const VIOLATIONS_REPORTED_MAX = 20;
 
 /** The stored batches in [from, end), read whole. */
 async function readRange(log: PartitionLog, from: number, end: number): Promise<Buffer> {
@@ -132,8 +179,19 @@ interface Host {
   node: BrokerNode | null;
   starting: boolean;
   paused: boolean;
+  /** Until when the nemesis keeps this node's disk slow. */
+  slowDiskUntilMs: number;
   generation: number;
   pending: Map<number, Pending>;
+}
+
+interface OutgoingBatch {
+  readonly id: string;
+  readonly partition: number;
+  readonly acks: 1 | -1;
+  readonly values: readonly string[];
+  readonly bytes: Buffer;
+  readonly deadlineMs: number;
 }
 
 interface Failover {
@@ -156,6 +214,7 @@ class ClusterSim {
   private readonly hosts: Host[] = [];
   private readonly ids: number[];
   private readonly violations: string[] = [];
+  private readonly violationKinds: Record<string, number> = {};
   private nextEnvelopeId = 1;
   /** The image hash first applied at each index, and the facts the checkers carry forward. */
   private readonly imageAt = new Map<number, string>();
@@ -172,15 +231,18 @@ class ClusterSim {
   private topicSerial = 0;
   /** The replicated data topic producers write to, once created. */
   private dataTopicId: string | null = null;
-  /** Every acknowledged record's value, and where the leader said it went. */
-  private readonly ackedRecords = new Map<string, { partition: number; offset: number }>();
+  /** What producers and consumers did and saw, checked against the final logs. */
+  private readonly history = new DataHistory((kind, text) => { this.violation(kind, text); });
+  private dataCounts: DataCounts | null = null;
   private recordSerial = 0;
-  /** What consumers read: "partition:offset" -> value, and each consumer's next offset. */
-  private readonly consumed = new Map<string, string>();
-  private readonly consumerPositions: number[];
+  private batchSerial = 0;
+  private producesAbandoned = 0;
+  /** Each partition's consumer: its next offset and the leader epoch it knows. */
+  private readonly consumers: Array<{ position: number; leaderEpoch: number }>;
+  private readonly workload: Workload;
+  private readonly faultWeights: ReadonlyArray<{ kind: FaultKind; weight: number }>;
   private readonly partitions: number;
   private readonly replicationFactor: number;
-  private readonly faultSlots: readonly FaultKind[];
   private readonly faultsInjected: Record<string, number> = {};
   private failover: Failover | null = null;
   private readonly brokerFailoverMs: number[] = [];
@@ -196,29 +258,38 @@ class ClusterSim {
     const pick = <T>(choices: readonly T[]): T => choices[this.nemesisRng.int(choices.length)] as T;
     this.faultGapMs = pick([1000, 2000, 4000]);
     this.clientGapMs = pick([200, 600, 1500]);
-    this.produceGapMs = pick([10, 50, 200]);
-    this.raftNet = new SimNetwork<Message>(this.scheduler, this.rng.fork(), drawFaults(this.nemesisRng), copyRaftMessage);
+    this.workload = {
+      acksAllShare: pick([1, 0.8, 0.5]),
+      keyedShare: pick([0, 0.5, 1]),
+      produceGapMs: pick([10, 50, 200]),
+      ...options.workload,
+    };
+    this.produceGapMs = this.workload.produceGapMs;
+    const linkFaults = drawFaults(this.nemesisRng);
+    this.raftNet = new SimNetwork<Message>(this.scheduler, this.rng.fork(), options.linkFaults ?? linkFaults, copyRaftMessage);
     this.controllerNet = new SimNetwork<Envelope>(this.scheduler, this.rng.fork(), this.raftNet.faults, (envelope) => structuredClone(envelope));
     this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
     this.partitions = options.partitions ?? 3;
     this.replicationFactor = options.replicationFactor ?? Math.min(3, options.nodes);
-    this.consumerPositions = Array.from({ length: this.partitions }, () => 0);
+    this.consumers = Array.from({ length: this.partitions }, () => ({ position: 0, leaderEpoch: -1 }));
+    // Fault probabilities differ per seed: each enabled kind gets a weight of 1 to 4.
     const enabled = options.faults ?? new Set(faultKinds);
-    this.faultSlots = FAULT_SLOTS.filter((kind) => enabled.has(kind));
+    this.faultWeights = faultKinds.filter((kind) => enabled.has(kind)).map((kind) => ({ kind, weight: 1 + this.nemesisRng.int(4) }));
   }
 
   async run(): Promise<ClusterSimResult> {
     const trace = this.options.trace;
     if (trace !== undefined) this.scheduler.onRecord = (timeMs, line) => { trace(`${timeMs.toFixed(1).padStart(9)} ${line}`); };
     for (const id of this.ids) {
-      this.hosts.push({ id, db: createMemoryLevel(), disk: new SimDisk(), clock: new SimClock(this.scheduler, `n${id}`), node: null, starting: false, paused: false, generation: 0, pending: new Map() });
+      this.hosts.push({ id, db: createMemoryLevel(), disk: new SimDisk(), clock: new SimClock(this.scheduler, `n${id}`), node: null, starting: false, paused: false, slowDiskUntilMs: 0, generation: 0, pending: new Map() });
     }
     for (const host of this.hosts) await this.startNode(host);
     this.scheduleClient();
     this.createDataTopic();
     this.scheduleProducer();
     for (let partition = 0; partition < this.partitions; partition += 1) this.scheduleConsumer(partition);
-    this.scheduleNemesis();
+    if (this.options.schedule === undefined) this.scheduleNemesis();
+    else for (const fault of this.options.schedule) this.scheduler.at(fault.atMs, 'scheduled fault', () => { if (this.faulting) this.inject(fault.kind, fault.target, fault.downMs); });
     const stop = (): boolean => this.violations.length > 0;
     await this.scheduler.run({ untilMs: this.options.faultMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
     this.heal();
@@ -234,8 +305,14 @@ class ClusterSim {
       traceHash: this.scheduler.traceHash(),
       brokerFailoverMs: this.brokerFailoverMs,
       controllerFailoverMs: this.controllerFailoverMs,
-      recordsAcknowledged: this.ackedRecords.size,
-      recordsConsumed: this.consumed.size,
+      violationKinds: this.violationKinds,
+      recordsAcknowledged: (this.dataCounts?.acknowledgedAll ?? 0) + (this.dataCounts?.acknowledgedOne ?? 0),
+      recordsAcknowledgedAcksOne: this.dataCounts?.acknowledgedOne ?? 0,
+      lost: this.dataCounts?.lost ?? 0,
+      lostAcksOne: this.dataCounts?.lostUnguaranteed ?? 0,
+      duplicates: this.dataCounts?.duplicates ?? 0,
+      producesAbandoned: this.producesAbandoned,
+      recordsConsumed: this.dataCounts?.consumed ?? 0,
       topicsCreated: this.createdAcked.size,
       topicsDeleted: this.deletedAcked.size,
       appliedIndex: this.checkedIndex,
@@ -243,8 +320,9 @@ class ClusterSim {
     };
   }
 
-  private violation(text: string): void {
-    this.violations.push(`t=${this.scheduler.nowMs.toFixed(0)}ms ${text}`);
+  private violation(kind: ViolationKind, text: string): void {
+    this.violations.push(`t=${this.scheduler.nowMs.toFixed(0)}ms [${kind}] ${text}`);
+    this.violationKinds[kind] = (this.violationKinds[kind] ?? 0) + 1;
   }
 
   private get faulting(): boolean {
@@ -283,7 +361,12 @@ class ClusterSim {
       clock: host.clock,
       rng: this.rng.fork(),
       kv,
-      disk: host.disk,
+      disk: slowDisk(host.disk, {
+        syncDelayMs: () => (this.scheduler.nowMs < host.slowDiskUntilMs ? 20 + this.rng.float() * 300 : 0),
+        writeDelayMs: () => (this.scheduler.nowMs < host.slowDiskUntilMs ? this.rng.float() * 20 : 0),
+        after: (delayMs, run) => { this.scheduler.after(delayMs, `n${host.id} slow disk`, run); },
+        alive: () => host.generation === generation,
+      }),
       raftTransport: { send: (messages) => { this.raftNet.send(messages); } },
       controllerChannel: this.channel(host),
       replicaChannel: this.replicaChannel(host),
@@ -293,10 +376,10 @@ class ClusterSim {
         this.scheduler.record(`n${host.id} ${role} leader ${leader} term ${term}`);
         if (role !== 'leader') return;
         const previous = this.raftLeaderOfTerm.get(term);
-        if (previous !== undefined && previous !== host.id) this.violation(`two Raft leaders in term ${term}: n${previous} and n${host.id}`);
+        if (previous !== undefined && previous !== host.id) this.violation('two-raft-leaders', `two Raft leaders in term ${term}: n${previous} and n${host.id}`);
         this.raftLeaderOfTerm.set(term, host.id);
       },
-      onFatal: (error) => { if (host.generation === generation) this.violation(`n${host.id} stopped on a broken invariant: ${error instanceof Error ? error.message : String(error)}`); },
+      onFatal: (error) => { if (host.generation === generation) this.violation('invariant', `n${host.id} stopped on a broken invariant: ${error instanceof Error ? error.message : String(error)}`); },
     });
     if (host.generation !== generation) {
       node.stop(); // crashed while starting
@@ -421,7 +504,7 @@ class ClusterSim {
         this.checkImage(node.image);
       }
     } else if (seen !== hash) {
-      this.violation(`n${host.id} applied ${hash} at index ${entry.index}, others applied ${seen}`);
+      this.violation('metadata-divergence', `n${host.id} applied ${hash} at index ${entry.index}, others applied ${seen}`);
     }
     this.checkFailover(node.image);
   }
@@ -431,7 +514,7 @@ class ClusterSim {
     const fenced = new Set(image.brokers().filter((broker) => broker.fenced).map((broker) => broker.brokerId));
     for (const broker of image.brokers()) {
       const previous = this.brokerEpochs.get(broker.brokerId) ?? 0;
-      if (broker.brokerEpoch < previous) this.violation(`broker ${broker.brokerId} epoch went back from ${previous} to ${broker.brokerEpoch}`);
+      if (broker.brokerEpoch < previous) this.violation('epoch-regress', `broker ${broker.brokerId} epoch went back from ${previous} to ${broker.brokerEpoch}`);
       this.brokerEpochs.set(broker.brokerId, broker.brokerEpoch);
     }
     for (const topic of image.topics()) {
@@ -450,15 +533,15 @@ class ClusterSim {
     if (p.topicId === this.dataTopicId && (before === undefined || this.leaderEpochs.get(key)?.leader !== p.leader || before.join() !== p.isr.join())) {
       this.scheduler.record(`image: data-${p.partition} leader ${p.leader} epoch ${p.leaderEpoch} isr [${p.isr.join(',')}]`);
     }
-    if (p.leader !== NO_LEADER && fenced.has(p.leader)) this.violation(`${key} is led by fenced broker ${p.leader}`);
+    if (p.leader !== NO_LEADER && fenced.has(p.leader)) this.violation('fenced-leader', `${key} is led by fenced broker ${p.leader}`);
     const previous = this.leaderEpochs.get(key);
     if (previous !== undefined) {
-      if (p.leaderEpoch < previous.epoch) this.violation(`${key} leader epoch went back from ${previous.epoch} to ${p.leaderEpoch}`);
-      if (p.leaderEpoch === previous.epoch && p.leader !== previous.leader) this.violation(`${key} has leaders ${previous.leader} and ${p.leader} in epoch ${p.leaderEpoch}`);
+      if (p.leaderEpoch < previous.epoch) this.violation('epoch-regress', `${key} leader epoch went back from ${previous.epoch} to ${p.leaderEpoch}`);
+      if (p.leaderEpoch === previous.epoch && p.leader !== previous.leader) this.violation('two-partition-leaders', `${key} has leaders ${previous.leader} and ${p.leader} in epoch ${p.leaderEpoch}`);
     }
     this.leaderEpochs.set(key, { epoch: p.leaderEpoch, leader: p.leader });
     const previousIsr = before ?? p.isr;
-    for (const id of p.isr) if (!previousIsr.includes(id) && fenced.has(id)) this.violation(`${key} took fenced broker ${id} into its ISR`);
+    for (const id of p.isr) if (!previousIsr.includes(id) && fenced.has(id)) this.violation('fenced-isr', `${key} took fenced broker ${id} into its ISR`);
     this.isrs.set(key, p.isr);
   }
 
@@ -469,13 +552,13 @@ class ClusterSim {
       const preferred = p.replicas[0] ?? NO_LEADER;
       const count = counts.get(preferred);
       if (count === undefined) {
-        this.violation(`topic ${name} partition ${p.partition} prefers broker ${preferred}, which was not live at creation`);
+        this.violation('placement', `topic ${name} partition ${p.partition} prefers broker ${preferred}, which was not live at creation`);
         return;
       }
       counts.set(preferred, count + 1);
     }
     const values = [...counts.values()];
-    if (Math.max(...values) - Math.min(...values) > 1) this.violation(`topic ${name} spreads preferred leaders unevenly: ${JSON.stringify([...counts])}`);
+    if (Math.max(...values) - Math.min(...values) > 1) this.violation('placement', `topic ${name} spreads preferred leaders unevenly: ${JSON.stringify([...counts])}`);
   }
 
   /** Stops the failover stopwatch once no partition is led by the broker that died. */
@@ -492,7 +575,7 @@ class ClusterSim {
     if (this.violations.length > 0) return;
     const controllers = this.hosts.filter((host) => host.node?.controller.isActive === true);
     if (controllers.length !== 1) {
-      this.violation(`${controllers.length} active controllers ${this.options.healMs} ms after healing`);
+      this.violation('liveness', `${controllers.length} active controllers ${this.options.healMs} ms after healing`);
       return;
     }
     const reference = controllers[0]?.node?.image;
@@ -500,41 +583,41 @@ class ClusterSim {
     const referenceHash = hash64(reference.snapshot());
     for (const host of this.hosts) {
       const image = host.node?.image;
-      if (image === undefined) this.violation(`n${host.id} is not running after healing`);
-      else if (image.lastAppliedIndex !== reference.lastAppliedIndex || hash64(image.snapshot()) !== referenceHash) this.violation(`n${host.id} did not converge: applied ${image.lastAppliedIndex} of ${reference.lastAppliedIndex}`);
+      if (image === undefined) this.violation('liveness', `n${host.id} is not running after healing`);
+      else if (image.lastAppliedIndex !== reference.lastAppliedIndex || hash64(image.snapshot()) !== referenceHash) this.violation('liveness', `n${host.id} did not converge: applied ${image.lastAppliedIndex} of ${reference.lastAppliedIndex}`);
     }
     for (const host of this.hosts) {
       const node = host.node;
       if (node === null) continue;
       const hosted = reference.topics().flatMap((topic) => (reference.partitions(topic.topicId) ?? []).filter((p) => p.replicas.includes(host.id)));
-      if (node.replicas.hostedCount !== hosted.length) this.violation(`n${host.id} hosts ${node.replicas.hostedCount} replicas, the image gives it ${hosted.length}`);
+      if (node.replicas.hostedCount !== hosted.length) this.violation('liveness', `n${host.id} hosts ${node.replicas.hostedCount} replicas, the image gives it ${hosted.length}`);
       for (const p of hosted) {
         const replica = node.replicas.partition(p.topicId, p.partition);
-        if (replica?.isLeader !== (p.leader === host.id)) this.violation(`n${host.id} plays the wrong role for ${p.topicId}-${p.partition}`);
+        if (replica?.isLeader !== (p.leader === host.id)) this.violation('liveness', `n${host.id} plays the wrong role for ${p.topicId}-${p.partition}`);
       }
     }
     for (const id of this.ids) {
       const broker = reference.broker(id);
-      if (broker === undefined || broker.fenced) this.violation(`broker ${id} is ${broker === undefined ? 'not registered' : 'fenced'} after healing`);
+      if (broker === undefined || broker.fenced) this.violation('liveness', `broker ${id} is ${broker === undefined ? 'not registered' : 'fenced'} after healing`);
     }
     for (const topic of reference.topics()) {
       for (const p of reference.partitions(topic.topicId) ?? []) {
         if (p.leader === NO_LEADER || p.isr.length !== p.replicas.length) {
-          this.violation(`${topic.name}-${p.partition} after healing: leader ${p.leader}, isr [${p.isr.join(',')}], replicas [${p.replicas.join(',')}]`);
+          this.violation('liveness', `${topic.name}-${p.partition} after healing: leader ${p.leader}, isr [${p.isr.join(',')}], replicas [${p.replicas.join(',')}]`);
         }
       }
     }
     // Leadership is back on preferred replicas, within the controller's imbalance threshold.
     for (const [brokerId, imbalance] of preferredLeaderImbalance(reference)) {
-      if (imbalance.ratio > defaultControllerConfig.leaderImbalanceRatioMax) this.violation(`broker ${brokerId} leads too few of its preferred partitions after healing: ${JSON.stringify(imbalance)}`);
+      if (imbalance.ratio > defaultControllerConfig.leaderImbalanceRatioMax) this.violation('liveness', `broker ${brokerId} leads too few of its preferred partitions after healing: ${JSON.stringify(imbalance)}`);
     }
     for (const name of this.createdAcked) {
-      if (!this.doubtful.has(name) && !this.deletedAcked.has(name) && reference.topic(name) === undefined) this.violation(`acknowledged topic ${name} is gone`);
+      if (!this.doubtful.has(name) && !this.deletedAcked.has(name) && reference.topic(name) === undefined) this.violation('topic-lost', `acknowledged topic ${name} is gone`);
     }
-    for (const name of this.deletedAcked) if (reference.topic(name) !== undefined) this.violation(`deleted topic ${name} is back`);
+    for (const name of this.deletedAcked) if (reference.topic(name) !== undefined) this.violation('topic-lost', `deleted topic ${name} is back`);
   }
 
-  // --- producers (acks=all) and the data checks ---
+  // --- the data topic: its producers, consumers and checks ---
 
   /** Creates the data topic (RF 3 where there are 3 nodes, min.insync.replicas 2, fsync per append), retrying until it exists. */
   private createDataTopic(): void {
@@ -557,50 +640,104 @@ class ClusterSim {
   private scheduleProducer(): void {
     this.scheduler.after(5 + this.clientRng.int(this.produceGapMs * 2), 'produce', () => {
       this.produceOne();
-      if (this.scheduler.nowMs < this.options.faultMs + this.options.healMs / 2) this.scheduleProducer();
+      if (this.clientsActive) this.scheduleProducer();
     });
   }
 
-  /** Sends one batch, acks=all, to a node that believes it leads the partition. */
+  /** Clients keep working through the faults and the first half of the healed time. */
+  private get clientsActive(): boolean {
+    return this.scheduler.nowMs < this.options.faultMs + this.options.healMs / 2;
+  }
+
+  /**
+   * A new batch of unique values. Keyed records go to the partition Kafka's default
+   * partitioner picks for the key; a null-key batch goes to a random partition (sticky per batch).
+   */
   private produceOne(): void {
+    if (this.dataTopicId === null) return;
+    const key = this.clientRng.float() < this.workload.keyedShare ? `k${this.clientRng.int(KEYS)}` : null;
+    const keyBytes = key === null ? null : Buffer.from(key);
+    const partition = keyBytes === null ? this.clientRng.int(this.partitions) : partitionForKey(keyBytes, this.partitions);
+    const acks: 1 | -1 = this.clientRng.float() < this.workload.acksAllShare ? -1 : 1;
+    const values = Array.from({ length: 1 + this.clientRng.int(5) }, () => `s${this.options.seed}-r${this.recordSerial++}`);
+    const bytes = buildBatch(values.map((value) => ({ key: keyBytes, value: Buffer.from(value), timestampMs: this.scheduler.nowMs })));
+    this.sendBatch({ id: `b${this.batchSerial++}`, partition, acks, values, bytes, deadlineMs: this.scheduler.nowMs + DELIVERY_TIMEOUT_MS });
+  }
+
+  /**
+   * Sends a batch to a node that believes it leads the partition, and on any error or lost
+   * answer sends the same bytes again after a backoff until its delivery timeout, as a Kafka
+   * producer without idempotence does (so a batch whose answer was lost may land twice).
+   */
+  private sendBatch(batch: OutgoingBatch): void {
     const topicId = this.dataTopicId;
     if (topicId === null) return;
-    const partition = this.clientRng.int(this.partitions);
-    const leaders = this.hosts.filter((host) => host.node !== null && !host.paused && host.node.replicas.partition(topicId, partition)?.isLeader === true);
+    const retry = (): void => {
+      const backoffMs = RETRY_BACKOFF_MS + this.clientRng.int(RETRY_BACKOFF_MS);
+      if (this.scheduler.nowMs + backoffMs >= batch.deadlineMs) {
+        this.producesAbandoned += 1;
+        return;
+      }
+      this.scheduler.after(backoffMs, 'produce retry', () => { this.sendBatch(batch); });
+    };
+    const leaders = this.hosts.filter((host) => host.node !== null && !host.paused && host.node.replicas.partition(topicId, batch.partition)?.isLeader === true);
     const host = leaders[this.clientRng.int(Math.max(1, leaders.length))];
     const node = host?.node;
-    if (host === undefined || node == null) return;
+    if (host === undefined || node == null) {
+      retry();
+      return;
+    }
+    this.history.sent(batch.id, batch.partition, batch.values, batch.acks);
     const generation = host.generation;
-    const values = Array.from({ length: 1 + this.clientRng.int(5) }, () => `s${this.options.seed}-r${this.recordSerial++}`);
-    const batch = buildBatch(values.map((value) => ({ key: null, value: Buffer.from(value), timestampMs: this.scheduler.nowMs })));
-    node.replicas.produce(DATA_TOPIC, partition, batch, -1, 2000).then(
+    let answered = false;
+    // The client's own request timeout: a broker that died never answers.
+    const lost = this.scheduler.after(PRODUCE_TIMEOUT_MS + REQUEST_SLACK_MS, 'produce timeout', () => {
+      if (answered) return;
+      answered = true;
+      retry();
+    });
+    node.replicas.produce(DATA_TOPIC, batch.partition, batch.bytes, batch.acks, PRODUCE_TIMEOUT_MS).then(
       (result) => {
-        if (host.generation !== generation) return; // the broker died before it could answer
+        if (answered) return;
+        answered = true;
+        lost.cancelled = true;
+        if (host.generation !== generation) {
+          retry(); // the broker died before it could answer
+          return;
+        }
         // A leader must be a registered, unfenced broker in its own image (so its image is past
         // its own registration): a restarted broker acting on the image it replayed from disk
         // could count a stale ISR (seed 252, before the fix).
         const self = node.image.broker(node.id);
         if (self === undefined || self.fenced || self.brokerEpoch !== node.agent.epoch) {
-          this.violation(`n${node.id} acknowledged data-${partition}@${result.baseOffset} while not registered and unfenced in its own image`);
+          this.violation('unregistered-leader', `n${node.id} acknowledged data-${batch.partition}@${result.baseOffset} while not registered and unfenced in its own image`);
         }
-        values.forEach((value, i) => { this.ackedRecords.set(value, { partition, offset: result.baseOffset + i }); });
-        this.scheduler.record(`acked data-${partition}@${result.baseOffset}+${values.length} by n${node.id} (generation ${generation}, now ${host.generation}) epoch ${node.replicas.partition(topicId, partition)?.state.leaderEpoch ?? -1} hw ${node.replicas.partition(topicId, partition)?.highWatermark ?? -1}`);
+        this.history.acknowledged(batch.id, batch.values, result.baseOffset);
+        const replica = node.replicas.partition(topicId, batch.partition);
+        this.scheduler.record(`acked ${batch.id} acks=${batch.acks} data-${batch.partition}@${result.baseOffset}+${batch.values.length} by n${node.id} epoch ${replica?.state.leaderEpoch ?? -1} hw ${replica?.highWatermark ?? -1}`);
       },
-      () => undefined,
+      () => {
+        if (answered) return;
+        answered = true;
+        lost.cancelled = true;
+        retry();
+      },
     );
   }
 
   private scheduleConsumer(partition: number): void {
     this.scheduler.after(20 + this.clientRng.int(300), 'consume', () => {
       this.consumeOne(partition);
-      if (this.scheduler.nowMs < this.options.faultMs + this.options.healMs / 2) this.scheduleConsumer(partition);
+      if (this.clientsActive) this.scheduleConsumer(partition);
     });
   }
 
   /**
-   * A consumer polls committed records from a node that believes it leads the partition. Two
-   * reads of one offset must agree, and (checked at the end) every read must still be in the
-   * log: a read above the true high watermark would later disappear.
+   * A consumer polls committed records from a node that believes it leads the partition,
+   * naming the leader epoch it knows (KIP-320), as a Kafka consumer does: a broker behind it
+   * refuses. Two reads of one offset must agree, the high watermark it sees never goes back,
+   * and (checked at the end) every read must still be in the log: a read above the true high
+   * watermark would later disappear.
    */
   private consumeOne(partition: number): void {
     const topicId = this.dataTopicId;
@@ -608,54 +745,56 @@ class ClusterSim {
     const leaders = this.hosts.filter((host) => host.node !== null && !host.paused && host.node.replicas.partition(topicId, partition)?.isLeader === true);
     const host = leaders[this.clientRng.int(Math.max(1, leaders.length))];
     const node = host?.node;
-    if (host === undefined || node == null) return;
+    const view = this.consumers[partition];
+    if (host === undefined || node == null || view === undefined) return;
     const generation = host.generation;
-    const from = this.consumerPositions[partition] ?? 0;
-    node.replicas.consume(DATA_TOPIC, partition, from, { bytesMax: 64 * 1024, minBytes: 1, maxWaitMs: 0 }).then(
+    const from = view.position;
+    const options = { bytesMax: 64 * 1024, minBytes: 1, maxWaitMs: 0, ...(view.leaderEpoch < 0 ? {} : { currentLeaderEpoch: view.leaderEpoch }) };
+    node.replicas.consume(DATA_TOPIC, partition, from, options).then(
       (read) => {
-        if (host.generation !== generation || read.bytes.length === 0) return;
+        if (host.generation !== generation) return;
+        view.leaderEpoch = Math.max(view.leaderEpoch, read.leaderEpoch);
+        this.history.highWatermark(`consumer-${partition}`, partition, read.highWatermark, `n${host.id} epoch ${read.leaderEpoch}`);
         let position = 0;
-        for (const header of splitBatches(read.bytes, SEGMENT_BYTES_LIMIT)) {
+        for (const header of read.bytes.length === 0 ? [] : splitBatches(read.bytes, SEGMENT_BYTES_LIMIT)) {
           const decoded = decodeBatch(read.bytes, position);
           position += header.sizeBytes;
           for (const record of decoded.records) {
             const offset = decoded.header.baseOffset + record.offsetDelta;
-            if (offset < from) continue;
-            const key = `${partition}:${offset}`;
-            const value = record.value?.toString('utf8') ?? '';
-            const earlier = this.consumed.get(key);
-            if (earlier !== undefined && earlier !== value) this.violation(`inconsistent offsets: data-${partition}@${offset} read as ${earlier}, then as ${value}`);
-            this.consumed.set(key, value);
+            if (offset >= from) this.history.read(partition, offset, record.value?.toString('utf8') ?? '');
           }
         }
-        this.consumerPositions[partition] = Math.max(this.consumerPositions[partition] ?? 0, read.nextOffset);
+        view.position = Math.max(view.position, read.nextOffset);
       },
-      () => undefined,
+      (error: unknown) => {
+        // A newer leader epoch exists: the consumer refreshes its metadata (this broker's view).
+        if (error instanceof DriftwoodError && error.code === 'FENCED_LEADER_EPOCH' && typeof error.hints['leaderEpoch'] === 'number') view.leaderEpoch = Math.max(view.leaderEpoch, error.hints['leaderEpoch']);
+      },
     );
   }
 
   /**
-   * After healing: each data partition's leader has committed everything it holds; every
-   * acknowledged record is there once, at the offset it was acknowledged at; offsets are
-   * dense; every replica holds the same bytes.
+   * After healing: each data partition's leader has committed everything it holds; offsets
+   * are dense; every replica holds the leader's bytes below the high watermark; and the
+   * client history checks out against those logs (see DataHistory).
    */
   private async checkData(): Promise<void> {
     const topicId = this.dataTopicId;
     const image = this.controller()?.node?.image;
     if (topicId === null || image === undefined) {
-      this.violation(topicId === null ? 'the data topic was never created' : 'no controller to check the data against');
+      this.violation('liveness', topicId === null ? 'the data topic was never created' : 'no controller to check the data against');
       return;
     }
-    const found = new Map<string, { partition: number; offset: number }>();
+    const stored: StoredRecord[] = [];
     for (let partition = 0; partition < this.partitions; partition += 1) {
       const state = image.partition(topicId, partition);
       const leader = state === undefined ? undefined : this.hosts.find((host) => host.id === state.leader)?.node?.replicas.partition(topicId, partition);
       if (state === undefined || leader === undefined) {
-        this.violation(`data partition ${partition} has no live leader after healing`);
+        this.violation('liveness', `data partition ${partition} has no live leader after healing`);
         continue;
       }
       const hw = leader.highWatermark;
-      if (hw !== leader.log.logEndOffset) this.violation(`data partition ${partition}: high watermark ${hw} below the log end ${leader.log.logEndOffset} after healing`);
+      if (hw !== leader.log.logEndOffset) this.violation('liveness', `data partition ${partition}: high watermark ${hw} below the log end ${leader.log.logEndOffset} after healing`);
       const bytes = await readRange(leader.log, leader.log.logStartOffset, hw);
       let expected = leader.log.logStartOffset;
       let position = 0;
@@ -663,34 +802,19 @@ class ClusterSim {
       for (const header of bytes.length === 0 ? [] : splitBatches(bytes, SEGMENT_BYTES_LIMIT)) {
         const decoded = decodeBatch(bytes, position);
         position += header.sizeBytes;
-        if (decoded.header.baseOffset !== expected) this.violation(`data partition ${partition}: batch at ${decoded.header.baseOffset}, expected ${expected}`);
+        if (decoded.header.baseOffset !== expected) this.violation('inconsistent-offsets', `data partition ${partition}: batch at ${decoded.header.baseOffset}, expected ${expected}`);
         expected = decoded.header.baseOffset + decoded.header.lastOffsetDelta + 1;
-        for (const record of decoded.records) {
-          const value = record.value?.toString('utf8') ?? '';
-          if (found.has(value)) this.violation(`record ${value} appears twice`);
-          found.set(value, { partition, offset: decoded.header.baseOffset + record.offsetDelta });
-        }
+        for (const record of decoded.records) stored.push({ partition, offset: decoded.header.baseOffset + record.offsetDelta, value: record.value?.toString('utf8') ?? '' });
       }
       for (const id of state.replicas) {
         if (id === state.leader) continue;
         const follower = this.hosts.find((host) => host.id === id)?.node?.replicas.partition(topicId, partition);
         if (follower === undefined) continue;
         const theirs = await readRange(follower.log, leader.log.logStartOffset, hw);
-        if (!theirs.equals(bytes)) this.violation(`data partition ${partition}: replica on n${id} differs from the leader's below the high watermark`);
+        if (!theirs.equals(bytes)) this.violation('replica-divergence', `data partition ${partition}: replica on n${id} differs from the leader's below the high watermark`);
       }
     }
-    for (const [key, value] of this.consumed) {
-      const [partition, offset] = key.split(':').map(Number);
-      const where = found.get(value);
-      if (where === undefined || where.partition !== partition || where.offset !== offset) this.violation(`a consumer read ${value} at data-${key}, which the log does not hold there (${where === undefined ? 'nowhere' : `${where.partition}:${where.offset}`})`);
-      if (this.violations.length > 20) return;
-    }
-    for (const [value, at] of this.ackedRecords) {
-      const where = found.get(value);
-      if (where === undefined) this.violation(`acknowledged record ${value} (partition ${at.partition} offset ${at.offset}) is lost`);
-      else if (where.partition !== at.partition || where.offset !== at.offset) this.violation(`acknowledged record ${value} moved from ${at.partition}@${at.offset} to ${where.partition}@${where.offset}`);
-      if (this.violations.length > 20) return;
-    }
+    this.dataCounts = this.history.check(stored, VIOLATIONS_REPORTED_MAX);
   }
 
   // --- clients ---
@@ -702,12 +826,20 @@ class ClusterSim {
     });
   }
 
-  /** Creates or deletes a topic through a random running node, as an admin client would. */
+  /** Creates or deletes a topic, or asks for a preferred-leader election, through a random running node, as an admin client would. */
   private clientRequest(): void {
     const running = this.hosts.filter((host) => host.node !== null && !host.paused);
     const host = running[this.clientRng.int(Math.max(1, running.length))];
     const node = host?.node;
     if (node == null) return;
+    if (this.clientRng.float() < 0.1) {
+      // An operator's preferred-leader election (Kafka's kafka-leader-election --election-type PREFERRED).
+      node.toController({ kind: 'elect-preferred-leaders', body: {} }).then(
+        (answer) => { this.scheduler.record(`preferred election moved ${answer.elected}`); },
+        () => undefined,
+      );
+      return;
+    }
     const existing = [...this.createdAcked].filter((name) => !this.deletedAcked.has(name) && !this.doubtful.has(name));
     if (existing.length > 0 && this.clientRng.float() < 0.25) {
       const name = existing[this.clientRng.int(existing.length)] ?? '';
@@ -737,33 +869,125 @@ class ClusterSim {
     });
   }
 
+  /** The seed's nemesis: a fault kind drawn by the seed's weights, against a random running node. */
   private injectFault(): void {
-    const running = this.hosts.filter((host) => host.node !== null && !host.paused);
-    const target = running[this.nemesisRng.int(Math.max(1, running.length))];
-    if (target === undefined) return;
+    const total = this.faultWeights.reduce((sum, entry) => sum + entry.weight, 0);
+    let draw = this.nemesisRng.int(Math.max(1, total));
+    const chosen = this.faultWeights.find((entry) => (draw -= entry.weight) < 0);
+    const target = this.nemesisRng.int(1 << 16);
     const downMs = 300 + this.nemesisRng.int(4000);
-    const kind = this.faultSlots[this.nemesisRng.int(this.faultSlots.length)];
-    if (kind === undefined) return;
+    if (chosen !== undefined) this.inject(chosen.kind, target, downMs);
+  }
+
+  /** One fault: `target` picks a running node (modulo their number) or a data partition. */
+  private inject(kind: FaultKind, target: number, downMs: number): void {
+    const running = this.hosts.filter((host) => host.node !== null && !host.paused);
+    const host = running[target % Math.max(1, running.length)];
+    if (host === undefined) return;
     this.faultsInjected[kind] = (this.faultsInjected[kind] ?? 0) + 1;
     switch (kind) {
-      case 'crash': this.crash(this.nemesisRng.float() < 0.5 ? this.controller() ?? target : target, downMs); return;
-      case 'crash-replicas': this.crashReplicasOfDataPartition(downMs); return;
-      case 'isolate': this.isolate(target, downMs); return;
-      case 'partition': this.splitRandomly(downMs); return;
-      case 'pause': this.pause(target, downMs); return;
-      case 'clean-stop': void this.cleanStop(target, downMs); return;
-      case 'clock-jump': target.clock.jump(this.nemesisRng.int(20_000) - 10_000); this.scheduler.record(`clock jump n${target.id}`);
+      case 'crash': this.crash(host, downMs); return;
+      case 'crash-replicas': this.crashReplicasOfDataPartition(target, downMs); return;
+      case 'isolate': this.cut(`isolate n${host.id}`, [[host.id], this.others(host.id)], downMs); return;
+      case 'isolate-controller': {
+        const controller = this.controller() ?? host;
+        this.cut(`isolate controller n${controller.id}`, [[controller.id], this.others(controller.id)], downMs);
+        return;
+      }
+      case 'isolate-leader': this.isolateLeaderFromFollowers(target, downMs); return;
+      case 'partition': this.cut('partition', this.randomHalves(), downMs); return;
+      case 'one-way': this.cutOneWay(host.id, downMs); return;
+      case 'bridge': this.bridge(host.id, downMs); return;
+      case 'pause': this.pause(host, downMs); return;
+      case 'clean-stop': void this.cleanStop(host, downMs); return;
+      case 'clock-jump': host.clock.jump(this.nemesisRng.int(20_000) - 10_000); this.scheduler.record(`clock jump n${host.id}`); return;
+      case 'slow-disk': this.slowDisk(host, downMs); return;
     }
+  }
+
+  private others(id: number): number[] {
+    return this.ids.filter((other) => other !== id);
+  }
+
+  /** The nodes in two random non-empty groups. */
+  private randomHalves(): number[][] {
+    const shuffled = [...this.ids].sort(() => this.nemesisRng.float() - 0.5);
+    const cut = 1 + this.nemesisRng.int(this.ids.length - 1);
+    return [shuffled.slice(0, cut), shuffled.slice(cut)];
+  }
+
+  /** Cuts every link between the groups, both ways, until downMs have passed. */
+  private cut(label: string, groups: number[][], downMs: number): void {
+    this.failover = null;
+    this.raftNet.partition(groups);
+    this.controllerNet.partition(groups);
+    this.scheduler.record(`${label}: ${groups.map((group) => group.join(',')).join(' | ')}`);
+    this.scheduler.after(downMs, 'heal links', () => { this.healLinks(); });
+  }
+
+  /** Node `id` can send to some others but not hear them: it keeps its beliefs, they stop hearing it... or the reverse. */
+  private cutOneWay(id: number, downMs: number): void {
+    this.failover = null;
+    const deaf = this.nemesisRng.float() < 0.5;
+    const others = this.others(id).filter(() => this.nemesisRng.float() < 0.7);
+    for (const other of others) {
+      const [from, to] = deaf ? [other, id] : [id, other];
+      this.raftNet.cutOneWay(from, to);
+      this.controllerNet.cutOneWay(from, to);
+    }
+    this.scheduler.record(`one-way: n${id} ${deaf ? 'hears nothing from' : 'cannot reach'} ${others.join(',')}`);
+    this.scheduler.after(downMs, 'heal links', () => { this.healLinks(); });
+  }
+
+  /** Jepsen's bridge: two halves that cannot reach each other, and one node that reaches both. */
+  private bridge(bridgeId: number, downMs: number): void {
+    const rest = this.others(bridgeId).sort(() => this.nemesisRng.float() - 0.5);
+    const half = Math.ceil(rest.length / 2);
+    const [a, b] = [rest.slice(0, half), rest.slice(half)];
+    if (b.length === 0) return;
+    this.failover = null;
+    this.raftNet.partition([a, b]);
+    this.controllerNet.partition([a, b]);
+    this.scheduler.record(`bridge n${bridgeId}: ${a.join(',')} | ${b.join(',')}`);
+    this.scheduler.after(downMs, 'heal links', () => { this.healLinks(); });
+  }
+
+  /**
+   * A data partition's leader loses its followers (both ways) but keeps the controller and
+   * its clients: it must shrink its ISR through the controller before acking acks=all again.
+   */
+  private isolateLeaderFromFollowers(target: number, downMs: number): void {
+    const topicId = this.dataTopicId;
+    const state = topicId === null ? undefined : this.controller()?.node?.image.partition(topicId, target % this.partitions);
+    if (state === undefined || state.leader === NO_LEADER) return;
+    this.failover = null;
+    const followers = state.replicas.filter((id) => id !== state.leader);
+    const controllerId = this.controller()?.id;
+    for (const id of followers) {
+      if (id === controllerId) continue; // the controller stays reachable
+      for (const [from, to] of [[state.leader, id], [id, state.leader]] as const) {
+        this.raftNet.cutOneWay(from, to);
+        this.controllerNet.cutOneWay(from, to);
+      }
+    }
+    this.scheduler.record(`isolate data-${state.partition} leader n${state.leader} from its followers ${followers.join(',')}`);
+    this.scheduler.after(downMs, 'heal links', () => { this.healLinks(); });
+  }
+
+  /** The node's disk stalls: fsyncs take tens to hundreds of ms for a while. */
+  private slowDisk(host: Host, downMs: number): void {
+    host.slowDiskUntilMs = this.scheduler.nowMs + downMs;
+    this.scheduler.record(`slow disk n${host.id}`);
   }
 
   /**
    * Power loss on RF - 1 replicas of a data partition at once, the leader among them: only
    * the last may keep what was acknowledged.
    */
-  private crashReplicasOfDataPartition(downMs: number): void {
+  private crashReplicasOfDataPartition(target: number, downMs: number): void {
     const topicId = this.dataTopicId;
     const image = this.controller()?.node?.image;
-    const state = topicId === null ? undefined : image?.partition(topicId, this.nemesisRng.int(this.partitions));
+    const state = topicId === null ? undefined : image?.partition(topicId, target % this.partitions);
     if (state === undefined) return;
     const pool = state.replicas.filter((id) => id !== state.leader);
     const victims = [state.leader];
@@ -795,30 +1019,11 @@ class ClusterSim {
       await node.replicas.close();
     } catch (error) {
       // A crash while closing fails the close; only a failure on a live disk is a bug.
-      if (host.generation === generation) this.violation(`n${host.id} failed to close its logs: ${String(error)}`);
+      if (host.generation === generation) this.violation('invariant', `n${host.id} failed to close its logs: ${String(error)}`);
     }
     if (host.generation !== generation) return;
     this.stopNode(host);
     this.scheduler.after(downMs, `restart n${host.id}`, () => { void this.restart(host); });
-  }
-
-  private isolate(host: Host, downMs: number): void {
-    this.failover = null;
-    this.raftNet.isolate(host.id, this.ids);
-    this.controllerNet.isolate(host.id, this.ids);
-    this.scheduler.record(`isolate n${host.id}`);
-    this.scheduler.after(downMs, 'heal links', () => { this.healLinks(); });
-  }
-
-  private splitRandomly(downMs: number): void {
-    this.failover = null;
-    const shuffled = [...this.ids].sort(() => this.nemesisRng.float() - 0.5);
-    const cut = 1 + this.nemesisRng.int(this.ids.length - 1);
-    const groups = [shuffled.slice(0, cut), shuffled.slice(cut)];
-    this.raftNet.partition(groups);
-    this.controllerNet.partition(groups);
-    this.scheduler.record(`partition ${groups.map((group) => group.join(',')).join(' | ')}`);
-    this.scheduler.after(downMs, 'heal links', () => { this.healLinks(); });
   }
 
   private pause(host: Host, downMs: number): void {
@@ -861,6 +1066,7 @@ class ClusterSim {
     this.controllerNet.faults = calmLinks;
     this.failover = null;
     for (const host of this.hosts) {
+      host.slowDiskUntilMs = 0;
       this.resume(host);
       if (host.node === null && !host.starting) void this.restart(host);
     }

@@ -11,6 +11,7 @@ export const errorCodes = {
   INVALID_CONFIG: { status: 400, message: 'A configuration value is invalid' },
   // Offsets and topics
   OFFSET_OUT_OF_RANGE: { status: 416, message: 'The offset is outside the log' },
+  OFFSET_NOT_AVAILABLE: { status: 503, message: 'The new leader has not yet committed in its epoch, so its high watermark may be behind' },
   UNKNOWN_TOPIC_OR_PARTITION: { status: 404, message: 'No such topic or partition' },
   TOPIC_ALREADY_EXISTS: { status: 409, message: 'The topic exists already' },
   // Storage
@@ -24,6 +25,7 @@ export const errorCodes = {
   FENCED_LEADER_EPOCH: { status: 409, message: 'The leader epoch is older than the one the log has' },
   UNKNOWN_LEADER_EPOCH: { status: 503, message: 'The leader epoch is newer than this broker knows yet' },
   NOT_ENOUGH_REPLICAS: { status: 503, message: 'Fewer in-sync replicas than min.insync.replicas' },
+  NOT_ENOUGH_REPLICAS_AFTER_APPEND: { status: 503, message: 'Written, but the in-sync replicas fell below min.insync.replicas before it committed; it may or may not be kept' },
   REQUEST_TIMED_OUT: { status: 504, message: 'The request timed out' },
   UNAUTHORIZED: { status: 401, message: 'Not authorized' },
   // Controller (cluster metadata)

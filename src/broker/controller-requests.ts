@@ -19,6 +19,7 @@ interface Requests {
   'alter-partition': AlterPartitionRequest;
   'create-topic': CreateTopicRequest;
   'delete-topic': { readonly name: string };
+  'elect-preferred-leaders': Readonly<Record<string, never>>;
 }
 
 export interface ControllerAnswers {
@@ -28,12 +29,13 @@ export interface ControllerAnswers {
   'alter-partition': PartitionState;
   'create-topic': TopicState;
   'delete-topic': { ok: true };
+  'elect-preferred-leaders': { elected: number };
 }
 
 export type ControllerRequestKind = keyof Requests;
 export type ControllerRequest<K extends ControllerRequestKind = ControllerRequestKind> = K extends ControllerRequestKind ? { readonly kind: K; readonly body: Requests[K] } : never;
 
-export const controllerRequestKinds: readonly ControllerRequestKind[] = ['register', 'heartbeat', 'shutdown', 'alter-partition', 'create-topic', 'delete-topic'];
+export const controllerRequestKinds: readonly ControllerRequestKind[] = ['register', 'heartbeat', 'shutdown', 'alter-partition', 'create-topic', 'delete-topic', 'elect-preferred-leaders'];
 
 /** The port a broker uses to reach the controller on another node. */
 export interface ControllerChannel {
@@ -55,6 +57,7 @@ async function dispatch(controller: Controller, request: ControllerRequest): Pro
     case 'alter-partition': return controller.alterPartition(request.body);
     case 'create-topic': return controller.createTopic(request.body);
     case 'delete-topic': await controller.deleteTopic(request.body.name); return { ok: true };
+    case 'elect-preferred-leaders': return controller.electPreferredLeaders();
   }
 }
 

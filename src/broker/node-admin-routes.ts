@@ -74,6 +74,8 @@ export function addAdminRoutes(app: HttpApp, current: () => Broker): void {
     await waitForImage(current(), () => current().node.image.topic(body.name) !== undefined, APPLY_WAIT_MS);
     return reply.status(201).send(await describeTopic(current(), body.name));
   });
+  // Kafka's ElectLeaders (type PREFERRED): leadership back to the first replica where it is in the ISR.
+  app.post('/v1/elections/preferred', async () => current().node.toController({ kind: 'elect-preferred-leaders', body: {} }));
   app.delete('/v1/topics/:name', { schema: { params: topicNameParams } }, async (request, reply) => {
     const { name } = request.params as { name: string };
     await current().node.toController({ kind: 'delete-topic', body: { name } });

@@ -266,6 +266,7 @@ const controllerRequestSchemas: Record<ControllerRequestKind, object> = {
   'alter-partition': alterPartitionSchema,
   'create-topic': createTopicSchema,
   'delete-topic': deleteTopicSchema,
+  'elect-preferred-leaders': { type: 'object', additionalProperties: false, properties: {} },
 };
 
 async function shutdown(app: HttpApp, transport: HttpTransport, peers: PeerClients, kv: KV): Promise<void> {

@@ -76,6 +76,7 @@ const fetchQuery = {
     minBytes: { type: 'integer', minimum: 0, maximum: FETCH_BYTES_MAX },
     format: { type: 'string', enum: ['binary', 'json'] },
     encoding: { type: 'string', enum: ['utf8', 'base64'] },
+    leaderEpoch: { type: 'integer', minimum: 0 },
   },
 } as const;
 
@@ -146,11 +147,12 @@ export function addDataRoutes(app: HttpApp, current: () => Broker): void {
 
   app.get('/v1/topics/:topic/partitions/:partition/records', { schema: { params: partitionParams, querystring: fetchQuery } }, async (request, reply) => {
     const { topic, partition } = request.params as { topic: string; partition: number };
-    const query = request.query as { offset: number; maxBytes?: number; maxWaitMs?: number; minBytes?: number; format?: 'binary' | 'json'; encoding?: 'utf8' | 'base64' };
+    const query = request.query as { offset: number; maxBytes?: number; maxWaitMs?: number; minBytes?: number; format?: 'binary' | 'json'; encoding?: 'utf8' | 'base64'; leaderEpoch?: number };
     const read = await current().node.replicas.consume(topic, partition, query.offset, {
       bytesMax: query.maxBytes ?? FETCH_BYTES_DEFAULT,
       minBytes: query.minBytes ?? 1,
       maxWaitMs: query.maxWaitMs ?? FETCH_WAIT_MS_DEFAULT,
+      ...(query.leaderEpoch === undefined ? {} : { currentLeaderEpoch: query.leaderEpoch }),
     });
     const json = query.format === 'json' || (query.format === undefined && (request.headers.accept ?? '').includes('application/json'));
     if (!json) {
@@ -159,6 +161,7 @@ export function addDataRoutes(app: HttpApp, current: () => Broker): void {
         .header('x-driftwood-high-watermark', String(read.highWatermark))
         .header('x-driftwood-log-start-offset', String(read.logStartOffset))
         .header('x-driftwood-next-offset', String(read.nextOffset))
+        .header('x-driftwood-leader-epoch', String(read.leaderEpoch))
         .send(read.bytes);
     }
     return {
@@ -166,13 +169,16 @@ export function addDataRoutes(app: HttpApp, current: () => Broker): void {
       highWatermark: read.highWatermark,
       logStartOffset: read.logStartOffset,
       nextOffset: read.nextOffset,
+      leaderEpoch: read.leaderEpoch,
     };
   });
 
   app.get('/v1/topics/:topic/partitions/:partition/offsets', { schema: { params: partitionParams, querystring: offsetsQuery } }, async (request) => {
     const { topic, partition } = request.params as { topic: string; partition: number };
     const { timestamp } = request.query as { timestamp: string };
-    const { replica } = await current().node.replicas.readyLeaderFor(topic, partition, ROLE_WAIT_MS_OFFSETS);
+    const replicas = current().node.replicas;
+    const { replica } = await replicas.readyLeaderFor(topic, partition, ROLE_WAIT_MS_OFFSETS);
+    await replicas.establishedHighWatermark(replica, current().node.clock.monotonicMs() + ROLE_WAIT_MS_OFFSETS);
     const bounds = { partition, logStartOffset: replica.log.logStartOffset, highWatermark: replica.highWatermark };
     if (timestamp === 'earliest') return { ...bounds, offset: bounds.logStartOffset };
     if (timestamp === 'latest') return { ...bounds, offset: bounds.highWatermark };

@@ -133,6 +133,14 @@ export class Controller {
     return this.decide((image) => ({ records: deleteTopic(name, image), result: undefined }));
   }
 
+  /** An admin's preferred-leader election now (Kafka's ElectLeaders, type PREFERRED); answers how many partitions moved. */
+  electPreferredLeaders(): Promise<{ elected: number }> {
+    return this.decide((image) => {
+      const records = electPreferredLeaders(image);
+      return { records, result: { elected: records.length } };
+    });
+  }
+
   registerBroker(request: RegisterBrokerRequest): Promise<{ brokerEpoch: number }> {
     return this.decide((image) => {
       const registration = registerBroker(request, image);

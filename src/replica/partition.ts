@@ -17,8 +17,8 @@ export type Acks = 0 | 1 | -1;
 const NO_BYTES = Buffer.alloc(0);
 
 /** Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`); never set otherwise. */
-export type ReplicaBug = 'ack-before-isr' | 'truncate-to-hw';
-export const replicaBugs: readonly ReplicaBug[] = ['ack-before-isr', 'truncate-to-hw'];
+export type ReplicaBug = 'ack-before-isr' | 'truncate-to-hw' | 'hw-regress';
+export const replicaBugs: readonly ReplicaBug[] = ['ack-before-isr', 'truncate-to-hw', 'hw-regress'];
 
 export interface ReplicaConfig {
   /** A follower that has not reached the leader's log end for this long leaves the ISR (replica.lag.time.max.ms). */
@@ -40,6 +40,8 @@ interface FollowerState {
 interface AckWaiter {
   /** Resolves once the high watermark reaches this offset. */
   readonly offset: number;
+  /** The topic's min.insync.replicas: the committed ISR must still be this large when the high watermark passes. */
+  readonly minInsyncReplicas: number;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
   readonly timer: TimerHandle;
@@ -115,6 +117,32 @@ export class Partition {
     return this.highWatermarkValue;
   }
 
+  /** Where this leader's epoch began: its log end when it was elected. */
+  get leaderEpochStartOffset(): number {
+    return this.log.epochEntries.find((entry) => entry.epoch === this.stateValue.leaderEpoch)?.startOffset ?? this.log.logEndOffset;
+  }
+
+  /**
+   * Whether this leader's high watermark may be shown to clients. A new leader learned its
+   * high watermark lazily as a follower (or from a checkpoint after a restart), so it may be
+   * below what the previous leader served; once it reaches the start of this leader's own
+   * epoch it is at least every high watermark any earlier leader had (Kafka's KIP-207 rule,
+   * Raft's "commit an entry of your own term"). Until then clients get OFFSET_NOT_AVAILABLE.
+   */
+  get highWatermarkEstablished(): boolean {
+    if (!this.isLeader) return false;
+    return this.config.bugs?.has('hw-regress') === true || this.highWatermarkValue >= this.leaderEpochStartOffset;
+  }
+
+  /**
+   * A client's view of the leader epoch (KIP-320): an older one means it missed a leader
+   * change (FENCED_LEADER_EPOCH: refresh metadata), a newer one that this broker has not
+   * caught up yet (UNKNOWN_LEADER_EPOCH: retry).
+   */
+  checkCurrentLeaderEpoch(leaderEpoch: number): void {
+    this.checkEpoch(leaderEpoch);
+  }
+
   get name(): string {
     return `${this.stateValue.topicId}-${this.stateValue.partition}`;
   }
@@ -178,19 +206,32 @@ export class Partition {
       // Deposed while the batches were written: no high watermark of ours will confirm them.
       throw new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.brokerId} lost the leadership of ${this.name} while appending; the write may still be committed`, { leader: this.stateValue.leader });
     }
-    await this.waitForHighWatermark(result.lastOffset + 1, timeoutMs);
+    await this.waitForHighWatermark(result.lastOffset + 1, minInsyncReplicas, timeoutMs);
     return result;
   }
 
-  private waitForHighWatermark(offset: number, timeoutMs: number): Promise<void> {
-    if (this.highWatermarkValue >= offset) return Promise.resolve();
+  private waitForHighWatermark(offset: number, minInsyncReplicas: number, timeoutMs: number): Promise<void> {
+    if (this.highWatermarkValue >= offset) return this.enoughReplicasAfterAppend(minInsyncReplicas) ? Promise.resolve() : Promise.reject(this.tooFewAfterAppend());
     return new Promise((resolve, reject) => {
       const timer = this.clock.setTimer(timeoutMs, () => {
         this.waiters = this.waiters.filter((waiter) => waiter.timer !== timer);
         reject(new DriftwoodError('REQUEST_TIMED_OUT', `the in-sync replicas of ${this.name} did not confirm within ${timeoutMs} ms; the write may still be committed`));
       });
-      this.waiters.push({ offset, resolve, reject, timer });
+      this.waiters.push({ offset, minInsyncReplicas, resolve, reject, timer });
     });
+  }
+
+  /**
+   * Kafka's rule: the ISR may shrink while a write waits, and a high watermark that then
+   * passes it counts fewer copies than min.insync.replicas promised; the producer is told so
+   * (NOT_ENOUGH_REPLICAS_AFTER_APPEND) instead of getting an acknowledgement.
+   */
+  private enoughReplicasAfterAppend(minInsyncReplicas: number): boolean {
+    return this.stateValue.isr.length >= minInsyncReplicas;
+  }
+
+  private tooFewAfterAppend(): DriftwoodError {
+    return new DriftwoodError('NOT_ENOUGH_REPLICAS_AFTER_APPEND', `${this.name} has ${this.stateValue.isr.length} in-sync replicas now`, { isr: this.stateValue.isr });
   }
 
   private failWaiters(error: Error): void {
@@ -219,7 +260,8 @@ export class Partition {
     this.waiters = this.waiters.filter((waiter) => waiter.offset > candidate);
     for (const waiter of due) {
       waiter.timer.cancel();
-      waiter.resolve();
+      if (this.enoughReplicasAfterAppend(waiter.minInsyncReplicas)) waiter.resolve();
+      else waiter.reject(this.tooFewAfterAppend());
     }
   }
 
@@ -312,7 +354,7 @@ export class Partition {
     if (!this.isLeader || this.pendingIsr !== null) return null;
     const nowMs = this.clock.monotonicMs();
     const isr = this.stateValue.isr;
-    const epochStart = this.log.epochEntries.find((entry) => entry.epoch === this.stateValue.leaderEpoch)?.startOffset ?? this.log.logEndOffset;
+    const epochStart = this.leaderEpochStartOffset;
     const next = isr.filter((id) => {
       if (id === this.brokerId) return true;
       const follower = this.followers.get(id);

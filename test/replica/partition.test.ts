@@ -224,3 +224,53 @@ void t.test('a leader deposed while its batches are written fails their acks=all
   await t.rejects(produce, { code: 'NOT_LEADER_OR_FOLLOWER', message: /while appending; the write may still be committed/ });
   await deposed;
 });
+
+void t.test('an ISR that shrinks below min.insync.replicas while a write waits fails it with NOT_ENOUGH_REPLICAS_AFTER_APPEND (sim seed 4)', async (t) => {
+  const { open } = replicas();
+  const leader = await open(1, state());
+  const produce = leader.appendAsLeader(makeBatch('w', 2), -1, 2, 5000);
+  await flush();
+  // The followers fall out; the controller shrinks the ISR to the leader alone, so the high
+  // watermark passes the write with one copy where min.insync.replicas promised two.
+  await leader.update(state({ isr: [1], partitionEpoch: 1 }));
+  await t.rejects(produce, { code: 'NOT_ENOUGH_REPLICAS_AFTER_APPEND' });
+  t.equal(leader.highWatermark, 2, 'the write is committed by the ISR rule, only not acknowledged');
+  await t.resolves(leader.appendAsLeader(makeBatch('v', 1), -1, 1, 5000), 'with min.insync.replicas 1 the same ISR acknowledges');
+});
+
+void t.test('a new leader shows its high watermark only once it reaches the start of its own epoch (KIP-207)', async (t) => {
+  const { open } = replicas();
+  const leader = await open(1, state());
+  const f2 = await open(2, state());
+  const f3 = await open(3, state());
+  const produce = leader.appendAsLeader(makeBatch('a', 3), -1, 2, 5000);
+  await flush();
+  await fetchOnce(leader, f2, 2);
+  await fetchOnce(leader, f3, 3);
+  await fetchOnce(leader, f2, 2);
+  await fetchOnce(leader, f3, 3);
+  await produce;
+  await fetchOnce(leader, f2, 2);
+  t.equal(leader.highWatermark, 3);
+  t.equal(f2.highWatermark, 3);
+  t.ok(leader.highWatermarkEstablished);
+  // More is committed on the old leader; f2 has the data but not yet the new high watermark.
+  const more = leader.appendAsLeader(makeBatch('b', 2), -1, 2, 5000);
+  await flush();
+  await fetchOnce(leader, f2, 2);
+  await fetchOnce(leader, f3, 3);
+  await fetchOnce(leader, f2, 2);
+  await fetchOnce(leader, f3, 3);
+  await more;
+  t.equal(leader.highWatermark, 5, 'the old leader served 5');
+  t.equal(f2.highWatermark, 3, 'f2 learned only 3 so far');
+  await f2.update(state({ leader: 2, leaderEpoch: 1, isr: [2, 3], partitionEpoch: 1 }));
+  await f3.update(state({ leader: 2, leaderEpoch: 1, isr: [2, 3], partitionEpoch: 1 }));
+  t.equal(f2.leaderEpochStartOffset, 5);
+  t.notOk(f2.highWatermarkEstablished, 'high watermark 3 is below the epoch start 5: not shown to clients');
+  await fetchOnce(f2, f3, 3);
+  t.equal(f2.highWatermark, 5);
+  t.ok(f2.highWatermarkEstablished, 'established once the ISR has the epoch start');
+  t.throws(() => { f2.checkCurrentLeaderEpoch(0); }, { code: 'FENCED_LEADER_EPOCH' }, 'a client that knows only epoch 0 must refresh');
+  t.throws(() => { f2.checkCurrentLeaderEpoch(2); }, { code: 'UNKNOWN_LEADER_EPOCH' });
+});
