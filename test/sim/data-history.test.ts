@@ -10,7 +10,7 @@ function history(): { history: DataHistory; seen: Array<[DataAnomaly, string]> }
 
 const log = (...values: string[]): StoredRecord[] => values.map((value, offset) => ({ partition: 0, offset, value }));
 
-void t.test('a clean history: nothing reported, everything counted', async (t) => {
+void t.test('a clean history: nothing reported, everything counted', (t) => {
   const { history: h, seen } = history();
   h.sent('b1', 0, ['a', 'b'], -1);
   h.acknowledged('b1', ['a', 'b'], 0);
@@ -24,7 +24,7 @@ void t.test('a clean history: nothing reported, everything counted', async (t) =
   t.same(counts, { acknowledgedAll: 2, acknowledgedOne: 1, lost: 0, lostUnguaranteed: 0, duplicates: 0, consumed: 1 });
 });
 
-void t.test('each anomaly by its name', async (t) => {
+void t.test('each anomaly by its name', (t) => {
   const { history: h, seen } = history();
   h.sent('b1', 0, ['a'], -1);
   h.acknowledged('b1', ['a'], 0);
@@ -46,7 +46,7 @@ void t.test('each anomaly by its name', async (t) => {
   t.equal(counts.lostUnguaranteed, 1, 'the acks=1 record may be lost');
 });
 
-void t.test('a retried batch stored twice is a counted duplicate, not a violation; reports are capped', async (t) => {
+void t.test('a retried batch stored twice is a counted duplicate, not a violation; reports are capped', (t) => {
   const { history: h, seen } = history();
   h.sent('b1', 0, ['a'], -1);
   h.sent('b1', 0, ['a'], -1);
