@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NPM_FLAGS := --no-audit --no-fund --loglevel=error
 TAP_FLAGS ?=
 
-.PHONY: install build lint test cluster bench clean
+.PHONY: install build lint test cluster bench sim clean
 
 install: node_modules/.installed
 
@@ -27,6 +27,14 @@ cluster: build
 
 bench: build
 	node dist/bin/driftwood.js bench storage
+
+# The long simulator sweep (CI runs a few seeds and property runs; this runs many).
+SIM_SEEDS ?= 1..2000
+SIM_PROPERTY_RUNS ?= 200
+sim: build
+	node dist/bin/driftwood.js sim cluster --seeds $(SIM_SEEDS) --nodes 5 --json
+	node dist/bin/driftwood.js sim raft --seeds $(SIM_SEEDS) --json
+	SIM_PROPERTY_RUNS=$(SIM_PROPERTY_RUNS) npx tap --disable-coverage --timeout 0 test/sim/cluster-properties.test.ts
 
 clean:
 	rm -rf dist coverage .tap
