@@ -43,6 +43,7 @@ void t.test('produce, fetch, offsets and bad input on one node', { timeout: 120_
   t.equal(binary.headers['content-type'], BATCH);
   t.equal(binary.headers['x-driftwood-high-watermark'], '3');
   t.equal(binary.headers['x-driftwood-next-offset'], '3');
+  t.equal(binary.headers['x-driftwood-leader-epoch'], '0');
   t.ok(binary.bytes.subarray(0, batch.length).subarray(61).equals(batch.subarray(61)), 'the records come back as the bytes sent');
   const json = await call('GET', '/v1/topics/events/partitions/0/records?offset=1&format=json');
   t.same(json.json, {
@@ -53,7 +54,11 @@ void t.test('produce, fetch, offsets and bad input on one node', { timeout: 120_
     highWatermark: 3,
     logStartOffset: 0,
     nextOffset: 3,
+    leaderEpoch: 0,
   });
+  t.equal((await call('GET', '/v1/topics/events/partitions/0/records?offset=0&leaderEpoch=0&format=json')).status, 200, 'the current leader epoch is accepted');
+  t.match(await call('GET', '/v1/topics/events/partitions/0/records?offset=0&leaderEpoch=7'), { status: 503, json: { error: 'UNKNOWN_LEADER_EPOCH' } }, 'a newer epoch than the broker knows (KIP-320)');
+  t.match(await call('POST', '/v1/elections/preferred'), { status: 200, json: { elected: 0 } }, 'one node leads its preferred partitions already');
   t.same((await call('GET', '/v1/topics/events/partitions/0/offsets?timestamp=earliest')).json, { partition: 0, logStartOffset: 0, highWatermark: 3, offset: 0 });
   t.same((await call('GET', '/v1/topics/events/partitions/0/offsets?timestamp=1500')).json, { partition: 0, logStartOffset: 0, highWatermark: 3, offset: 1, timestamp: 2_000 });
   t.match((await call('GET', '/v1/topics/events/partitions/0/offsets?timestamp=99999999999')).json, { offset: -1 });
