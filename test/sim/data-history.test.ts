@@ -22,6 +22,7 @@ void t.test('a clean history: nothing reported, everything counted', (t) => {
   const counts = h.check(log('a', 'b', 'c'), 20);
   t.same(seen, []);
   t.same(counts, { acknowledgedAll: 2, acknowledgedOne: 1, lost: 0, lostUnguaranteed: 0, duplicates: 0, consumed: 1 });
+  t.end();
 });
 
 void t.test('each anomaly by its name', (t) => {
@@ -44,6 +45,7 @@ void t.test('each anomaly by its name', (t) => {
   t.same(kinds, ['duplicate', 'inconsistent-offsets', 'inconsistent-offsets', 'inconsistent-offsets', 'inversion', 'lost-write', 'nonmonotonic-hw'], JSON.stringify(seen, null, 1));
   t.equal(counts.lost, 1);
   t.equal(counts.lostUnguaranteed, 1, 'the acks=1 record may be lost');
+  t.end();
 });
 
 void t.test('a retried batch stored twice is a counted duplicate, not a violation; reports are capped', (t) => {
@@ -60,4 +62,5 @@ void t.test('a retried batch stored twice is a counted duplicate, not a violatio
   t.equal(counts.lost, 5, 'every loss counted');
   t.equal(seen.length, 2, 'only the first two reported');
   t.throws(() => { h.acknowledged('never', ['q'], 0); }, /never sent/);
+  t.end();
 });
