@@ -1,7 +1,10 @@
 // The broker side of the controller protocol: register (getting a broker epoch), then
 // heartbeat every heartbeatMs; register again when the controller says the epoch is stale or
 // unknown. A new controller hears from the broker at once (leaderChanged), so it can judge
-// sessions after a short grace instead of a full session timeout.
+// sessions after a short grace instead of a full session timeout. A heartbeat unanswered
+// when the next one is due is given up, not waited for: the session is only a few beats long,
+// and waiting out one lost request's timeout let it lapse (the cluster simulator showed
+// brokers fenced over a single lost message).
 import type { Clock, TimerHandle } from '../../storage/clock.js';
 import { isDriftwoodError } from '../../storage/errors.js';
 import type { ControllerAnswers, ControllerRequest, ControllerRequestKind } from './controller-requests.js';
@@ -28,6 +31,8 @@ export class BrokerAgent {
   private timer: TimerHandle | null = null;
   private beating = false;
   private beatAgain = false;
+  /** When the beat in flight was sent; an unanswered heartbeat is given up after heartbeatMs. */
+  private beatSentMs = 0;
   /** Bumped when the quorum leader changes: answers to requests sent before are ignored. */
   private generation = 0;
 
@@ -88,12 +93,22 @@ export class BrokerAgent {
 
   private async beat(): Promise<void> {
     if (this.stopped) return;
+    const nowMs = this.ports.clock.monotonicMs();
     if (this.beating) {
-      this.beatAgain = true;
-      return;
+      // Registration waits for its answer (the controller commits it); a heartbeat is given up.
+      const lost = this.epochValue !== 0 && nowMs - this.beatSentMs >= this.config.heartbeatMs;
+      if (!lost) {
+        this.beatAgain = true;
+        return;
+      }
+      this.generation += 1; // its answer, if one comes, is ignored
     }
     this.beating = true;
+    this.beatAgain = false;
+    this.beatSentMs = nowMs;
     const generation = this.generation;
+    // The next beat is due heartbeatMs from now, answered or not.
+    if (this.epochValue !== 0) this.schedule(this.config.heartbeatMs);
     try {
       if (this.epochValue === 0) await this.register(generation);
       else await this.heartbeat(generation);

@@ -77,6 +77,26 @@ void t.test('a new leader gets a beat at once, without waiting for a request stu
   t.same(sent.at(-1), { kind: 'shutdown', body: { brokerId: 4, brokerEpoch: 3 } });
 });
 
+void t.test('a heartbeat unanswered when the next is due is given up, so one lost message cannot let the session lapse', async (t) => {
+  const lost = new Set<number>();
+  const { agent, clock, sent } = setup((request) => {
+    if (request.kind === 'register') return Promise.resolve({ brokerEpoch: 3 });
+    if (lost.has(sent.length)) return new Promise(() => undefined); // never answered
+    return Promise.resolve({ fenced: false });
+  });
+  agent.start();
+  clock.advance(0);
+  await flush();
+  lost.add(2); // the first heartbeat is lost
+  for (let i = 0; i < 4; i += 1) {
+    clock.advance(250);
+    await flush();
+  }
+  t.same(sent.map((request) => request.kind), ['register', 'heartbeat', 'heartbeat', 'heartbeat', 'heartbeat'], 'a beat every 250 ms despite the lost one');
+  t.notOk(agent.fenced, 'the later answers count');
+  agent.stop();
+});
+
 void t.test('errors cross the wire as code, message and hints', (t) => {
   const error = new DriftwoodError('NOT_CONTROLLER', 'this node is not the controller', { controllerId: 2 });
   const back = errorFromWire(JSON.parse(JSON.stringify(error)) as Record<string, unknown>, 'x');
