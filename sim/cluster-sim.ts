@@ -26,7 +26,7 @@ import { errorFromWire, type ControllerAnswers, type ControllerChannel, type Con
 import { defaultControllerConfig } from '../src/controller/controller.js';
 import type { MetadataImage, PartitionState } from '../src/controller/image.js';
 import { preferredLeaderImbalance } from '../src/controller/placement.js';
-import { NO_LEADER } from '../src/controller/records.js';
+import { decodeRecords, NO_LEADER } from '../src/controller/records.js';
 import { defaultRaftTiming } from '../src/quorum/raft-node.js';
 import { decodeFetchResponse, encodeFetchResponse } from '../src/replica/fetch-codec.js';
 import type { ReplicaChannel, ReplicaFetchRequest } from '../src/replica/fetch-protocol.js';
@@ -267,7 +267,7 @@ class ClusterSim {
     this.produceGapMs = this.workload.produceGapMs;
     const linkFaults = drawFaults(this.nemesisRng);
     this.raftNet = new SimNetwork<Message>(this.scheduler, this.rng.fork(), options.linkFaults ?? linkFaults, copyRaftMessage);
-    this.controllerNet = new SimNetwork<Envelope>(this.scheduler, this.rng.fork(), this.raftNet.faults, (envelope) => structuredClone(envelope));
+    this.controllerNet = new SimNetwork<Envelope>(this.scheduler, this.rng.fork(), this.raftNet.faults, (envelope) => copyWire(envelope) as Envelope);
     this.ids = Array.from({ length: options.nodes }, (_, i) => i + 1);
     this.partitions = options.partitions ?? 3;
     this.replicationFactor = options.replicationFactor ?? Math.min(3, options.nodes);
@@ -501,7 +501,7 @@ class ClusterSim {
       this.imageAt.set(entry.index, hash);
       if (entry.index > this.checkedIndex) {
         this.checkedIndex = entry.index;
-        this.checkImage(node.image);
+        this.checkImage(node.image, entry);
       }
     } else if (seen !== hash) {
       this.violation('metadata-divergence', `n${host.id} applied ${hash} at index ${entry.index}, others applied ${seen}`);
@@ -509,15 +509,29 @@ class ClusterSim {
     this.checkFailover(node.image);
   }
 
-  /** The safety properties of one committed image, checked once per index. */
-  private checkImage(image: MetadataImage): void {
+  /**
+   * The safety properties of one committed image, checked once per index. Only what `entry`
+   * changed can break one, the image before it having been checked: a topic's records recheck
+   * that topic, any other record (a broker fenced, say, which may leave a leader fenced
+   * anywhere) rechecks everything.
+   */
+  private checkImage(image: MetadataImage, entry: Entry): void {
+    const records = entry.type === 'normal' && entry.data.length > 0 ? decodeRecords(entry.data) : [];
+    const changedTopics = new Set<string>();
+    let everything = false;
+    for (const record of records) {
+      if ('topicId' in record) changedTopics.add(record.topicId);
+      else everything = true;
+    }
+    if (!everything && changedTopics.size === 0) return;
     const fenced = new Set(image.brokers().filter((broker) => broker.fenced).map((broker) => broker.brokerId));
-    for (const broker of image.brokers()) {
+    for (const broker of everything ? image.brokers() : []) {
       const previous = this.brokerEpochs.get(broker.brokerId) ?? 0;
       if (broker.brokerEpoch < previous) this.violation('epoch-regress', `broker ${broker.brokerId} epoch went back from ${previous} to ${broker.brokerEpoch}`);
       this.brokerEpochs.set(broker.brokerId, broker.brokerEpoch);
     }
-    for (const topic of image.topics()) {
+    const topics = everything ? image.topics() : [...changedTopics].flatMap((topicId) => image.topicById(topicId) ?? []).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const topic of topics) {
       const partitions = image.partitions(topic.topicId) ?? [];
       if (!this.topicsSeen.has(topic.topicId)) {
         this.topicsSeen.add(topic.topicId);
@@ -1072,6 +1086,22 @@ class ClusterSim {
     }
     this.scheduler.record('heal');
   }
+}
+
+/**
+ * A deep copy of what crosses the simulated wire, so sender and receiver share nothing: plain
+ * objects, arrays and byte arrays (a Buffer arrives as a Uint8Array, as with structuredClone,
+ * which costs several times more on these small envelopes). Anything else is a bug in a sender.
+ */
+function copyWire(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  if (Array.isArray(value)) return value.map(copyWire);
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) throw new TypeError(`cannot send a ${value.constructor.name} over the simulated wire`);
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) copy[key] = copyWire((value as Record<string, unknown>)[key]);
+  return copy;
 }
 
 function drawFaults(rng: SeededRng): LinkFaults {

@@ -10,7 +10,7 @@ import type { Disk } from '../../storage/disk.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { LogConfig } from '../../storage/log-config.js';
 import { PartitionLog, type AppendResult, type ReadResult } from '../../storage/partition-log.js';
-import type { MetadataImage, PartitionState, TopicState } from '../controller/image.js';
+import type { ImageChange, MetadataImage, PartitionState, TopicState } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
 import { effectiveTopicConfig } from '../controller/topic-config.js';
 import type { ReplicaChannel, ReplicaFetchRequest, ReplicaFetchResponse } from './fetch-protocol.js';
@@ -110,6 +110,8 @@ export interface ConsumeOptions {
 
 export class ReplicaManager {
   private readonly hosted = new Map<string, { partition: Partition; dir: string }>();
+  /** The keys of `hosted` by topic id, so a pass finds a changed topic's replicas without a scan. */
+  private readonly hostedByTopic = new Map<string, Set<string>>();
   private reconciling: Promise<void> | null = null;
   private again = false;
   private closed = false;
@@ -118,6 +120,12 @@ export class ReplicaManager {
   private isrTimer: TimerHandle | null = null;
   private checkpointTimer: TimerHandle | null = null;
   private rolesAllowed = false;
+  /**
+   * Topics whose records were applied since the last pass began, or 'all' (at start, after a
+   * restored image, once roles are allowed): a pass looks only at these, the others' replicas
+   * being in step with the image already.
+   */
+  private dirtyTopics: Set<string> | 'all' = 'all';
   /** High watermarks as the checkpoint had them at start, by partition directory. */
   private checkpointed = new Map<string, number>();
   private readonly fetchers = new Map<number, ReplicaFetcher>();
@@ -134,7 +142,7 @@ export class ReplicaManager {
   async start(): Promise<void> {
     await this.ports.disk.mkdir('.');
     this.checkpointed = await readHighWatermarks(this.ports.disk);
-    this.unsubscribe = this.ports.image.onChange(() => { void this.reconcile(); });
+    this.unsubscribe = this.ports.image.onChange((change) => { this.markDirty(change); void this.reconcile(); });
     this.scheduleRetention();
     this.scheduleIsrCheck();
     this.scheduleCheckpoint();
@@ -303,22 +311,42 @@ export class ReplicaManager {
     return this.again && !this.closed;
   }
 
+  private markDirty(change: ImageChange): void {
+    if (this.dirtyTopics === 'all') return;
+    if (change.records === null) {
+      this.dirtyTopics = 'all';
+      return;
+    }
+    for (const record of change.records) if ('topicId' in record) this.dirtyTopics.add(record.topicId);
+  }
+
   private async reconcileOnce(): Promise<void> {
     if (!this.rolesAllowed) {
       if (!this.ports.mayTakeRoles()) return;
       this.rolesAllowed = true; // once caught up, the image says what to do from here on
+      this.dirtyTopics = 'all';
     }
+    const dirty = this.dirtyTopics;
+    this.dirtyTopics = new Set();
     const image = this.ports.image;
+    // The dirty topics in image order (by name), so a pass does what a pass over all would.
+    const topics = dirty === 'all' ? image.topics() : [...dirty].map((topicId) => image.topicById(topicId)).filter((topic) => topic !== undefined).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const wanted = new Map<string, { topic: TopicState; state: PartitionState }>();
-    for (const topic of image.topics()) {
+    for (const topic of topics) {
       for (const state of image.partitions(topic.topicId) ?? []) {
         if (state.replicas.includes(this.ports.brokerId)) wanted.set(key(topic.topicId, state.partition), { topic, state });
       }
     }
-    for (const [id, { partition, dir }] of [...this.hosted]) {
+    let changed = dirty === 'all';
+    const held = dirty === 'all' ? [...this.hosted.keys()] : [...dirty].flatMap((topicId) => [...(this.hostedByTopic.get(topicId) ?? [])]);
+    for (const id of held) {
       if (this.closed) return;
-      if (wanted.has(id)) continue;
+      const hosted = this.hosted.get(id);
+      if (hosted === undefined || wanted.has(id)) continue;
+      const { partition, dir } = hosted;
+      changed = true;
       this.hosted.delete(id);
+      this.hostedByTopic.get(partition.state.topicId)?.delete(id);
       partition.close();
       await partition.log.close();
       await this.ports.disk.removeDir(dir);
@@ -328,9 +356,13 @@ export class ReplicaManager {
       const current = this.hosted.get(id);
       if (current !== undefined) {
         const before = current.partition.state;
-        if (before.partitionEpoch !== state.partitionEpoch || before.leaderEpoch !== state.leaderEpoch) await current.partition.update(state);
+        if (before.partitionEpoch !== state.partitionEpoch || before.leaderEpoch !== state.leaderEpoch) {
+          changed = true;
+          await current.partition.update(state);
+        }
         continue;
       }
+      changed = true;
       const dir = partitionDir(topic, state.partition);
       const log = await PartitionLog.open({ disk: this.ports.disk, dir, clock: this.ports.clock, config: logConfigFor(topic) });
       // The hw-regress defect forgets the checkpoint (and, in Partition, serves an unestablished high watermark).
@@ -339,24 +371,29 @@ export class ReplicaManager {
       // Appends and high-watermark moves wake the followers' fetches waiting on this partition.
       partition.onChange(() => { this.sessions.notify(state.topicId, state.partition); });
       this.hosted.set(id, { partition, dir });
+      const keys = this.hostedByTopic.get(state.topicId) ?? new Set<string>();
+      keys.add(id);
+      this.hostedByTopic.set(state.topicId, keys);
     }
-    if (!this.closed) this.assignFetchers();
+    // Fetchers follow the hosted partitions' leaders, which only change with the replicas.
+    if (!this.closed && changed) this.assignFetchers();
   }
 
   /** Every followed partition goes to the fetcher of its leader; fetchers left with nothing stop. */
   private assignFetchers(): void {
-    const wanted = new Map<number, Partition[]>();
-    for (const { partition } of this.hosted.values()) {
+    // Followed partitions by leader, under their hosted keys (the fetchers' keys too).
+    const wanted = new Map<number, Map<string, Partition>>();
+    for (const [id, { partition }] of this.hosted) {
       const leader = partition.state.leader;
       if (partition.isLeader || leader === NO_LEADER) continue;
-      const list = wanted.get(leader) ?? [];
-      list.push(partition);
-      wanted.set(leader, list);
+      const followed = wanted.get(leader) ?? new Map<string, Partition>();
+      followed.set(id, partition);
+      wanted.set(leader, followed);
     }
     for (const [leaderId, fetcher] of this.fetchers) {
-      const keep = new Set((wanted.get(leaderId) ?? []).map((p) => `${p.state.topicId}/${p.state.partition}`));
-      for (const key of fetcher.keys()) if (!keep.has(key)) fetcher.unassign(splitPartitionKey(key));
-      if (keep.size === 0) {
+      const keep = wanted.get(leaderId);
+      for (const key of fetcher.keys()) if (keep?.has(key) !== true) fetcher.unassign(splitPartitionKey(key));
+      if (keep === undefined) {
         fetcher.stop();
         this.fetchers.delete(leaderId);
       }
@@ -368,7 +405,7 @@ export class ReplicaManager {
         this.fetchers.set(leaderId, fetcher);
         fetcher.start();
       }
-      for (const partition of partitions) fetcher.assign(partition);
+      for (const partition of partitions.values()) fetcher.assign(partition);
     }
   }
 
@@ -454,5 +491,6 @@ export class ReplicaManager {
       await partition.log.close();
     }
     this.hosted.clear();
+    this.hostedByTopic.clear();
   }
 }
