@@ -71,6 +71,8 @@ export class Partition {
   private waiters: AckWaiter[] = [];
   /** An ISR change sent to the controller and not yet in the image; HW counts its members too. */
   private pendingIsr: readonly number[] | null = null;
+  /** The pending change's answer was lost: the controller may have committed it. It is sent again. */
+  private pendingIsrUnanswered = false;
   private readonly changeListeners = new Set<() => void>();
 
   private constructor(
@@ -156,7 +158,10 @@ export class Partition {
     const previous = this.stateValue;
     assert(state.leaderEpoch >= previous.leaderEpoch, `${this.name}: leader epoch went back from ${previous.leaderEpoch} to ${state.leaderEpoch}`);
     this.stateValue = state;
-    if (state.partitionEpoch !== previous.partitionEpoch) this.pendingIsr = null;
+    if (state.partitionEpoch !== previous.partitionEpoch) {
+      this.pendingIsr = null;
+      this.pendingIsrUnanswered = false;
+    }
     if (state.leaderEpoch !== previous.leaderEpoch || state.leader !== previous.leader) {
       if (this.isLeader) {
         await this.becomeLeader();
@@ -370,11 +375,28 @@ export class Partition {
 
   isrChangeSent(isr: readonly number[]): void {
     this.pendingIsr = isr;
+    this.pendingIsrUnanswered = false;
   }
 
-  /** The change was refused or lost: try again from the image's ISR. */
+  /** The controller refused the change (or recorded nothing): try again from the image's ISR. */
   isrChangeFailed(): void {
     this.pendingIsr = null;
+    this.pendingIsrUnanswered = false;
+  }
+
+  /**
+   * The change's answer never came, so it may be committed. Its members keep counting for the
+   * high watermark until the image says (dropping an expansion here let a leader commit over
+   * a stale, smaller ISR while the controller had added a member it then elected: sim seed
+   * 163 of 5 nodes), and the same change goes out again.
+   */
+  isrChangeUnanswered(): void {
+    this.pendingIsrUnanswered = this.pendingIsr !== null;
+  }
+
+  /** The pending change to send again, when its answer was lost; else null. */
+  isrChangeToResend(): readonly number[] | null {
+    return this.pendingIsrUnanswered && this.isLeader ? this.pendingIsr : null;
   }
 
   // --- follower ---

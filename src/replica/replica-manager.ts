@@ -419,16 +419,21 @@ export class ReplicaManager {
     const image = this.ports.image;
     const alive = (id: number): boolean => image.broker(id)?.fenced === false;
     for (const { partition } of this.hosted.values()) {
-      const wanted = partition.wantedIsr(alive);
+      const wanted = partition.wantedIsr(alive) ?? partition.isrChangeToResend();
       if (wanted === null) continue;
       const { topicId, partition: index, leaderEpoch, partitionEpoch } = partition.state;
       partition.isrChangeSent(wanted);
-      this.ports.alterPartition({ topicId, partition: index, leaderEpoch, partitionEpoch, newIsr: wanted }).then(
+      this.ports.alterPartition({ topicId, partition: index, leaderEpoch, partitionEpoch, newIsr: [...wanted] }).then(
         (answer) => {
           // No change recorded (the ISR was already that): nothing will clear the pending one.
           if (answer.partitionEpoch === partitionEpoch) partition.isrChangeFailed();
         },
-        () => { if (partition.state.partitionEpoch === partitionEpoch) partition.isrChangeFailed(); },
+        (error: unknown) => {
+          if (partition.state.partitionEpoch !== partitionEpoch) return; // the image answered already
+          // A refusal is final; a lost answer (or a controller that failed mid-way) may hide a commit.
+          if (error instanceof DriftwoodError && error.code !== 'REQUEST_TIMED_OUT') partition.isrChangeFailed();
+          else partition.isrChangeUnanswered();
+        },
       );
     }
   }

@@ -274,3 +274,25 @@ void t.test('a new leader shows its high watermark only once it reaches the star
   t.throws(() => { f2.checkCurrentLeaderEpoch(0); }, { code: 'FENCED_LEADER_EPOCH' }, 'a client that knows only epoch 0 must refresh');
   t.throws(() => { f2.checkCurrentLeaderEpoch(2); }, { code: 'UNKNOWN_LEADER_EPOCH' });
 });
+
+void t.test('an ISR expansion whose answer was lost keeps counting for the high watermark and is sent again (sim seed 163 of 5 nodes)', async (t) => {
+  const { open, clock } = replicas();
+  const leader = await open(1, state({ isr: [1] }));
+  const f2 = await open(2, state({ isr: [1] }));
+  await leader.appendAsLeader(makeBatch('a', 2), 1, 1, 1000);
+  await fetchOnce(leader, f2, 2);
+  await fetchOnce(leader, f2, 2);
+  const wanted = leader.wantedIsr(() => true);
+  t.same(wanted, [1, 2], 'f2 caught up: the leader asks to add it');
+  leader.isrChangeSent(wanted ?? []);
+  leader.isrChangeUnanswered(); // the AlterPartition timed out: the controller may have added f2
+  t.same(leader.isrChangeToResend(), [1, 2], 'the same change goes out again');
+  t.equal(leader.wantedIsr(() => true), null, 'no other change while this one is unresolved');
+  await leader.appendAsLeader(makeBatch('b', 3), 1, 1, 1000);
+  t.equal(leader.highWatermark, 2, 'f2 still counts: the high watermark waits for it');
+  clock.advance(1);
+  leader.isrChangeFailed(); // a definite refusal
+  await leader.appendAsLeader(makeBatch('c', 1), 1, 1, 1000);
+  t.equal(leader.highWatermark, 6, 'refused: back to the image\'s ISR, the leader alone');
+  t.equal(leader.isrChangeToResend(), null);
+});
