@@ -120,9 +120,15 @@ export class BrokerAgent {
     if (generation !== this.generation) return;
     this.beating = false;
     if (!this.running()) return;
+    const again = this.takeBeatAgain();
+    if (this.timer === null || again) this.schedule(again ? 0 : this.config.heartbeatMs);
+  }
+
+  /** Whether a beat was asked for while this one was out (a method: the flag changes across awaits). */
+  private takeBeatAgain(): boolean {
     const again = this.beatAgain;
     this.beatAgain = false;
-    if (this.timer === null || again) this.schedule(again ? 0 : this.config.heartbeatMs);
+    return again;
   }
 
   private async register(generation: number): Promise<void> {
