@@ -192,6 +192,7 @@ interface OutgoingBatch {
   readonly values: readonly string[];
   readonly bytes: Buffer;
   readonly deadlineMs: number;
+  readonly onAcknowledged?: () => void;
 }
 
 interface Failover {
@@ -237,6 +238,7 @@ class ClusterSim {
   private recordSerial = 0;
   private batchSerial = 0;
   private producesAbandoned = 0;
+  private readonly probesAcknowledged = new Set<number>();
   /** Each partition's consumer: its next offset and the leader epoch it knows. */
   private readonly consumers: Array<{ position: number; leaderEpoch: number }>;
   private readonly workload: Workload;
@@ -293,6 +295,7 @@ class ClusterSim {
     const stop = (): boolean => this.violations.length > 0;
     await this.scheduler.run({ untilMs: this.options.faultMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
     this.heal();
+    this.scheduler.at(this.options.faultMs + this.options.healMs / 2, 'liveness probes', () => { this.probeProducers(); });
     await this.scheduler.run({ untilMs: this.options.faultMs + this.options.healMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
     this.checkConverged();
     if (this.violations.length === 0) await this.checkData();
@@ -629,6 +632,9 @@ class ClusterSim {
       if (!this.doubtful.has(name) && !this.deletedAcked.has(name) && reference.topic(name) === undefined) this.violation('topic-lost', `acknowledged topic ${name} is gone`);
     }
     for (const name of this.deletedAcked) if (reference.topic(name) !== undefined) this.violation('topic-lost', `deleted topic ${name} is back`);
+    for (let partition = 0; partition < this.partitions && this.dataTopicId !== null; partition += 1) {
+      if (!this.probesAcknowledged.has(partition)) this.violation('liveness', `no acks=all produce to data-${partition} succeeded in the second half of the healed time`);
+    }
   }
 
   // --- the data topic: its producers, consumers and checks ---
@@ -727,6 +733,7 @@ class ClusterSim {
           this.violation('unregistered-leader', `n${node.id} acknowledged data-${batch.partition}@${result.baseOffset} while not registered and unfenced in its own image`);
         }
         this.history.acknowledged(batch.id, batch.values, result.baseOffset);
+        batch.onAcknowledged?.();
         const replica = node.replicas.partition(topicId, batch.partition);
         this.scheduler.record(`acked ${batch.id} acks=${batch.acks} data-${batch.partition}@${result.baseOffset}+${batch.values.length} by n${node.id} epoch ${replica?.state.leaderEpoch ?? -1} hw ${replica?.highWatermark ?? -1}`);
       },
@@ -737,6 +744,19 @@ class ClusterSim {
         retry();
       },
     );
+  }
+
+  /**
+   * Liveness: half-way through the healed time, one acks=all batch per data partition, retried
+   * as producers do; each must be acknowledged before the end (checked in checkConverged).
+   */
+  private probeProducers(): void {
+    if (this.dataTopicId === null) return;
+    for (let partition = 0; partition < this.partitions; partition += 1) {
+      const values = [`s${this.options.seed}-probe${partition}`];
+      const bytes = buildBatch(values.map((value) => ({ key: null, value: Buffer.from(value), timestampMs: this.scheduler.nowMs })));
+      this.sendBatch({ id: `probe${partition}`, partition, acks: -1, values, bytes, deadlineMs: this.options.faultMs + this.options.healMs, onAcknowledged: () => { this.probesAcknowledged.add(partition); } });
+    }
   }
 
   private scheduleConsumer(partition: number): void {
