@@ -66,6 +66,8 @@ export interface ClusterSimOptions {
   /** The workload and the network's message faults; drawn from the seed when absent. */
   readonly workload?: Partial<Workload>;
   readonly linkFaults?: LinkFaults;
+  /** Relative likelihood of each fault kind (0: never); drawn from the seed (1 to 4 each) when absent. */
+  readonly faultWeights?: Partial<Record<FaultKind, number>>;
 }
 
 /** What the nemesis can do; `--faults` picks a subset. */
@@ -276,7 +278,10 @@ class ClusterSim {
     this.consumers = Array.from({ length: this.partitions }, () => ({ position: 0, leaderEpoch: -1 }));
     // Fault probabilities differ per seed: each enabled kind gets a weight of 1 to 4.
     const enabled = options.faults ?? new Set(faultKinds);
-    this.faultWeights = faultKinds.filter((kind) => enabled.has(kind)).map((kind) => ({ kind, weight: 1 + this.nemesisRng.int(4) }));
+    this.faultWeights = faultKinds.filter((kind) => enabled.has(kind)).map((kind) => {
+      const drawn = 1 + this.nemesisRng.int(4);
+      return { kind, weight: options.faultWeights?.[kind] ?? drawn };
+    });
   }
 
   async run(): Promise<ClusterSimResult> {
