@@ -394,6 +394,16 @@ export class Partition {
     this.pendingIsrUnanswered = this.pendingIsr !== null;
   }
 
+  /**
+   * The controller refused the change because this leader's view is stale (a newer leader or
+   * partition epoch): the change may have been applied before, and the controller may have
+   * moved on since. Its members keep counting until the image catches up; dropping it here
+   * let a deposed leader commit over the smaller ISR it still had (sim seed 785 of 5 nodes).
+   */
+  isrChangeOutdated(): void {
+    this.pendingIsrUnanswered = false;
+  }
+
   /** The pending change to send again, when its answer was lost; else null. */
   isrChangeToResend(): readonly number[] | null {
     return this.pendingIsrUnanswered && this.isLeader ? this.pendingIsr : null;

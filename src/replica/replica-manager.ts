@@ -100,6 +100,21 @@ function key(topicId: string, partition: number): string {
   return `${topicId}/${partition}`;
 }
 
+/**
+ * What a failed AlterPartition says about the change (Kafka's handleAlterPartitionError):
+ * - refused: judged on its merits with this leader's epochs current, so nothing changed;
+ * - outdated: this leader's epochs are stale, so the change may be in the log and the
+ *   controller may have moved on; wait for the image;
+ * - unanswered: no answer, or it never reached the controller; it may have been applied, so
+ *   send it again.
+ */
+export function isrChangeOutcome(error: unknown): 'refused' | 'outdated' | 'unanswered' {
+  const code = error instanceof DriftwoodError ? error.code : null;
+  if (code === 'INELIGIBLE_REPLICA' || code === 'INVALID_REQUEST' || code === 'UNKNOWN_TOPIC_OR_PARTITION') return 'refused';
+  if (code === 'FENCED_LEADER_EPOCH' || code === 'INVALID_UPDATE_VERSION' || code === 'STALE_BROKER_EPOCH') return 'outdated';
+  return 'unanswered';
+}
+
 export interface ConsumeOptions {
   readonly bytesMax: number;
   readonly minBytes: number;
@@ -430,8 +445,9 @@ export class ReplicaManager {
         },
         (error: unknown) => {
           if (partition.state.partitionEpoch !== partitionEpoch) return; // the image answered already
-          // A refusal is final; a lost answer (or a controller that failed mid-way) may hide a commit.
-          if (error instanceof DriftwoodError && error.code !== 'REQUEST_TIMED_OUT') partition.isrChangeFailed();
+          const outcome = isrChangeOutcome(error);
+          if (outcome === 'refused') partition.isrChangeFailed();
+          else if (outcome === 'outdated') partition.isrChangeOutdated();
           else partition.isrChangeUnanswered();
         },
       );

@@ -7,6 +7,8 @@ import { SimDisk } from '../../sim/disk.js';
 import { PartitionLog } from '../../storage/partition-log.js';
 import type { PartitionState } from '../../src/controller/image.js';
 import { Partition, type FollowerFetchAnswer } from '../../src/replica/partition.js';
+import { isrChangeOutcome } from '../../src/replica/replica-manager.js';
+import { DriftwoodError } from '../../storage/errors.js';
 import { makeBatch, readAll, valuesOf } from '../helpers/log.js';
 
 const config = { replicaLagTimeMaxMs: 10_000 };
@@ -295,4 +297,29 @@ void t.test('an ISR expansion whose answer was lost keeps counting for the high 
   await leader.appendAsLeader(makeBatch('c', 1), 1, 1, 1000);
   t.equal(leader.highWatermark, 6, 'refused: back to the image\'s ISR, the leader alone');
   t.equal(leader.isrChangeToResend(), null);
+});
+
+void t.test('an ISR change refused because the leader is stale stays counted until the image says (sim seed 785 of 5 nodes)', async (t) => {
+  const { open } = replicas();
+  const leader = await open(1, state({ isr: [1, 2] }));
+  const f2 = await open(2, state({ isr: [1, 2] }));
+  const f3 = await open(3, state({ isr: [1, 2] }));
+  await leader.appendAsLeader(makeBatch('a', 2), 1, 1, 1000);
+  for (const [follower, id] of [[f2, 2], [f3, 3], [f2, 2], [f3, 3]] as const) await fetchOnce(leader, follower, id);
+  const wanted = leader.wantedIsr(() => true);
+  t.same(wanted, [1, 2, 3]);
+  leader.isrChangeSent(wanted ?? []);
+  // The controller had added 3 and then elected it; this deposed leader hears FENCED_LEADER_EPOCH.
+  t.equal(isrChangeOutcome(new DriftwoodError('FENCED_LEADER_EPOCH', 'stale')), 'outdated');
+  leader.isrChangeOutdated();
+  t.equal(leader.isrChangeToResend(), null, 'not sent again: the image will say');
+  await leader.appendAsLeader(makeBatch('b', 4), 1, 1, 1000);
+  await fetchOnce(leader, f2, 2);
+  await fetchOnce(leader, f2, 2);
+  t.equal(leader.highWatermark, 2, 'broker 3 still counts, so the stale leader commits nothing it lacks');
+  t.equal(isrChangeOutcome(new DriftwoodError('INVALID_UPDATE_VERSION', 'stale')), 'outdated');
+  t.equal(isrChangeOutcome(new DriftwoodError('INELIGIBLE_REPLICA', 'fenced')), 'refused');
+  t.equal(isrChangeOutcome(new DriftwoodError('REQUEST_TIMED_OUT', 'lost')), 'unanswered');
+  t.equal(isrChangeOutcome(new DriftwoodError('NOT_CONTROLLER', 'moved')), 'unanswered');
+  t.equal(isrChangeOutcome(new Error('socket hang up')), 'unanswered');
 });
