@@ -78,6 +78,13 @@ export class Controller {
   private active = false;
   private queue: Queued[] = [];
   private running = false;
+  /**
+   * The index of a proposal that timed out: it may still commit, so no decision is made on an
+   * image that has not applied it (it would be missing its records). Raft settles it: while
+   * this node leads, its own entry commits; if another leader replaces it, this one is deposed.
+   */
+  private unresolvedIndex = 0;
+  private readonly appliedWaiters = new Set<() => void>();
   private readonly lastHeartbeatMs = new Map<number, number>();
   private sessionTimer: TimerHandle | null = null;
   private rebalanceTimer: TimerHandle | null = null;
@@ -112,8 +119,24 @@ export class Controller {
     this.rebalanceTimer?.cancel();
     this.rebalanceTimer = null;
     this.lastHeartbeatMs.clear();
+    this.unresolvedIndex = 0;
+    for (const wake of [...this.appliedWaiters]) wake();
     const refused = this.queue.splice(0);
     for (const item of refused) void item.run();
+  }
+
+  /** Resolves once the image has applied `index`, or at once when this controller is deactivated. */
+  private appliedUpTo(index: number): Promise<void> {
+    if (this.ports.image.lastAppliedIndex >= index || !this.active) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        unsubscribe();
+        this.appliedWaiters.delete(done);
+        resolve();
+      };
+      const unsubscribe = this.ports.image.onChange(() => { if (this.ports.image.lastAppliedIndex >= index) done(); });
+      this.appliedWaiters.add(done);
+    });
   }
 
   createTopic(request: CreateTopicRequest): Promise<TopicState> {
@@ -231,9 +254,10 @@ export class Controller {
       this.queue.push({
         run: async () => {
           try {
+            if (this.unresolvedIndex > 0) await this.appliedUpTo(this.unresolvedIndex);
             this.checkActive();
             const { records, result } = decision(this.ports.image);
-            if (records.length > 0) await this.ports.propose(encodeRecords(records));
+            if (records.length > 0) await this.propose(encodeRecords(records));
             resolve(result);
           } catch (error) {
             reject(error instanceof Error ? error : new Error(String(error)));
@@ -253,6 +277,17 @@ export class Controller {
       this.running = false;
       this.drain();
     });
+  }
+
+  /** Proposes, remembering an entry whose fate a timeout left open (see unresolvedIndex). */
+  private async propose(data: Uint8Array): Promise<void> {
+    try {
+      await this.ports.propose(data);
+    } catch (error) {
+      const index = error instanceof DriftwoodError && error.code === 'REQUEST_TIMED_OUT' ? error.hints['index'] : undefined;
+      if (typeof index === 'number') this.unresolvedIndex = Math.max(this.unresolvedIndex, index);
+      throw error;
+    }
   }
 
   private checkActive(): void {

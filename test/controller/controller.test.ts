@@ -5,6 +5,7 @@ import { VirtualClock } from '../../sim/clock.js';
 import { SeededRng } from '../../sim/rng.js';
 import { Controller, defaultControllerConfig } from '../../src/controller/controller.js';
 import { MetadataImage } from '../../src/controller/image.js';
+import { DriftwoodError } from '../../storage/errors.js';
 
 function setup(config: Partial<typeof defaultControllerConfig> = {}): { controller: Controller; image: MetadataImage; clock: VirtualClock; proposals: () => number } {
   const image = new MetadataImage();
@@ -132,4 +133,66 @@ void t.test('a new controller gives brokers activationGraceMs, not a full sessio
   }
   t.ok(image.broker(1)?.fenced, 'the silent broker is fenced about 300 ms after activation');
   t.notOk(image.broker(2)?.fenced, 'the broker that heartbeated is not');
+});
+
+void t.test('after a proposal times out, no decision is made until the image has applied it (sim seed 1574 of 5 nodes)', async (t) => {
+  const image = new MetadataImage();
+  const clock = new VirtualClock(0);
+  let index = 0;
+  let held: { index: number; data: Uint8Array } | null = null;
+  let holdNext = false;
+  const propose = (data: Uint8Array): Promise<number> => {
+    index += 1;
+    if (holdNext) {
+      // The entry is in the log but does not commit in time (the leader was paused, say).
+      holdNext = false;
+      held = { index, data };
+      return Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'did not commit in time; it may still commit', { index }));
+    }
+    image.apply({ index, term: 1, type: 'normal', data });
+    return Promise.resolve(index);
+  };
+  const controller = new Controller(defaultControllerConfig, { clock, rng: new SeededRng(5), image, propose });
+  controller.activate();
+  await registerAll(controller, image, [1, 2, 3]);
+  await controller.createTopic({ name: 'doomed', partitions: 2, replicationFactor: 3, configs: {} });
+  holdNext = true;
+  await t.rejects(controller.deleteTopic('doomed'), { code: 'REQUEST_TIMED_OUT' });
+  // Deciding now would read an image that still has the topic, and could propose changes to
+  // partitions the pending removal deletes: applying them would break every node.
+  let decided = false;
+  const next = controller.createTopic({ name: 'doomed', partitions: 1, replicationFactor: 1, configs: {} }).then(
+    () => { decided = true; },
+    (error: unknown) => { decided = true; throw error; },
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  t.notOk(decided, 'the next decision waits for the entry whose fate is open');
+  const pending = held as { index: number; data: Uint8Array } | null;
+  if (pending === null) throw new Error('nothing held');
+  image.apply({ index: pending.index, term: 1, type: 'normal', data: pending.data });
+  await next;
+  t.ok(image.topic('doomed'), 'decided on the image with the removal applied: the name was free again');
+});
+
+void t.test('a controller waiting on an unresolved entry that loses leadership refuses the queued requests', async (t) => {
+  const image = new MetadataImage();
+  let index = 0;
+  let holdNext = false;
+  const propose = (data: Uint8Array): Promise<number> => {
+    index += 1;
+    if (holdNext) {
+      holdNext = false;
+      return Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'late', { index }));
+    }
+    image.apply({ index, term: 1, type: 'normal', data });
+    return Promise.resolve(index);
+  };
+  const controller = new Controller(defaultControllerConfig, { clock: new VirtualClock(0), rng: new SeededRng(5), image, propose });
+  controller.activate();
+  await registerAll(controller, image, [1]);
+  holdNext = true;
+  await t.rejects(controller.createTopic({ name: 'a', partitions: 1, replicationFactor: 1, configs: {} }), { code: 'REQUEST_TIMED_OUT' });
+  const queued = controller.createTopic({ name: 'b', partitions: 1, replicationFactor: 1, configs: {} });
+  controller.deactivate();
+  await t.rejects(queued, { code: 'NOT_CONTROLLER' });
 });

@@ -35,9 +35,11 @@ void t.test('cluster simulation: controller and brokers under faults keep every 
 // offset and kept only where earlier attempts of its batch landed, which the checker called
 // inconsistent (acks=1 promises nothing past the leader); seed 785 a deposed leader that,
 // told its epoch was stale, dropped a pending ISR expansion the controller had committed and
-// then committed acks=all writes the new leader lacked. All are also unit tests.
+// then committed acks=all writes the new leader lacked; seed 1574 a controller, resumed after
+// a pause, whose topic removal timed out and which then decided against an image without it
+// (a change to a deleted partition broke every node). All are also unit tests.
 void t.test('cluster simulation: five nodes', async (t) => {
-  for (const seed of [7, 75, 163, 785]) {
+  for (const seed of [7, 75, 163, 785, 1574]) {
     const result = await runClusterSim({ seed, nodes: 5, faultMs: 30_000, healMs: 20_000 });
     t.same(result.violations, [], `seed ${seed} (replay: driftwood sim --seed ${seed} --nodes 5)`);
   }
