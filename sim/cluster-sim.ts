@@ -1,23 +1,23 @@
-// The cluster simulation: N real BrokerNodes (metadata quorum, controller, broker agent) on
-// simulated ports (scheduler clock, seeded Rng, lossy network for Raft messages and for
-// controller requests, memory-level KV kept across restarts with fsync latency). Clients
-// create and delete topics through random nodes; followers fetch from partition leaders,
-// which shrink and expand their ISRs through the controller; a nemesis crashes, pauses, isolates, partitions and shuts nodes down cleanly, then heals.
-// Checkers: at most one Raft leader per term; at every applied metadata entry:
-//   - every node applies the same entry at each index (state machine safety; the images are
-//     compared whole after healing);
-//   - no partition is led by a fenced broker; a partition's leader epoch never goes back
-//     and names one leader; a broker's epoch never goes back; an ISR only ever gains
-//     unfenced brokers;
-//   - a new topic's preferred leaders spread evenly over the brokers live at its creation;
-//   - acknowledged creations and deletions stick;
-//   - (at the end) every record a producer had acknowledged (acks=all, RF 3,
-//     min.insync.replicas 2) is in its partition once, at its acknowledged offset; offsets
-//     are dense; every replica holds the leader's bytes below the high watermark;
-// and after healing (liveness): every node hosts exactly the replicas the image gives it, in
-// the role it gives it; one controller, every broker registered and unfenced, the
-// same image everywhere, every partition led with a full ISR, leadership balanced back onto
-// preferred replicas (within the rebalance threshold).
+// The cluster simulation: N real BrokerNodes (metadata quorum, controller, broker agent,
+// replica manager) on simulated ports (scheduler clock, seeded Rng, lossy networks for Raft
+// messages and for broker requests, crash-faithful disks that can turn slow, memory-level KVs
+// kept across restarts with fsync latency).
+// Clients: admins create and delete topics and ask for preferred-leader elections; producers
+// write acks=all and acks=1 batches, keyed and not, to a data topic and retry them; consumers
+// poll each partition naming the leader epoch they know.
+// Nemesis (drawn from the seed, or an explicit schedule): crashes, RF-1 replicas of a data
+// partition at once, isolation (of any node, of the controller, of a leader from its
+// followers), random, one-way and bridge partitions, pauses, clean stops, clock jumps, slow
+// disks; then it heals.
+// Checkers: at most one Raft leader per term; at every applied metadata entry, the same entry
+// on every node, no partition led by a fenced broker, leader and broker epochs that never go
+// back, one leader per leader epoch, ISRs gaining only unfenced brokers, even placement,
+// acknowledged creations and deletions that stick; every acknowledging leader registered and
+// unfenced in its own image; the client history against the final logs (Jepsen's anomalies,
+// see data-history.ts); replicas identical below the high watermark; and after healing
+// (liveness) one controller, every broker registered and unfenced, the same image everywhere,
+// every node hosting its replicas in the right role, every partition led with a full ISR,
+// leadership back on preferred replicas, and a produce to every data partition acknowledged.
 // It also times partition-leadership failover after a broker dies while the cluster is healthy.
 import type { MemoryLevel } from 'memory-level';
 import type { Entry, Message, RaftBug } from '../raft/index.js';
