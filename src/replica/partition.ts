@@ -136,15 +136,6 @@ export class Partition {
     return this.config.bugs?.has('hw-regress') === true || this.highWatermarkValue >= this.leaderEpochStartOffset;
   }
 
-  /**
-   * A client's view of the leader epoch (KIP-320): an older one means it missed a leader
-   * change (FENCED_LEADER_EPOCH: refresh metadata), a newer one that this broker has not
-   * caught up yet (UNKNOWN_LEADER_EPOCH: retry).
-   */
-  checkCurrentLeaderEpoch(leaderEpoch: number): void {
-    this.checkEpoch(leaderEpoch);
-  }
-
   get name(): string {
     return `${this.stateValue.topicId}-${this.stateValue.partition}`;
   }
@@ -463,7 +454,12 @@ export class Partition {
     }
   }
 
-  private checkEpoch(leaderEpoch: number): void {
+  /**
+   * A follower's or a consumer's view of the leader epoch (KIP-320): an older one means it
+   * missed a leader change (FENCED_LEADER_EPOCH: refresh metadata), a newer one that this
+   * broker has not caught up yet (UNKNOWN_LEADER_EPOCH: retry).
+   */
+  checkEpoch(leaderEpoch: number): void {
     const ours = this.stateValue.leaderEpoch;
     if (leaderEpoch < ours) throw new DriftwoodError('FENCED_LEADER_EPOCH', `${this.name}: epoch ${leaderEpoch} is older than ${ours}`, { leaderEpoch: ours });
     if (leaderEpoch > ours) throw new DriftwoodError('UNKNOWN_LEADER_EPOCH', `${this.name}: epoch ${leaderEpoch} is newer than ${ours}`, { leaderEpoch: ours });

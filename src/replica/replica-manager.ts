@@ -229,7 +229,7 @@ export class ReplicaManager {
    */
   async consume(topicName: string, partition: number, offset: number, options: ConsumeOptions): Promise<ReadResult & { highWatermark: number; leaderEpoch: number }> {
     const { replica } = await this.readyLeaderFor(topicName, partition, options.maxWaitMs);
-    if (options.currentLeaderEpoch !== undefined) replica.checkCurrentLeaderEpoch(options.currentLeaderEpoch);
+    if (options.currentLeaderEpoch !== undefined) replica.checkEpoch(options.currentLeaderEpoch);
     const deadlineMs = this.ports.clock.monotonicMs() + options.maxWaitMs;
     await this.establishedHighWatermark(replica, deadlineMs);
     for (;;) {

@@ -273,8 +273,8 @@ void t.test('a new leader shows its high watermark only once it reaches the star
   await fetchOnce(f2, f3, 3);
   t.equal(f2.highWatermark, 5);
   t.ok(f2.highWatermarkEstablished, 'established once the ISR has the epoch start');
-  t.throws(() => { f2.checkCurrentLeaderEpoch(0); }, { code: 'FENCED_LEADER_EPOCH' }, 'a client that knows only epoch 0 must refresh');
-  t.throws(() => { f2.checkCurrentLeaderEpoch(2); }, { code: 'UNKNOWN_LEADER_EPOCH' });
+  t.throws(() => { f2.checkEpoch(0); }, { code: 'FENCED_LEADER_EPOCH' }, 'a client that knows only epoch 0 must refresh');
+  t.throws(() => { f2.checkEpoch(2); }, { code: 'UNKNOWN_LEADER_EPOCH' });
 });
 
 void t.test('an ISR expansion whose answer was lost keeps counting for the high watermark and is sent again (sim seed 163 of 5 nodes)', async (t) => {
