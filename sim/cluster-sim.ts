@@ -253,7 +253,6 @@ class ClusterSim {
   private readonly controllerFailoverMs: number[] = [];
   private readonly faultGapMs: number;
   private readonly clientGapMs: number;
-  private readonly produceGapMs: number;
 
   constructor(private readonly options: ClusterSimOptions) {
     this.rng = new SeededRng(options.seed);
@@ -268,7 +267,6 @@ class ClusterSim {
       produceGapMs: pick([10, 50, 200]),
       ...options.workload,
     };
-    this.produceGapMs = this.workload.produceGapMs;
     const linkFaults = drawFaults(this.nemesisRng);
     this.raftNet = new SimNetwork<Message>(this.scheduler, this.rng.fork(), options.linkFaults ?? linkFaults, copyRaftMessage);
     this.controllerNet = new SimNetwork<Envelope>(this.scheduler, this.rng.fork(), this.raftNet.faults, (envelope) => copyWire(envelope) as Envelope);
@@ -663,7 +661,7 @@ class ClusterSim {
   }
 
   private scheduleProducer(): void {
-    this.scheduler.after(5 + this.clientRng.int(this.produceGapMs * 2), 'produce', () => {
+    this.scheduler.after(5 + this.clientRng.int(this.workload.produceGapMs * 2), 'produce', () => {
       this.produceOne();
       if (this.clientsActive) this.scheduleProducer();
     });
