@@ -184,6 +184,11 @@ export class PartitionLog {
     return this.flushed;
   }
 
+  /** Whether every append is synced before it resolves (flush.ms 0). */
+  get syncsEveryAppend(): boolean {
+    return this.config.flushIntervalMs === 0;
+  }
+
   get sizeBytes(): number {
     return this.segments.reduce((sum, segment) => sum + segment.sizeBytes, 0);
   }

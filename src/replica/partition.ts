@@ -242,7 +242,7 @@ export class Partition {
   /** HW = the smallest log end over the (maximal) ISR; it never goes back. */
   private advanceHighWatermark(): void {
     if (!this.isLeader) return;
-    let candidate = this.log.logEndOffset;
+    let candidate = this.ownEndForHighWatermark();
     const ackBeforeIsr = this.config.bugs?.has('ack-before-isr') === true;
     for (const id of ackBeforeIsr ? [] : this.maximalIsr()) {
       if (id === this.brokerId) continue;
@@ -259,6 +259,16 @@ export class Partition {
       if (this.enoughReplicasAfterAppend(waiter.minInsyncReplicas)) waiter.resolve();
       else waiter.reject(this.tooFewAfterAppend());
     }
+  }
+
+  /**
+   * What this leader's own log contributes to the high watermark. When the topic syncs every
+   * append (flush.ms 0), only what is on disk, as followers report only synced ends: counting
+   * the log end let a sole ISR member show consumers records a power loss then took back (sim
+   * seed 394). Otherwise the log end, as in Kafka, where durability comes from replication.
+   */
+  private ownEndForHighWatermark(): number {
+    return this.log.syncsEveryAppend ? this.log.flushedOffset : this.log.logEndOffset;
   }
 
   private setHighWatermark(offset: number): void {

@@ -4,6 +4,7 @@
 import t from 'tap';
 import { VirtualClock } from '../../sim/clock.js';
 import { SimDisk } from '../../sim/disk.js';
+import { slowDisk } from '../../sim/slow-disk.js';
 import { PartitionLog } from '../../storage/partition-log.js';
 import type { PartitionState } from '../../src/controller/image.js';
 import { Partition, type FollowerFetchAnswer } from '../../src/replica/partition.js';
@@ -322,4 +323,25 @@ void t.test('an ISR change refused because the leader is stale stays counted unt
   t.equal(isrChangeOutcome(new DriftwoodError('REQUEST_TIMED_OUT', 'lost')), 'unanswered');
   t.equal(isrChangeOutcome(new DriftwoodError('NOT_CONTROLLER', 'moved')), 'unanswered');
   t.equal(isrChangeOutcome(new Error('socket hang up')), 'unanswered');
+});
+
+void t.test('with flush.ms 0 a sole ISR member counts only synced records in the high watermark (sim seed 394)', async (t) => {
+  const held: Array<() => void> = [];
+  let holdSyncs = false;
+  const disk = slowDisk(new SimDisk(), { syncDelayMs: () => (holdSyncs ? 1 : 0), writeDelayMs: () => 0, after: (_delayMs, run) => { held.push(run); }, alive: () => true });
+  const clock = new VirtualClock();
+  const log = await PartitionLog.open({ disk, dir: 'b1/T-0', clock, config: { flushIntervalMs: 0 } });
+  const leader = await Partition.open(1, log, state({ isr: [1] }), clock, config, 0);
+  await leader.appendAsLeader(makeBatch('a', 2), 1, 1, 1000);
+  t.equal(leader.highWatermark, 2);
+  holdSyncs = true;
+  const pending = leader.appendAsLeader(makeBatch('b', 3), 1, 1, 1000);
+  await flush();
+  t.equal(leader.log.logEndOffset, 5, 'written');
+  await leader.update(state({ isr: [1], partitionEpoch: 1 })); // anything that recomputes the high watermark
+  t.equal(leader.highWatermark, 2, 'not synced yet: a consumer must not see it, a power loss could take it back');
+  holdSyncs = false;
+  for (const run of held.splice(0)) run();
+  await pending;
+  t.equal(leader.highWatermark, 5, 'synced: committed');
 });
