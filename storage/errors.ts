@@ -36,6 +36,25 @@ export const errorCodes = {
   INVALID_UPDATE_VERSION: { status: 409, message: 'The partition epoch is stale' },
   INELIGIBLE_REPLICA: { status: 409, message: 'A replica added to the ISR is fenced or unknown' },
   BROKER_ID_NOT_REGISTERED: { status: 404, message: 'No such broker is registered' },
+  // Idempotent producers
+  UNKNOWN_PRODUCER_ID: { status: 409, message: 'The partition has no state for this producer id (expired, or never seen)' },
+  OUT_OF_ORDER_SEQUENCE_NUMBER: { status: 409, message: 'The batch sequence number does not follow the last one written for this producer' },
+  INVALID_PRODUCER_EPOCH: { status: 409, message: 'The producer epoch is older than the one the partition has (a newer producer with this id exists)' },
+  // Consumer groups
+  INVALID_GROUP_ID: { status: 400, message: 'The group id is invalid' },
+  NOT_COORDINATOR: { status: 421, message: 'This broker is not the coordinator of the group' },
+  COORDINATOR_NOT_AVAILABLE: { status: 503, message: 'The group coordinator is not available yet; retry' },
+  COORDINATOR_LOAD_IN_PROGRESS: { status: 503, message: 'The group coordinator is loading the group; retry' },
+  GROUP_ID_NOT_FOUND: { status: 404, message: 'No such group' },
+  UNKNOWN_MEMBER_ID: { status: 404, message: 'The group has no such member; join again' },
+  FENCED_MEMBER_EPOCH: { status: 409, message: 'The member epoch is not the current one; join again' },
+  STALE_MEMBER_EPOCH: { status: 409, message: 'The member does not own the partition in this epoch' },
+  GROUP_MAX_SIZE_REACHED: { status: 409, message: 'The group has as many members as it may' },
+  NON_EMPTY_GROUP: { status: 409, message: 'The group has members; stop them first' },
+  COMMIT_OFFSET_REGRESSION: { status: 409, message: 'The offset is below the committed one; reset the group offsets to move back' },
+  // Client side
+  BUFFER_EXHAUSTED: { status: 503, message: 'The producer buffer is full' },
+  CLIENT_CLOSED: { status: 503, message: 'The client is closed' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;
