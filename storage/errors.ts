@@ -55,6 +55,9 @@ export const errorCodes = {
   // Client side
   BUFFER_EXHAUSTED: { status: 503, message: 'The producer buffer is full' },
   CLIENT_CLOSED: { status: 503, message: 'The client is closed' },
+  NETWORK_EXCEPTION: { status: 503, message: 'The broker could not be reached or closed the connection before answering' },
+  NO_OFFSET_FOR_PARTITION: { status: 409, message: 'The partition has no committed offset and the reset policy is none' },
+  ILLEGAL_STATE: { status: 409, message: 'The client is not in a state that allows this call' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;
