@@ -10,6 +10,7 @@ import type { Rng } from '../../storage/rng.js';
 import type { Entry, NodeIdOrNone, Ready, Role } from '../../raft/index.js';
 import { Controller, type ControllerBug, type ControllerConfig } from '../controller/controller.js';
 import { MetadataImage } from '../controller/image.js';
+import { defaultGroupCoordinatorConfig, GroupCoordinator, type GroupCoordinatorConfig } from '../group/coordinator.js';
 import { RaftNode, type RaftNodeConfig } from '../quorum/raft-node.js';
 import type { RaftTransport } from '../quorum/transport.js';
 import type { ReplicaChannel } from '../replica/fetch-protocol.js';
@@ -32,6 +33,8 @@ export interface BrokerNodeConfig {
   readonly controller: ControllerConfig;
   readonly replica: ReplicaManagerConfig;
   readonly heartbeatMs: number;
+  /** The group coordinator's settings (defaults: defaultGroupCoordinatorConfig). */
+  readonly groups?: GroupCoordinatorConfig;
   readonly bugs?: ReadonlySet<BrokerNodeBug>;
 }
 
@@ -62,6 +65,7 @@ export class BrokerNode {
     readonly controller: Controller,
     readonly agent: BrokerAgent,
     readonly replicas: ReplicaManager,
+    readonly groups: GroupCoordinator,
     private readonly channel: ControllerChannel,
     readonly clock: Clock,
   ) {}
@@ -138,11 +142,20 @@ export class BrokerNode {
     const created: BrokerNode = new BrokerNode(config, image, raft, controller, new BrokerAgent(
       { brokerId: config.id, address: config.address, incarnationId, heartbeatMs: config.heartbeatMs },
       { clock: ports.clock, appliedIndex: () => image.lastAppliedIndex, toController: (request) => created.toController(request) },
-    ), replicas, ports.controllerChannel, ports.clock);
+    ), replicas, new GroupCoordinator(config.groups ?? defaultGroupCoordinatorConfig, {
+      brokerId: config.id,
+      clock: ports.clock,
+      rng: ports.rng,
+      image,
+      replicas,
+      createTopic: (body) => created.toController({ kind: 'create-topic', body }),
+      onFatal: events.onFatal,
+    }), ports.controllerChannel, ports.clock);
     node = created;
     await replicas.start();
     agent = created.agent;
     agent.start();
+    created.groups.start();
     return created;
   }
 
@@ -172,6 +185,7 @@ export class BrokerNode {
   /** Stops timers and the quorum member at once (power loss in the simulator); the ports belong to the caller. */
   stop(): void {
     this.agent.stop();
+    this.groups.stop();
     this.controller.deactivate();
     this.raft.stop();
   }

@@ -7,6 +7,7 @@ import type { HttpApp } from '../http/node-dual-server.js';
 import type { BrokerState, PartitionState, TopicState } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
 import type { PartitionOffsets } from '../replica/replica-manager.js';
+import { OFFSETS_TOPIC } from '../group/group-records.js';
 import type { Broker } from './node-broker.js';
 
 const topicNameParams = {
@@ -68,6 +69,7 @@ export function addAdminRoutes(app: HttpApp, current: () => Broker): void {
   });
   app.post('/v1/topics', { schema: { body: createTopicBody } }, async (request, reply) => {
     const body = request.body as { name: string; partitions?: number; replicationFactor?: number; configs?: Record<string, unknown> };
+    refuseInternal(body.name);
     const create = { name: body.name, partitions: body.partitions ?? 1, replicationFactor: body.replicationFactor ?? Math.min(3, current().node.image.unfencedBrokerIds().length || 1), configs: body.configs ?? {} };
     await current().node.toController({ kind: 'create-topic', body: create });
     // Answer with this node's view once it has applied the creation (read-your-writes).
@@ -78,10 +80,16 @@ export function addAdminRoutes(app: HttpApp, current: () => Broker): void {
   app.post('/v1/elections/preferred', async () => current().node.toController({ kind: 'elect-preferred-leaders', body: {} }));
   app.delete('/v1/topics/:name', { schema: { params: topicNameParams } }, async (request, reply) => {
     const { name } = request.params as { name: string };
+    refuseInternal(name);
     await current().node.toController({ kind: 'delete-topic', body: { name } });
     await waitForImage(current(), () => current().node.image.topic(name) === undefined, APPLY_WAIT_MS);
     return reply.status(204).send();
   });
+}
+
+/** The coordinators own the internal topic: users neither create, delete nor write it. */
+export function refuseInternal(topic: string): void {
+  if (topic === OFFSETS_TOPIC) throw new DriftwoodError('INVALID_TOPIC_EXCEPTION', `${OFFSETS_TOPIC} is internal: the group coordinators create and write it`);
 }
 
 function describeBroker(state: BrokerState): { id: number; address: string; state: 'alive' | 'fenced'; epoch: number } {

@@ -28,6 +28,7 @@ import type { ReplicaFetchRequest } from '../replica/fetch-protocol.js';
 import { HttpReplicaChannel, REPLICA_FETCH_PATH } from '../replica/node-replica-channel.js';
 import { addAdminRoutes, REPLICA_OFFSETS_PATH } from './node-admin-routes.js';
 import { addDataRoutes } from './node-data-routes.js';
+import { addGroupRoutes } from './node-group-routes.js';
 import { CONTROLLER_PATH_PREFIX, HttpControllerChannel } from './node-controller-channel.js';
 
 export interface BrokerTiming {
@@ -68,6 +69,7 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
   addInternalRoutes(app, current);
   addAdminRoutes(app, current);
   addDataRoutes(app, current);
+  addGroupRoutes(app, current);
   let node: BrokerNode;
   try {
     await app.listen({ host: config.host, port: config.port });

@@ -11,6 +11,7 @@ import { NO_LEADER } from '../controller/records.js';
 import type { HttpApp } from '../http/node-dual-server.js';
 import { partitionForKey } from '../partitioner.js';
 import type { Acks } from '../replica/partition.js';
+import { refuseInternal } from './node-admin-routes.js';
 import type { Broker } from './node-broker.js';
 
 export const BATCH_CONTENT_TYPE = 'application/vnd.driftwood.batch';
@@ -96,6 +97,7 @@ export function addDataRoutes(app: HttpApp, current: () => Broker): void {
 
   app.post('/v1/topics/:topic/partitions/:partition/records', { schema: { params: partitionParams, querystring: produceQuery } }, async (request, reply) => {
     const { topic, partition } = request.params as { topic: string; partition: number };
+    refuseInternal(topic);
     const query = request.query as { acks?: string; timeoutMs?: number };
     const batch = Buffer.isBuffer(request.body) ? request.body : jsonToBatch(request.body, current().node.clock.nowMs());
     const acks = parseAcks(query.acks);
@@ -119,6 +121,7 @@ export function addDataRoutes(app: HttpApp, current: () => Broker): void {
   // JSON only: a binary producer picks its partitions itself, as Kafka clients do.
   app.post('/v1/topics/:topic/records', { schema: { params: { type: 'object', required: ['topic'], properties: { topic: { type: 'string', minLength: 1, maxLength: 249 } } }, querystring: produceQuery, body: jsonProduceBody } }, async (request) => {
     const { topic: name } = request.params as { topic: string };
+    refuseInternal(name);
     const query = request.query as { acks?: string; timeoutMs?: number };
     const body = request.body as JsonProduce;
     const broker = current();

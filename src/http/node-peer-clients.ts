@@ -25,7 +25,7 @@ export class PeerClients {
    * or with REQUEST_TIMED_OUT when it cannot be reached or does not answer in time (the
    * outcome of a change is then unknown).
    */
-  async json<T>(to: number, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<T> {
+  async json<T>(to: number, method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, timeoutMs: number): Promise<T> {
     const bytes = await this.exchange(to, method, path, body, timeoutMs);
     if (bytes.length === 0) return null as T;
     try {
@@ -41,7 +41,7 @@ export class PeerClients {
   }
 
   /** Sends the request and reads the whole answer; a failure answer becomes its DriftwoodError. */
-  private async exchange(to: number, method: 'GET' | 'POST', path: string, body: unknown, timeoutMs: number): Promise<Buffer> {
+  private async exchange(to: number, method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, timeoutMs: number): Promise<Buffer> {
     const client = this.clients.get(to);
     if (client === undefined) throw new DriftwoodError('INVALID_REQUEST', `node ${to} is not a peer`);
     let statusCode: number;

@@ -1,0 +1,577 @@
+// The group coordinator on one broker. The coordinator of a group is the leader of partition
+// murmur2(group) % P of the internal topic __consumer_offsets (created on first use, RF 3 or
+// the cluster size if smaller), so coordination moves with partition leadership and needs no
+// election of its own. Everything a group must not forget (committed offsets, and which
+// member was granted which partition) is appended to that partition with acks=all before the
+// answer goes out, so a coordinator failover loses no commit and no grant: the new leader
+// replays the partition (last record per key wins) before it serves its groups.
+//
+// Operations on one group run one at a time (a queue per group): each computes its change
+// in memory, appends its records, then answers. When an append fails, the memory may be
+// ahead of the log, so the partition's groups are dropped and replayed before serving again.
+import type { Clock, TimerHandle } from '../../storage/clock.js';
+import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
+import type { Rng } from '../../storage/rng.js';
+import { buildBatch, decodeBatch, readBatchHeader } from '../../storage/record-batch.js';
+import type { CreateTopicRequest } from '../controller/commands.js';
+import type { MetadataImage } from '../controller/image.js';
+import { NO_LEADER } from '../controller/records.js';
+import { partitionForKey } from '../partitioner.js';
+import type { Partition } from '../replica/partition.js';
+import type { ReplicaManager } from '../replica/replica-manager.js';
+import type { AssignorName } from './assignor.js';
+import { ConsumerGroup, defaultGroupLimits, partitionKey, splitPartitionKey, type GroupLimits, type GroupStateName, type HeartbeatAnswer, type HeartbeatRequest, type TopicPartitionList } from './group.js';
+import { decodeGroupRecord, encodeGroupRecord, OFFSETS_TOPIC, type GroupRecord } from './group-records.js';
+
+export interface GroupCoordinatorConfig {
+  /** Partitions of __consumer_offsets when this broker creates it (Kafka: offsets.topic.num.partitions). */
+  readonly offsetsTopicPartitions: number;
+  /** Its replication factor, capped by the live brokers (Kafka: offsets.topic.replication.factor). */
+  readonly offsetsTopicReplicationFactor: number;
+  /** How long an empty group's offsets are kept (Kafka: offsets.retention.minutes, 7 days). */
+  readonly offsetsRetentionMs: number;
+  /** How often a coordinator rewrites its partitions' live state, so retention can drop old segments. */
+  readonly checkpointMs: number;
+  /** Retention of __consumer_offsets segments; must exceed checkpointMs by a margin. */
+  readonly offsetsTopicRetentionMs: number;
+  /** How long an append to __consumer_offsets may wait for the ISR. */
+  readonly writeTimeoutMs: number;
+  /** How often sessions are checked for expiry and leaderships for loss. */
+  readonly sweepMs: number;
+  /** How long a request waits for its group's partition to load before LOAD_IN_PROGRESS. */
+  readonly loadWaitMs: number;
+  /** Bytes read per step while loading. */
+  readonly loadReadBytesMax: number;
+  readonly limits: GroupLimits;
+}
+
+export const defaultGroupCoordinatorConfig: GroupCoordinatorConfig = {
+  offsetsTopicPartitions: 12,
+  offsetsTopicReplicationFactor: 3,
+  offsetsRetentionMs: 7 * 24 * 3_600_000,
+  checkpointMs: 3_600_000,
+  offsetsTopicRetentionMs: 24 * 3_600_000,
+  writeTimeoutMs: 5000,
+  sweepMs: 1000,
+  loadWaitMs: 2000,
+  loadReadBytesMax: 1024 * 1024,
+  limits: defaultGroupLimits,
+};
+
+export interface GroupCoordinatorPorts {
+  readonly brokerId: number;
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly image: MetadataImage;
+  readonly replicas: ReplicaManager;
+  /** Asks the controller to create a topic (the internal one). */
+  readonly createTopic: (request: CreateTopicRequest) => Promise<unknown>;
+  /** A broken invariant (a record that does not decode): the broker must stop. */
+  readonly onFatal: (error: unknown) => void;
+}
+
+export interface OffsetToCommit {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly metadata?: string;
+}
+
+export interface ResetRequest {
+  readonly topic: string;
+  readonly partitions?: readonly number[];
+  readonly to: 'earliest' | 'latest' | 'offset' | 'timestamp';
+  readonly value?: number;
+  readonly dryRun?: boolean;
+}
+
+export interface GroupDescription {
+  readonly group: string;
+  readonly state: GroupStateName;
+  readonly groupEpoch: number;
+  readonly assignor: AssignorName;
+  readonly members: ReturnType<ConsumerGroup['describeMembers']>;
+  readonly offsets: Array<{ topic: string; partition: number; committed: number; metadata: string }>;
+}
+
+/** Where to find a partition's offsets for a reset; the node layer asks the partition's leader. */
+export type OffsetLookup = (topic: string, partition: number, spec: 'earliest' | 'latest' | number) => Promise<number>;
+
+const METADATA_CHARS_MAX = 4096;
+/** Records per appended batch: a few hundred bytes each keeps a batch well under max.message.bytes. */
+const RECORDS_PER_BATCH_MAX = 500;
+
+interface GroupEntry {
+  /** Replaced by a blank group when the group is deleted, so queued operations see it gone. */
+  group: ConsumerGroup;
+  queue: Promise<unknown>;
+}
+
+interface LoadedPartition {
+  readonly index: number;
+  readonly leaderEpoch: number;
+  status: 'loading' | 'ready' | 'failed';
+  readonly loaded: Promise<void>;
+  readonly groups: Map<string, GroupEntry>;
+  lastCheckpointMs: number;
+  inflight: number;
+  checkpointing: boolean;
+}
+
+export class GroupCoordinator {
+  private readonly partitions = new Map<number, LoadedPartition>();
+  private creating: Promise<unknown> | null = null;
+  private sweepTimer: TimerHandle | null = null;
+  private stopped = false;
+
+  constructor(private readonly config: GroupCoordinatorConfig, private readonly ports: GroupCoordinatorPorts) {}
+
+  /** Nothing runs until a partition is loaded (the sweep timer runs only while some are). */
+  start(): void {
+    this.stopped = false;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.sweepTimer?.cancel();
+    this.sweepTimer = null;
+    this.partitions.clear();
+  }
+
+  // --- finding the coordinator ---
+
+  /** The internal partition of a group and the broker that leads it (creating the topic on first use). */
+  coordinatorFor(group: string): { partition: number; coordinatorId: number; coordinatorAddress: string } {
+    validateGroupId(group);
+    const image = this.ports.image;
+    const topic = image.topic(OFFSETS_TOPIC);
+    if (topic === undefined) {
+      this.ensureTopic();
+      throw new DriftwoodError('COORDINATOR_NOT_AVAILABLE', `${OFFSETS_TOPIC} is being created; retry`);
+    }
+    const count = image.partitions(topic.topicId)?.length ?? 0;
+    const partition = partitionForKey(Buffer.from(group, 'utf8'), count);
+    const state = image.partition(topic.topicId, partition);
+    const leader = state?.leader ?? NO_LEADER;
+    const address = leader === NO_LEADER ? undefined : image.broker(leader)?.address;
+    if (address === undefined) throw new DriftwoodError('COORDINATOR_NOT_AVAILABLE', `${OFFSETS_TOPIC}-${partition} has no leader now; retry`);
+    return { partition, coordinatorId: leader, coordinatorAddress: address };
+  }
+
+  private ensureTopic(): void {
+    if (this.creating !== null) return;
+    const live = this.ports.image.unfencedBrokerIds().length;
+    const replicationFactor = Math.max(1, Math.min(this.config.offsetsTopicReplicationFactor, live));
+    this.creating = this.ports.createTopic({
+      name: OFFSETS_TOPIC,
+      partitions: this.config.offsetsTopicPartitions,
+      replicationFactor,
+      configs: {
+        'min.insync.replicas': Math.min(2, replicationFactor),
+        'retention.ms': this.config.offsetsTopicRetentionMs,
+        'segment.ms': this.config.checkpointMs,
+        'segment.bytes': 100 * 1024 * 1024,
+      },
+    }).catch(() => undefined).finally(() => { this.creating = null; });
+  }
+
+  // --- the group operations (at the coordinator) ---
+
+  heartbeat(group: string, request: HeartbeatRequest): Promise<HeartbeatAnswer> {
+    return this.run(group, (g) => {
+      const newMemberId = (): string => `${request.clientId !== undefined && request.clientId.length > 0 ? request.clientId : 'member'}-${randomHex(this.ports.rng, 8)}`;
+      const answer = g.heartbeat(request, this.ports.clock.nowMs(), (topic) => this.partitionCount(topic), newMemberId);
+      return { records: [], answer };
+    });
+  }
+
+  commit(group: string, memberId: string | undefined, memberEpoch: number | undefined, offsets: readonly OffsetToCommit[]): Promise<{ offsets: Array<{ topic: string; partition: number; offset: number }> }> {
+    for (const o of offsets) {
+      if ((o.metadata ?? '').length > METADATA_CHARS_MAX) throw new DriftwoodError('INVALID_REQUEST', `offset metadata is at most ${METADATA_CHARS_MAX} characters`);
+    }
+    return this.run(group, (g) => {
+      g.checkCommit(memberId, memberEpoch, offsets);
+      const commitMs = this.ports.clock.nowMs();
+      const records: GroupRecord[] = [];
+      for (const o of offsets) {
+        const value = { offset: o.offset, metadata: o.metadata ?? '', commitMs };
+        g.offsets.set(partitionKey(o.topic, o.partition), value);
+        records.push({ type: 'offset', group, topic: o.topic, partition: o.partition, value });
+      }
+      return { records, answer: { offsets: offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })) } };
+    });
+  }
+
+  /** The group's committed offsets (none for a group never seen). */
+  async fetchOffsets(group: string, topic?: string): Promise<{ group: string; offsets: Array<{ topic: string; partition: number; offset: number; metadata: string }> }> {
+    try {
+      return await this.run(group, (g) => ({ records: [], answer: { group, offsets: committedOffsets(g).filter((o) => topic === undefined || o.topic === topic).map(({ topic: t, partition, committed, metadata }) => ({ topic: t, partition, offset: committed, metadata })) } }), { create: false });
+    } catch (error) {
+      if (isDriftwoodError(error, 'GROUP_ID_NOT_FOUND')) return { group, offsets: [] };
+      throw error;
+    }
+  }
+
+  describe(group: string): Promise<GroupDescription> {
+    return this.run(group, (g) => {
+      if (g.memberCount === 0 && g.offsets.size === 0) throw new DriftwoodError('GROUP_ID_NOT_FOUND', `no group ${group}`);
+      return { records: [], answer: describeGroup(g) };
+    }, { create: false });
+  }
+
+  /** Moves an empty group's committed offsets, the one way they go back. */
+  async resetOffsets(group: string, request: ResetRequest, lookup: OffsetLookup): Promise<{ group: string; dryRun: boolean; offsets: Array<{ topic: string; partition: number; offset: number }> }> {
+    const count = this.partitionCount(request.topic);
+    if (count === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${request.topic} does not exist`);
+    const partitions = request.partitions ?? Array.from({ length: count }, (_, i) => i);
+    const bad = partitions.find((p) => p >= count);
+    if (bad !== undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `${request.topic} has no partition ${bad}`);
+    if ((request.to === 'offset' || request.to === 'timestamp') && request.value === undefined) throw new DriftwoodError('INVALID_REQUEST', `'to: ${request.to}' needs a value`);
+    // Resolved before the group's turn: lookups go to other brokers and take time.
+    const targets = await Promise.all(partitions.map(async (partition) => {
+      if (request.to === 'offset') return { partition, offset: request.value ?? 0 };
+      const spec = request.to === 'timestamp' ? request.value ?? 0 : request.to;
+      let offset = await lookup(request.topic, partition, spec);
+      // No record that recent: the end, as kafka-consumer-groups does.
+      if (offset < 0) offset = await lookup(request.topic, partition, 'latest');
+      return { partition, offset };
+    }));
+    return this.run<{ group: string; dryRun: boolean; offsets: Array<{ topic: string; partition: number; offset: number }> }>(group, (g) => {
+      if (g.memberCount > 0) throw new DriftwoodError('NON_EMPTY_GROUP', `group ${group} has ${g.memberCount} members; stop them first`);
+      const offsets = targets.map(({ partition, offset }) => ({ topic: request.topic, partition, offset }));
+      const dryRun: boolean = request.dryRun === true;
+      if (dryRun) return { records: [], answer: { group, dryRun, offsets } };
+      const commitMs = this.ports.clock.nowMs();
+      const records: GroupRecord[] = offsets.map(({ topic, partition, offset }) => {
+        const value = { offset, metadata: '', commitMs };
+        g.offsets.set(partitionKey(topic, partition), value);
+        return { type: 'offset', group, topic, partition, value };
+      });
+      return { records, answer: { group, dryRun, offsets } };
+    });
+  }
+
+  deleteGroup(group: string): Promise<{ ok: true }> {
+    return this.run(group, (g) => {
+      if (g.memberCount > 0) throw new DriftwoodError('NON_EMPTY_GROUP', `group ${group} has ${g.memberCount} members; stop them first`);
+      if (g.offsets.size === 0 && g.groupEpoch === 0) throw new DriftwoodError('GROUP_ID_NOT_FOUND', `no group ${group}`);
+      return { records: tombstones(group, g), answer: { ok: true as const }, remove: true };
+    }, { create: false });
+  }
+
+  /** The groups this broker coordinates now (their partitions loaded). */
+  listGroups(): Array<{ group: string; state: GroupStateName; members: number; coordinatorId: number }> {
+    const groups: Array<{ group: string; state: GroupStateName; members: number; coordinatorId: number }> = [];
+    for (const loaded of this.partitions.values()) {
+      if (loaded.status !== 'ready') continue;
+      for (const [name, { group }] of loaded.groups) if (group.memberCount > 0 || group.offsets.size > 0) groups.push({ group: name, state: group.state, members: group.memberCount, coordinatorId: this.ports.brokerId });
+    }
+    return groups.sort((a, b) => (a.group < b.group ? -1 : 1));
+  }
+
+  /** Loads every internal partition this broker leads (so list sees groups nobody asked about yet). */
+  async loadLed(): Promise<void> {
+    const topic = this.ports.image.topic(OFFSETS_TOPIC);
+    if (topic === undefined) return;
+    const led = (this.ports.image.partitions(topic.topicId) ?? []).filter((p) => p.leader === this.ports.brokerId);
+    await Promise.all(led.map((p) => this.loadedPartition(p.partition).catch(() => undefined)));
+  }
+
+  // --- running an operation ---
+
+  private run<T>(group: string, op: (g: ConsumerGroup) => { records: GroupRecord[]; answer: T; remove?: boolean }, options: { create?: boolean } = {}): Promise<T> {
+    validateGroupId(group);
+    const { partition } = this.coordinatorFor(group);
+    return this.runOn(partition, group, op, options);
+  }
+
+  private async runOn<T>(index: number, group: string, op: (g: ConsumerGroup) => { records: GroupRecord[]; answer: T; remove?: boolean }, options: { create?: boolean }): Promise<T> {
+    const loaded = await this.loadedPartition(index);
+    let entry = loaded.groups.get(group);
+    if (entry === undefined) {
+      if (options.create === false) throw new DriftwoodError('GROUP_ID_NOT_FOUND', `no group ${group}`);
+      entry = { group: new ConsumerGroup(group, this.config.limits), queue: Promise.resolve() };
+      loaded.groups.set(group, entry);
+    }
+    const current = entry;
+    const result = current.queue.then(async () => {
+      this.checkServing(loaded);
+      const before = JSON.stringify(current.group.persisted());
+      const { records, answer, remove } = op(current.group);
+      const after = current.group.persisted();
+      const all = remove === true || JSON.stringify(after) === before ? records : [...records, { type: 'group' as const, group, value: after }];
+      if (remove === true) current.group = new ConsumerGroup(group, this.config.limits);
+      if (all.length > 0) await this.append(loaded, all);
+      return answer;
+    });
+    current.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private checkServing(loaded: LoadedPartition): void {
+    if (this.partitions.get(loaded.index) !== loaded || loaded.status !== 'ready') {
+      throw new DriftwoodError('COORDINATOR_LOAD_IN_PROGRESS', `${OFFSETS_TOPIC}-${loaded.index} is being loaded again; retry`);
+    }
+  }
+
+  /**
+   * Appends with acks=all, in batches of at most RECORDS_PER_BATCH_MAX records (a checkpoint
+   * of a large group would pass max.message.bytes in one); each record stands alone, as the
+   * last one per key wins. A failure leaves memory possibly ahead of the log, so the
+   * partition is loaded again before it serves.
+   */
+  private async append(loaded: LoadedPartition, records: readonly GroupRecord[]): Promise<void> {
+    const nowMs = this.ports.clock.nowMs();
+    loaded.inflight += 1;
+    try {
+      for (let i = 0; i < records.length; i += RECORDS_PER_BATCH_MAX) {
+        const batch = buildBatch(records.slice(i, i + RECORDS_PER_BATCH_MAX).map((record) => ({ ...encodeGroupRecord(record), timestampMs: nowMs })));
+        await this.ports.replicas.produce(OFFSETS_TOPIC, loaded.index, batch, -1, this.config.writeTimeoutMs);
+      }
+    } catch (error) {
+      loaded.status = 'failed';
+      if (isDriftwoodError(error, 'NOT_LEADER_OR_FOLLOWER')) throw new DriftwoodError('NOT_COORDINATOR', `broker ${this.ports.brokerId} lost the leadership of ${OFFSETS_TOPIC}-${loaded.index}; find the coordinator again`);
+      throw new DriftwoodError('COORDINATOR_NOT_AVAILABLE', `the write to ${OFFSETS_TOPIC}-${loaded.index} failed (${error instanceof Error ? error.message : String(error)}); retry`);
+    } finally {
+      loaded.inflight -= 1;
+    }
+  }
+
+  /** The loaded state of an internal partition this broker leads, loading it first if needed. */
+  private async loadedPartition(index: number): Promise<LoadedPartition> {
+    const replica = this.ledReplica(index);
+    let loaded = this.partitions.get(index);
+    if (loaded !== undefined && (loaded.leaderEpoch !== replica.state.leaderEpoch || (loaded.status === 'failed' && loaded.inflight === 0))) {
+      this.partitions.delete(index);
+      loaded = undefined;
+    }
+    if (loaded === undefined) {
+      const fresh: LoadedPartition = {
+        index,
+        leaderEpoch: replica.state.leaderEpoch,
+        status: 'loading',
+        loaded: Promise.resolve(),
+        groups: new Map(),
+        lastCheckpointMs: 0,
+        inflight: 0,
+        checkpointing: false,
+      };
+      // In the map before loading starts: the load checks it is still the current one.
+      this.partitions.set(index, fresh);
+      (fresh as { loaded: Promise<void> }).loaded = this.load(fresh, replica);
+      loaded = fresh;
+      if (this.sweepTimer === null) this.scheduleSweep();
+    }
+    if (loaded.status === 'ready') return loaded;
+    if (loaded.status === 'failed') throw new DriftwoodError('COORDINATOR_LOAD_IN_PROGRESS', `${OFFSETS_TOPIC}-${index} is being loaded again; retry`);
+    await this.settled(loaded.loaded, this.config.loadWaitMs);
+    if (!isReady(loaded)) throw new DriftwoodError('COORDINATOR_LOAD_IN_PROGRESS', `${OFFSETS_TOPIC}-${index} is loading; retry`);
+    return loaded;
+  }
+
+  private ledReplica(index: number): Partition {
+    const topic = this.ports.image.topic(OFFSETS_TOPIC);
+    if (topic === undefined) throw new DriftwoodError('COORDINATOR_NOT_AVAILABLE', `${OFFSETS_TOPIC} does not exist yet; retry`);
+    const replica = this.ports.replicas.partition(topic.topicId, index);
+    const state = this.ports.image.partition(topic.topicId, index);
+    if (replica?.isLeader !== true || state?.leader !== this.ports.brokerId) {
+      const leader = state === undefined || state.leader === NO_LEADER ? null : state.leader;
+      if (leader === this.ports.brokerId) throw new DriftwoodError('COORDINATOR_LOAD_IN_PROGRESS', `broker ${leader} is taking the leadership of ${OFFSETS_TOPIC}-${index}; retry`);
+      throw new DriftwoodError('NOT_COORDINATOR', `broker ${this.ports.brokerId} does not lead ${OFFSETS_TOPIC}-${index}`, {
+        coordinatorId: leader,
+        coordinatorAddress: leader === null ? null : this.ports.image.broker(leader)?.address ?? null,
+      });
+    }
+    return replica;
+  }
+
+  /**
+   * Replays the partition into groups. It first waits until everything in this leader's log
+   * is committed (high watermark at the log end as it was at the start), so what it serves
+   * can never be taken back by a failover; then reads from the log start.
+   */
+  private async load(loaded: LoadedPartition, replica: Partition): Promise<void> {
+    try {
+      const end = replica.log.logEndOffset;
+      while (replica.highWatermark < end || !replica.highWatermarkEstablished) {
+        if (!this.stillLeads(loaded, replica)) return;
+        await this.changed(replica, this.config.loadWaitMs);
+      }
+      const records: GroupRecord[] = [];
+      let offset = replica.log.logStartOffset;
+      while (offset < end) {
+        if (!this.stillLeads(loaded, replica)) return;
+        const read = await replica.readCommitted(offset, this.config.loadReadBytesMax);
+        if (read.bytes.length === 0) break;
+        for (let position = 0; position < read.bytes.length;) {
+          const header = readBatchHeader(read.bytes, position);
+          const batch = decodeBatch(read.bytes, position);
+          for (const record of batch.records) {
+            if (header.baseOffset + record.offsetDelta >= offset) records.push(decodeGroupRecord(record.key, record.value));
+          }
+          position += header.sizeBytes;
+        }
+        offset = read.nextOffset;
+      }
+      if (!this.stillLeads(loaded, replica)) return;
+      this.replay(loaded, records);
+      loaded.status = 'ready';
+    } catch (error) {
+      if (error instanceof DriftwoodError) {
+        loaded.status = 'failed';
+        return;
+      }
+      this.ports.onFatal(error);
+    }
+  }
+
+  private replay(loaded: LoadedPartition, records: readonly GroupRecord[]): void {
+    const nowMs = this.ports.clock.nowMs();
+    const entry = (group: string): GroupEntry => {
+      let found = loaded.groups.get(group);
+      if (found === undefined) {
+        found = { group: new ConsumerGroup(group, this.config.limits), queue: Promise.resolve() };
+        loaded.groups.set(group, found);
+      }
+      return found;
+    };
+    for (const record of records) {
+      if (record.type === 'checkpoint') {
+        loaded.lastCheckpointMs = record.atMs;
+      } else if (record.type === 'offset') {
+        const key = partitionKey(record.topic, record.partition);
+        if (record.value === null) loaded.groups.get(record.group)?.group.offsets.delete(key);
+        else entry(record.group).group.offsets.set(key, record.value);
+      } else if (record.value === null) {
+        loaded.groups.delete(record.group);
+      } else {
+        entry(record.group).group.restore(record.value, nowMs);
+      }
+    }
+  }
+
+  private stillLeads(loaded: LoadedPartition, replica: Partition): boolean {
+    return !this.stopped && this.partitions.get(loaded.index) === loaded && replica.isLeader && replica.state.leaderEpoch === loaded.leaderEpoch;
+  }
+
+  private changed(replica: Partition, waitMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.ports.clock.setTimer(waitMs, () => { stop(); resolve(); });
+      const stop = replica.onChange(() => { timer.cancel(); stop(); resolve(); });
+    });
+  }
+
+  private settled(work: Promise<void>, waitMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.ports.clock.setTimer(waitMs, resolve);
+      void work.finally(() => { timer.cancel(); resolve(); });
+    });
+  }
+
+  // --- sessions, leadership and checkpoints ---
+
+  private scheduleSweep(): void {
+    this.sweepTimer = this.ports.clock.setTimer(this.config.sweepMs, () => {
+      this.sweepTimer = null;
+      if (this.stopped) return;
+      this.sweep();
+      if (this.partitions.size > 0) this.scheduleSweep();
+    });
+  }
+
+  private sweep(): void {
+    const nowMs = this.ports.clock.nowMs();
+    for (const loaded of [...this.partitions.values()]) {
+      const topic = this.ports.image.topic(OFFSETS_TOPIC);
+      const replica = topic === undefined ? undefined : this.ports.replicas.partition(topic.topicId, loaded.index);
+      if (replica?.isLeader !== true || replica.state.leaderEpoch !== loaded.leaderEpoch) {
+        this.partitions.delete(loaded.index);
+        continue;
+      }
+      if (loaded.status !== 'ready') continue;
+      for (const [name, { group }] of loaded.groups) {
+        const deadline = group.nextDeadlineMs();
+        if (deadline !== null && deadline < nowMs) {
+          void this.runOn(loaded.index, name, (g) => { g.expire(this.ports.clock.nowMs()); return { records: [], answer: null }; }, {}).catch(() => undefined);
+        }
+      }
+      if (!loaded.checkpointing && nowMs - loaded.lastCheckpointMs >= this.config.checkpointMs) void this.checkpoint(loaded);
+    }
+  }
+
+  /**
+   * Rewrites the partition's live state (and drops groups empty for longer than the offsets
+   * retention), each group in its own turn so no later change is overwritten by an older
+   * copy, then marks the checkpoint. Everything before the previous checkpoint can then go.
+   */
+  private async checkpoint(loaded: LoadedPartition): Promise<void> {
+    loaded.checkpointing = true;
+    const atMs = this.ports.clock.nowMs();
+    try {
+      const names = [...loaded.groups.keys()];
+      for (let i = 0; i < names.length; i += 1) {
+        const name = names[i] ?? '';
+        await this.runOn(loaded.index, name, (g) => {
+          if (g.memberCount === 0 && lastActivityMs(g) + this.config.offsetsRetentionMs < atMs) return { records: tombstones(name, g), answer: null, remove: true };
+          const records: GroupRecord[] = [{ type: 'group', group: name, value: g.persisted() }];
+          for (const [key, value] of g.offsets) records.push({ type: 'offset', group: name, ...splitPartitionKey(key), value });
+          return { records, answer: null };
+        }, { create: false });
+      }
+      this.checkServing(loaded);
+      await this.append(loaded, [{ type: 'checkpoint', atMs }]);
+      loaded.lastCheckpointMs = atMs;
+    } catch {
+      // Lost leadership or a failed write: the next coordinator (or a reload) checkpoints.
+    } finally {
+      loaded.checkpointing = false;
+    }
+  }
+
+  private partitionCount(topic: string): number | undefined {
+    const state = this.ports.image.topic(topic);
+    return state === undefined ? undefined : this.ports.image.partitions(state.topicId)?.length;
+  }
+}
+
+/** A method-free check, as the status changes across awaits (the compiler narrows a plain read). */
+function isReady(loaded: LoadedPartition): boolean {
+  return loaded.status === 'ready';
+}
+
+function validateGroupId(group: string): void {
+  if (group.length === 0 || group.length > 249 || !/^[a-zA-Z0-9._-]+$/.test(group)) {
+    throw new DriftwoodError('INVALID_GROUP_ID', `'${group}': a group id is 1 to 249 of ASCII letters, digits, '.', '_' and '-'`);
+  }
+}
+
+function committedOffsets(g: ConsumerGroup): Array<{ topic: string; partition: number; committed: number; metadata: string }> {
+  return [...g.offsets]
+    .map(([key, value]) => ({ ...splitPartitionKey(key), committed: value.offset, metadata: value.metadata }))
+    .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+}
+
+function describeGroup(g: ConsumerGroup): GroupDescription {
+  return { group: g.groupId, state: g.state, groupEpoch: g.groupEpoch, assignor: g.assignor, members: g.describeMembers(), offsets: committedOffsets(g) };
+}
+
+function lastActivityMs(g: ConsumerGroup): number {
+  let last = g.emptySinceMs ?? 0;
+  for (const value of g.offsets.values()) last = Math.max(last, value.commitMs);
+  return last;
+}
+
+function tombstones(group: string, g: ConsumerGroup): GroupRecord[] {
+  return [
+    ...[...g.offsets.keys()].map((key): GroupRecord => ({ type: 'offset', group, ...splitPartitionKey(key), value: null })),
+    { type: 'group', group, value: null },
+  ];
+}
+
+function randomHex(rng: Rng, bytes: number): string {
+  let text = '';
+  for (let i = 0; i < bytes; i += 1) text += rng.int(256).toString(16).padStart(2, '0');
+  return text;
+}
+
+export type { TopicPartitionList };
