@@ -91,6 +91,8 @@ export interface RecoveryReport {
 export const READ_BYTES_LIMIT = 64 * 1024 * 1024;
 /** Bytes one write round takes from the queue at most, so one round's writev stays bounded. */
 const ROUND_BYTES_MAX = 16 * 1024 * 1024;
+/** Bytes a header scan reads at a time: many small batches per read, a bounded waste per large one. */
+const SCAN_HEADER_CHUNK_BYTES = 64 * 1024;
 /** Times a read retries when a truncation cut its segment while it read. */
 const READ_ATTEMPTS_MAX = 3;
 
@@ -217,11 +219,43 @@ export class PartitionLog {
    * taken over and stamped in place. Resolves once written, and synced if the flush policy
    * syncs every append.
    */
-  async append(bytes: Buffer, options: { leaderEpoch: number }): Promise<AppendResult> {
+  async append(bytes: Buffer, options: { leaderEpoch: number; headers?: readonly BatchHeader[] }): Promise<AppendResult> {
     this.checkWritable();
     assert.ok(Number.isSafeInteger(options.leaderEpoch) && options.leaderEpoch >= 0, 'leader epoch must be >= 0');
-    const headers = splitBatches(bytes, this.config.messageBytesMax);
+    // A caller that had to look at the batches first (the idempotence check) split them
+    // already; the CRC pass is not made twice.
+    const headers = options.headers === undefined ? splitBatches(bytes, this.config.messageBytesMax) : [...options.headers];
+    assert.equal(headers.reduce((sum, header) => sum + header.sizeBytes, 0), bytes.length, 'the headers given are those of the bytes');
     return this.enqueue(bytes, headers, options.leaderEpoch);
+  }
+
+  /**
+   * Calls `visit` with the header of every batch from the one holding `offset` to the log end
+   * as it is now, reading headers only (in chunks, not per batch). For rebuilding state kept
+   * from the batch headers (the producer state); appends made meanwhile are not visited.
+   */
+  async scanBatchHeaders(offset: number, visit: (header: BatchHeader) => void): Promise<void> {
+    this.checkOpen();
+    const end = this.logEndOffset;
+    if (offset >= end) return;
+    if (!Number.isSafeInteger(offset) || offset < this.logStartOffset) {
+      throw new DriftwoodError('OFFSET_OUT_OF_RANGE', `cannot scan from ${offset}: the log starts at ${this.logStartOffset}`, { logStartOffset: this.logStartOffset });
+    }
+    const segments = this.segments.filter((segment) => segment.nextOffset > offset && segment.baseOffset < end);
+    for (const segment of segments) {
+      segment.acquire();
+      try {
+        const start = segment.baseOffset >= offset ? 0 : (await segment.positionOf(offset)).position;
+        const cursor = new BatchCursor(segment.file, start, segment.sizeBytes, SCAN_HEADER_CHUNK_BYTES);
+        for (let step = await cursor.next(false); step !== 'end'; step = await cursor.next(false)) {
+          assert.ok(step !== 'torn', `segment ${segment.baseOffset} has a torn batch below its written size`);
+          if (step.header.baseOffset >= end) break;
+          visit(step.header);
+        }
+      } finally {
+        await segment.release();
+      }
+    }
   }
 
   /**

@@ -111,10 +111,18 @@ export class Segment {
     this.nextOffset = nextOffset;
     this.offsetIndex.truncateToPosition(position);
     this.timeIndex.truncateToOffset(nextOffset);
-    // The largest timestamp of what is left is not known without a scan; the time index's
-    // last entry is a lower bound that is right for retention and lookup (never too new).
+    // The time index covers the batches up to the last offset index entry left; the few after
+    // it are read (headers only) so the largest timestamp is exact: the producer state's
+    // rebuild skips segments by it, and an underestimate would skip live producers.
     this.maxTimestampMs = this.timeIndex.lastTimestampMs() ?? -1;
     this.offsetOfMaxTimestamp = this.baseOffset;
+    const cursor = new BatchCursor(this.file, this.offsetIndex.lastPosition(), position, LOCATE_CHUNK_BYTES);
+    for (let step = await cursor.next(false); step !== 'end'; step = await cursor.next(false)) {
+      assert.ok(step !== 'torn', `segment ${this.baseOffset} has a torn batch below its cut`);
+      if (step.header.maxTimestamp <= this.maxTimestampMs) continue;
+      this.maxTimestampMs = step.header.maxTimestamp;
+      this.offsetOfMaxTimestamp = step.header.baseOffset;
+    }
     this.bytesSinceIndexEntry = position - this.offsetIndex.lastPosition();
     if (position === 0) this.firstBatchTimestampMs = -1;
   }

@@ -5,10 +5,20 @@
 // the ISR, completes acks=all produces once the high watermark passes them, and proposes ISR
 // shrinks and expansions. As follower it appends what it fetched and truncates where its
 // log diverged. Batches stay bytes throughout.
+//
+// Idempotent producers (KIP-98): the partition keeps a ProducerStateManager equal to its log.
+// Leader appends run together: each checks its batches and reserves them as pending in one
+// synchronous step, then writes. Everything else that changes the state (a follower append
+// replayed from the headers, a truncation or start-over followed by a rebuild from the log)
+// runs alone, after the leader writes in flight settled, and leader appends wait for it. A new
+// leader epoch is such a barrier too: a write of the previous epoch that the log then refuses
+// is off the state before the first batch of the new epoch is judged against it.
 import assert from 'node:assert/strict';
 import type { Clock, TimerHandle } from '../../storage/clock.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { AppendResult, PartitionLog, ReadResult } from '../../storage/partition-log.js';
+import { isPending, PRODUCER_ID_EXPIRATION_MS_DEFAULT, ProducerStateManager, type PendingBatch, type ProducerBatch } from '../../storage/producer-state.js';
+import { readBatchHeader, splitBatches, type BatchHeader } from '../../storage/record-batch.js';
 import type { PartitionState } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
 
@@ -23,6 +33,8 @@ export const replicaBugs: readonly ReplicaBug[] = ['ack-before-isr', 'truncate-t
 export interface ReplicaConfig {
   /** A follower that has not reached the leader's log end for this long leaves the ISR (replica.lag.time.max.ms). */
   readonly replicaLagTimeMaxMs: number;
+  /** A producer silent this long is forgotten (producer.id.expiration.ms); default PRODUCER_ID_EXPIRATION_MS_DEFAULT. */
+  readonly producerIdExpirationMs?: number;
   readonly bugs?: ReadonlySet<ReplicaBug>;
 }
 
@@ -74,6 +86,13 @@ export class Partition {
   /** The pending change's answer was lost: the controller may have committed it. It is sent again. */
   private pendingIsrUnanswered = false;
   private readonly changeListeners = new Set<() => void>();
+  private producers: ProducerStateManager;
+  /** Each pending batch's write, resolving with the batch as written (a retry of it waits here). */
+  private readonly pendingWrites = new Map<PendingBatch, Promise<ProducerBatch>>();
+  /** Leader writes in flight (until written or refused, not until acknowledged). */
+  private readonly leaderWrites = new Set<Promise<unknown>>();
+  /** The last of the state changes that run alone (see the header), or null when none is queued. */
+  private exclusiveTail: Promise<void> | null = null;
 
   private constructor(
     private readonly brokerId: number,
@@ -85,11 +104,13 @@ export class Partition {
   ) {
     this.stateValue = state;
     this.highWatermarkValue = Math.min(highWatermark, log.logEndOffset);
+    this.producers = new ProducerStateManager(config.producerIdExpirationMs ?? PRODUCER_ID_EXPIRATION_MS_DEFAULT);
   }
 
-  /** Opens a hosted replica in the role the image gives it. */
+  /** Opens a hosted replica in the role the image gives it, its producer state rebuilt from the log. */
   static async open(brokerId: number, log: PartitionLog, state: PartitionState, clock: Clock, config: ReplicaConfig, highWatermark: number): Promise<Partition> {
     const partition = new Partition(brokerId, log, state, clock, config, highWatermark);
+    await partition.rebuildProducerState();
     if (partition.isLeader) await partition.becomeLeader();
     else await partition.becomeFollower();
     return partition;
@@ -104,6 +125,8 @@ export class Partition {
 
   private async becomeLeader(): Promise<void> {
     this.resetFollowers();
+    // The barrier of a new epoch (see the header): nothing to do but wait for the writes in flight.
+    void this.exclusively(() => Promise.resolve());
     await this.log.beginLeaderEpoch(this.stateValue.leaderEpoch);
   }
 
@@ -186,21 +209,109 @@ export class Partition {
    * Appends batches as leader. acks=0 and 1 resolve once written locally; acks=all once the
    * high watermark passed the batches, or fails with REQUEST_TIMED_OUT after timeoutMs (the
    * write may still commit). Refuses with NOT_ENOUGH_REPLICAS before appending when the ISR
-   * is smaller than min.insync.replicas.
+   * is smaller than min.insync.replicas. Batches with a producer id are checked against the
+   * producer state first (INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER,
+   * UNKNOWN_PRODUCER_ID: nothing written); a request that only repeats batches written (or
+   * being written) is answered with the originals' offsets, as their own answer was.
    */
   async appendAsLeader(bytes: Buffer, acks: Acks, minInsyncReplicas: number, timeoutMs: number): Promise<AppendResult> {
     this.checkLeader();
     if (acks === -1 && this.stateValue.isr.length < minInsyncReplicas) {
       throw new DriftwoodError('NOT_ENOUGH_REPLICAS', `${this.name} has ${this.stateValue.isr.length} in-sync replicas, min.insync.replicas is ${minInsyncReplicas}`, { isr: this.stateValue.isr });
     }
+    const headers = splitBatches(bytes, this.log.config.messageBytesMax);
+    while (this.exclusiveTail !== null) await this.exclusiveTail;
+    this.checkLeader();
+    // From here to the log's enqueue nothing awaits: the check, the reservation and the
+    // write's place in the log are one step, so a concurrent retry sees this batch pending.
     const epoch = this.stateValue.leaderEpoch;
-    const result = await this.log.append(bytes, { leaderEpoch: epoch });
+    const admission = this.producers.admit(headers, this.clock.nowMs());
+    if (admission.kind === 'duplicate') return this.answerDuplicate(admission.originals, headers, acks, minInsyncReplicas, timeoutMs, epoch);
+    const result = await this.writeAsLeader(bytes, headers, admission.pending, epoch);
     this.notifyChange();
     this.advanceHighWatermark();
     if (acks !== -1) return result;
     if (!this.isLeader || this.stateValue.leaderEpoch !== epoch) {
       // Deposed while the batches were written: no high watermark of ours will confirm them.
       throw new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.brokerId} lost the leadership of ${this.name} while appending; the write may still be committed`, { leader: this.stateValue.leader });
+    }
+    await this.waitForHighWatermark(result.lastOffset + 1, minInsyncReplicas, timeoutMs);
+    return result;
+  }
+
+  /**
+   * Writes admitted batches; as the write settles (in log order) the pending batches become
+   * written ones, or leave the state when the log refused them.
+   */
+  private writeAsLeader(bytes: Buffer, headers: readonly BatchHeader[], pending: readonly PendingBatch[], epoch: number): Promise<AppendResult> {
+    const write = this.log.append(bytes, { leaderEpoch: epoch, headers });
+    const settled = write.then(
+      (result) => this.completePending(bytes, pending, result),
+      (error: unknown) => {
+        for (const batch of pending) this.producers.abandon(batch);
+        throw error;
+      },
+    );
+    for (const batch of pending) {
+      const written = settled.then((batches) => {
+        const found = batches.get(batch);
+        assert(found !== undefined);
+        return found;
+      });
+      written.catch(() => undefined); // a retry waiting on it sees the failure; nobody else must
+      this.pendingWrites.set(batch, written);
+    }
+    const tracked = settled.then(() => undefined, () => undefined).finally(() => {
+      this.leaderWrites.delete(tracked);
+      for (const batch of pending) this.pendingWrites.delete(batch);
+    });
+    this.leaderWrites.add(tracked);
+    return write;
+  }
+
+  /** The written batches' offsets, read back from the bytes the log stamped in place. */
+  private completePending(bytes: Buffer, pending: readonly PendingBatch[], result: AppendResult): Map<PendingBatch, ProducerBatch> {
+    const written = new Map<PendingBatch, ProducerBatch>();
+    let next = 0;
+    for (let position = 0; position < bytes.length;) {
+      const header = readBatchHeader(bytes, position);
+      position += header.sizeBytes;
+      if (header.producerId < 0) continue;
+      const batch = pending[next];
+      next += 1;
+      assert(batch !== undefined && batch.producerId === header.producerId && batch.firstSeq === header.baseSequence, `${this.name}: the pending batches are not those written`);
+      assert(header.baseOffset >= result.baseOffset && header.baseOffset <= result.lastOffset);
+      const timestampMs = result.logAppendTimeMs >= 0 ? result.logAppendTimeMs : header.maxTimestamp;
+      written.set(batch, this.producers.complete(batch, header.baseOffset, header.baseOffset + header.lastOffsetDelta, timestampMs));
+    }
+    assert.equal(next, pending.length, `${this.name}: ${pending.length - next} pending batches were not written`);
+    return written;
+  }
+
+  /**
+   * A request that only repeats batches already written (or being written): the answer the
+   * originals got, once they are written, and for acks=all once the high watermark passed
+   * them. The client cannot tell it from the first answer.
+   */
+  private async answerDuplicate(originals: ReadonlyArray<ProducerBatch | PendingBatch>, headers: readonly BatchHeader[], acks: Acks, minInsyncReplicas: number, timeoutMs: number, epoch: number): Promise<AppendResult> {
+    const written = await Promise.all(originals.map((batch): Promise<ProducerBatch> => {
+      if (!isPending(batch)) return Promise.resolve(batch);
+      const pending = this.pendingWrites.get(batch);
+      assert(pending !== undefined, `${this.name}: a pending batch without its write`);
+      return pending;
+    }));
+    const first = written[0];
+    const last = written.at(-1);
+    assert(first !== undefined && last !== undefined);
+    const result: AppendResult = {
+      baseOffset: first.firstOffset,
+      lastOffset: last.lastOffset,
+      recordCount: headers.reduce((sum, header) => sum + header.recordCount, 0),
+      logAppendTimeMs: this.log.config.timestampType === 'LogAppendTime' ? last.timestampMs : -1,
+    };
+    if (acks !== -1) return result;
+    if (!this.isLeader || this.stateValue.leaderEpoch !== epoch) {
+      throw new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.brokerId} lost the leadership of ${this.name} while a retried write waited; it may still be committed`, { leader: this.stateValue.leader });
     }
     await this.waitForHighWatermark(result.lastOffset + 1, minInsyncReplicas, timeoutMs);
     return result;
@@ -412,9 +523,22 @@ export class Partition {
 
   // --- follower ---
 
-  /** Appends batches fetched from the leader and takes its high watermark (never past our end, never back). */
+  /**
+   * Appends batches fetched from the leader, replays their producers into the state (so a
+   * new leader knows them all), and takes its high watermark (never past our end, never back).
+   */
   async appendFromLeader(bytes: Buffer, leaderHighWatermark: number): Promise<void> {
-    if (bytes.length > 0) await this.log.appendAsFollower(bytes);
+    if (bytes.length > 0) {
+      await this.exclusively(async () => {
+        await this.log.appendAsFollower(bytes);
+        // The log checked the batches; only their headers are read again.
+        for (let position = 0; position < bytes.length;) {
+          const header = readBatchHeader(bytes, position);
+          this.producers.replay(header);
+          position += header.sizeBytes;
+        }
+      });
+    }
     this.followerHighWatermark(leaderHighWatermark);
   }
 
@@ -429,23 +553,84 @@ export class Partition {
    * watermark blindly. Returns the new log end.
    */
   async truncateToDivergence(epoch: number, leaderEndOffset: number): Promise<number> {
-    // With no epoch in common (the leader's history is empty), keep nothing past its end.
-    const ours = epoch < 0 ? this.log.logEndOffset : this.log.endOffsetForEpoch(epoch).endOffset;
-    const target = Math.min(ours, leaderEndOffset);
-    const end = await this.log.truncateTo(Math.max(target, this.log.logStartOffset));
-    if (this.highWatermarkValue > end) {
-      // The high watermark is never above data every ISR member has, so a cut below it means
-      // this replica held uncommitted data past the committed point; only a replica outside the
-      // ISR (or an unclean election) can get here. It keeps what remains.
-      this.highWatermarkValue = end;
-    }
+    const end = await this.exclusively(async () => {
+      // With no epoch in common (the leader's history is empty), keep nothing past its end.
+      const ours = epoch < 0 ? this.log.logEndOffset : this.log.endOffsetForEpoch(epoch).endOffset;
+      const target = Math.min(ours, leaderEndOffset);
+      const cut = await this.log.truncateTo(Math.max(target, this.log.logStartOffset));
+      if (this.highWatermarkValue > cut) {
+        // The high watermark is never above data every ISR member has, so a cut below it means
+        // this replica held uncommitted data past the committed point; only a replica outside the
+        // ISR (or an unclean election) can get here. It keeps what remains.
+        this.highWatermarkValue = cut;
+      }
+      // Producers keep their cached batches below the cut; one left with none is read back.
+      if (!this.producers.truncateTo(cut)) await this.rebuildNow();
+      return cut;
+    });
     return end;
   }
 
   async startOver(logStartOffset: number, leaderHighWatermark: number): Promise<void> {
-    await this.log.truncateFullyAndStartAt(logStartOffset);
-    this.highWatermarkValue = Math.min(this.highWatermarkValue, logStartOffset);
+    await this.exclusively(async () => {
+      await this.log.truncateFullyAndStartAt(logStartOffset);
+      this.highWatermarkValue = Math.min(this.highWatermarkValue, logStartOffset);
+      // The log is empty, and so is the state: producers whose batches are all below the
+      // leader's log start are forgotten here, as a leader forgets them when it restarts.
+      this.producers = new ProducerStateManager(this.producers.producerIdExpirationMs);
+    });
     this.followerHighWatermark(leaderHighWatermark);
+  }
+
+  // --- producer state ---
+
+  /**
+   * Runs a change of the producer state alone: after the ones queued before it and after the
+   * leader writes in flight settled; leader appends wait for the queue to empty.
+   */
+  private exclusively<T>(task: () => Promise<T>): Promise<T> {
+    const before = this.exclusiveTail ?? Promise.resolve();
+    const run = before.then(async () => {
+      // Leader writes cannot start while this is queued, so the set only shrinks.
+      while (this.leaderWrites.size > 0) await Promise.allSettled([...this.leaderWrites]);
+      return task();
+    });
+    const tail = run.then(() => undefined, () => undefined);
+    this.exclusiveTail = tail;
+    void tail.then(() => { if (this.exclusiveTail === tail) this.exclusiveTail = null; });
+    return run;
+  }
+
+  /** Rebuilds the producer state from the log (see rebuildNow), alone. */
+  rebuildProducerState(): Promise<void> {
+    return this.exclusively(() => this.rebuildNow());
+  }
+
+  /**
+   * The producer state from the log's batch headers. Only segments that may hold a batch of
+   * an unexpired producer are read: from the first whose newest timestamp is within
+   * producerIdExpirationMs (a producer's idleness is measured from its last batch's
+   * timestamp, as in Kafka), so the scan is bounded by the expiration, not the log's size.
+   */
+  private async rebuildNow(): Promise<void> {
+    assert.equal(this.leaderWrites.size, 0, `${this.name}: rebuilding the producer state under a leader write`);
+    const producers = new ProducerStateManager(this.producers.producerIdExpirationMs);
+    const nowMs = this.clock.nowMs();
+    const cutoffMs = nowMs - producers.producerIdExpirationMs;
+    const from = this.log.segmentInfos().find((segment) => segment.maxTimestampMs >= cutoffMs && segment.nextOffset > segment.baseOffset);
+    if (from !== undefined) await this.log.scanBatchHeaders(Math.max(from.baseOffset, this.log.logStartOffset), (header) => { producers.replay(header); });
+    producers.removeExpired(nowMs);
+    this.producers = producers;
+  }
+
+  /** Forgets producers idle past producerIdExpirationMs (the lookup does too; this bounds memory). */
+  expireProducers(): number {
+    return this.producers.removeExpired(this.clock.nowMs());
+  }
+
+  /** The producer state, for inspection (tests, admin). */
+  get producerState(): ProducerStateManager {
+    return this.producers;
   }
 
   /** The epoch of our last batch, for the next fetch (-1 for none). */

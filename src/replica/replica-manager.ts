@@ -10,6 +10,7 @@ import type { Disk } from '../../storage/disk.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { LogConfig } from '../../storage/log-config.js';
 import { PartitionLog, type AppendResult, type ReadResult } from '../../storage/partition-log.js';
+import { PRODUCER_ID_EXPIRATION_MS_DEFAULT } from '../../storage/producer-state.js';
 import type { ImageChange, MetadataImage, PartitionState, TopicState } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
 import { effectiveTopicConfig } from '../controller/topic-config.js';
@@ -32,6 +33,7 @@ export interface ReplicaManagerConfig extends ReplicaConfig {
 
 export const defaultReplicaManagerConfig: ReplicaManagerConfig = {
   replicaLagTimeMaxMs: 10_000,
+  producerIdExpirationMs: PRODUCER_ID_EXPIRATION_MS_DEFAULT,
   retentionCheckMs: 300_000,
   isrCheckMs: 500,
   highWatermarkCheckpointMs: 5000,
@@ -489,6 +491,8 @@ export class ReplicaManager {
       if (this.closed) return;
       try {
         await partition.log.applyRetention();
+        // Expired producers are forgotten on lookup too; this bounds the memory of idle ones.
+        partition.expireProducers();
       } catch (error) {
         if (error instanceof DriftwoodError && error.code === 'LOG_CLOSED') continue; // removed meanwhile
         this.ports.onFatal(error);
