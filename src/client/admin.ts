@@ -1,0 +1,215 @@
+// Admin calls: topics, the cluster, consumer groups, preferred-leader elections. Any node
+// answers them (changes are forwarded to the controller or the group's coordinator by the
+// node); the client moves to another node only when one cannot be reached, and retries
+// reads with backoff while the cluster says to retry.
+import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
+import { Connections } from './connections.js';
+import { Metadata, notSent, parseBrokers, parseTopic, type BrokerMetadata, type PartitionMetadata } from './metadata.js';
+import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { backoffMs, isRetriable, monotonicMs, Timers } from './retry.js';
+
+export type AdminOptions = ClientOptions;
+
+export interface NewTopic {
+  readonly name: string;
+  /** Default 1. */
+  readonly partitions?: number;
+  /** Default min(3, alive brokers). */
+  readonly replicationFactor?: number;
+  /** Kafka's topic config names: retention.ms, min.insync.replicas, ... */
+  readonly configs?: Readonly<Record<string, string | number | boolean>>;
+}
+
+export interface PartitionDescription extends PartitionMetadata {
+  readonly logStartOffset: number | null;
+  readonly logEndOffset: number | null;
+  readonly highWatermark: number | null;
+}
+
+export interface TopicDescription {
+  readonly name: string;
+  readonly id: string;
+  readonly configs: Readonly<Record<string, unknown>>;
+  readonly partitions: readonly PartitionDescription[];
+}
+
+export interface ClusterDescription {
+  readonly clusterId: string | null;
+  /** The active controller's broker id (0 while there is none). */
+  readonly controller: number;
+  readonly brokers: readonly BrokerMetadata[];
+}
+
+export interface GroupListing {
+  readonly group: string;
+  readonly state: string;
+  readonly members: number;
+  readonly coordinatorId: number;
+}
+
+export interface GroupDescription {
+  readonly group: string;
+  readonly state: 'empty' | 'reconciling' | 'stable';
+  readonly groupEpoch: number;
+  readonly assignor: string;
+  readonly members: ReadonlyArray<{ memberId: string; clientId: string; host: string; memberEpoch: number; assignment: ReadonlyArray<{ topic: string; partitions: number[] }> }>;
+  readonly offsets: ReadonlyArray<{ topic: string; partition: number; committed: number; logEndOffset: number; lag: number }>;
+}
+
+export interface ResetGroupOffsets {
+  readonly topic: string;
+  /** Default: every partition of the topic. */
+  readonly partitions?: readonly number[];
+  readonly to: 'earliest' | 'latest' | 'offset' | 'timestamp';
+  /** The offset (to 'offset') or the timestamp in ms (to 'timestamp'). */
+  readonly value?: number;
+  /** Answer what would change without changing it. */
+  readonly dryRun?: boolean;
+}
+
+export interface ResetGroupOffsetsResult {
+  readonly group: string;
+  readonly dryRun: boolean;
+  readonly offsets: ReadonlyArray<{ topic: string; partition: number; offset: number }>;
+}
+
+export class Admin {
+  private readonly client: ResolvedClientOptions;
+  private readonly timers = new Timers();
+  private readonly connections: Connections;
+  private readonly metadata: Metadata;
+  private closedValue = false;
+
+  constructor(options: AdminOptions) {
+    this.client = resolveClientOptions(options, 'admin');
+    this.connections = new Connections(this.client.requestsPerBrokerMax);
+    this.metadata = new Metadata(this.connections, this.client, this.timers);
+  }
+
+  /** Creates a topic; resolves with it as the answering node has applied it. TOPIC_ALREADY_EXISTS, INVALID_* otherwise. */
+  async createTopic(topic: NewTopic): Promise<TopicDescription> {
+    const body = {
+      name: topic.name,
+      ...(topic.partitions === undefined ? {} : { partitions: topic.partitions }),
+      ...(topic.replicationFactor === undefined ? {} : { replicationFactor: topic.replicationFactor }),
+      ...(topic.configs === undefined ? {} : { configs: topic.configs }),
+    };
+    return toTopicDescription(await this.change('POST', '/v1/topics', body), topic.name);
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    await this.change('DELETE', `/v1/topics/${encodeURIComponent(name)}`);
+  }
+
+  /** A topic's configs and partitions (leader, epoch, replicas, ISR, and offsets from each leader, null when it did not answer). */
+  async describeTopic(name: string): Promise<TopicDescription> {
+    return toTopicDescription(await this.read(`/v1/topics/${encodeURIComponent(name)}`), name);
+  }
+
+  async listTopics(): Promise<Array<{ name: string; id: string; partitions: number }>> {
+    return this.read<Array<{ name: string; id: string; partitions: number }>>('/v1/topics');
+  }
+
+  async describeCluster(): Promise<ClusterDescription> {
+    const cluster = await this.read<{ clusterId?: unknown; controller?: unknown }>('/v1/cluster');
+    const brokers = parseBrokers(await this.read('/v1/brokers'));
+    return { clusterId: typeof cluster.clusterId === 'string' ? cluster.clusterId : null, controller: typeof cluster.controller === 'number' ? cluster.controller : 0, brokers };
+  }
+
+  async listGroups(): Promise<GroupListing[]> {
+    return this.read<GroupListing[]>('/v1/groups');
+  }
+
+  /** Members, assignments, committed offsets and lag; GROUP_ID_NOT_FOUND for a group that does not exist. */
+  async describeGroup(group: string): Promise<GroupDescription> {
+    return this.read<GroupDescription>(`/v1/groups/${encodeURIComponent(group)}`);
+  }
+
+  /** Moves a group's committed offsets (NON_EMPTY_GROUP while it has members). */
+  async resetGroupOffsets(group: string, reset: ResetGroupOffsets): Promise<ResetGroupOffsetsResult> {
+    const body = {
+      topic: reset.topic,
+      to: reset.to,
+      ...(reset.partitions === undefined ? {} : { partitions: reset.partitions }),
+      ...(reset.value === undefined ? {} : { value: reset.value }),
+      ...(reset.dryRun === undefined ? {} : { dryRun: reset.dryRun }),
+    };
+    return this.change<ResetGroupOffsetsResult>('POST', `/v1/groups/${encodeURIComponent(group)}/offsets/reset`, body);
+  }
+
+  /** Deletes a group and its committed offsets (NON_EMPTY_GROUP while it has members). */
+  async deleteGroup(group: string): Promise<void> {
+    await this.change('DELETE', `/v1/groups/${encodeURIComponent(group)}`);
+  }
+
+  /** Moves leadership back to preferred replicas where they are in the ISR; resolves with how many moved. */
+  async electPreferredLeaders(): Promise<{ elected: number }> {
+    return this.change<{ elected: number }>('POST', '/v1/elections/preferred', {});
+  }
+
+  async close(): Promise<void> {
+    if (this.closedValue) return;
+    this.closedValue = true;
+    this.timers.close();
+    await this.connections.close();
+  }
+
+  /** A read, retried with backoff while retriable, for up to requestTimeoutMs in all. */
+  private async read<T>(path: string): Promise<T> {
+    this.checkOpen();
+    const deadlineMs = monotonicMs() + this.client.requestTimeoutMs;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await this.metadata.anyBroker((address) => this.connections.json<T>(address, { method: 'GET', path, timeoutMs: Math.max(1, deadlineMs - monotonicMs()) }));
+      } catch (error) {
+        const waitMs = backoffMs(attempt, this.client);
+        if (!isRetriable(error) || this.timers.closed || monotonicMs() + waitMs >= deadlineMs) throw error;
+        await this.timers.sleep(waitMs);
+      }
+    }
+  }
+
+  /**
+   * A change, retried only when it certainly did not happen: no node could be reached before
+   * it was sent, or the node answered that it cannot act yet (no controller, no coordinator).
+   * A change whose answer was lost is not repeated: REQUEST_TIMED_OUT says it may have happened.
+   */
+  private async change<T>(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    this.checkOpen();
+    const deadlineMs = monotonicMs() + this.client.requestTimeoutMs;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await this.metadata.anyBroker((address) => this.connections.json<T>(address, { method, path, ...(body === undefined ? {} : { body }), timeoutMs: Math.max(1, deadlineMs - monotonicMs()) }), notSent);
+      } catch (error) {
+        const waitMs = backoffMs(attempt, this.client);
+        if (!notApplied(error) || this.timers.closed || monotonicMs() + waitMs >= deadlineMs) throw error;
+        await this.timers.sleep(waitMs);
+      }
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closedValue) throw new DriftwoodError('CLIENT_CLOSED', 'the admin client is closed');
+  }
+}
+
+function notApplied(error: unknown): boolean {
+  if (!isDriftwoodError(error)) return false;
+  if (notSent(error)) return true;
+  return error.code === 'NOT_CONTROLLER' || error.code === 'COORDINATOR_NOT_AVAILABLE' || error.code === 'COORDINATOR_LOAD_IN_PROGRESS' || error.code === 'NOT_COORDINATOR';
+}
+
+function toTopicDescription(answer: unknown, name: string): TopicDescription {
+  const metadata = parseTopic(answer, name);
+  const raw = answer as { configs?: unknown; partitions: Array<{ logStartOffset?: unknown; logEndOffset?: unknown; highWatermark?: unknown }> };
+  const offset = (value: unknown): number | null => (typeof value === 'number' ? value : null);
+  return {
+    name: metadata.name,
+    id: metadata.id,
+    configs: typeof raw.configs === 'object' && raw.configs !== null ? (raw.configs as Record<string, unknown>) : {},
+    partitions: metadata.partitions.map((p, i) => {
+      const extra = raw.partitions[i] ?? {};
+      return { ...p, logStartOffset: offset(extra.logStartOffset), logEndOffset: offset(extra.logEndOffset), highWatermark: offset(extra.highWatermark) };
+    }),
+  };
+}
