@@ -3,7 +3,7 @@
 // broker runs it locally when its node leads the quorum and sends it through a
 // ControllerChannel otherwise (HTTP/2 between processes, the simulated network in sim/).
 import { DriftwoodError, errorCodes, type ErrorCode } from '../../storage/errors.js';
-import type { AlterPartitionRequest, CreateTopicRequest, RegisterBrokerRequest } from '../controller/commands.js';
+import type { AlterPartitionRequest, CreateTopicRequest, ProducerIdBlock, RegisterBrokerRequest } from '../controller/commands.js';
 import type { Controller, HeartbeatRequest } from '../controller/controller.js';
 import type { PartitionState, TopicState } from '../controller/image.js';
 
@@ -20,6 +20,7 @@ interface Requests {
   'create-topic': CreateTopicRequest;
   'delete-topic': { readonly name: string };
   'elect-preferred-leaders': Readonly<Record<string, never>>;
+  'allocate-producer-ids': BrokerEpochRequest;
 }
 
 export interface ControllerAnswers {
@@ -30,12 +31,13 @@ export interface ControllerAnswers {
   'create-topic': TopicState;
   'delete-topic': { ok: true };
   'elect-preferred-leaders': { elected: number };
+  'allocate-producer-ids': ProducerIdBlock;
 }
 
 export type ControllerRequestKind = keyof Requests;
 export type ControllerRequest<K extends ControllerRequestKind = ControllerRequestKind> = K extends ControllerRequestKind ? { readonly kind: K; readonly body: Requests[K] } : never;
 
-export const controllerRequestKinds: readonly ControllerRequestKind[] = ['register', 'heartbeat', 'shutdown', 'alter-partition', 'create-topic', 'delete-topic', 'elect-preferred-leaders'];
+export const controllerRequestKinds: readonly ControllerRequestKind[] = ['register', 'heartbeat', 'shutdown', 'alter-partition', 'create-topic', 'delete-topic', 'elect-preferred-leaders', 'allocate-producer-ids'];
 
 /** The port a broker uses to reach the controller on another node. */
 export interface ControllerChannel {
@@ -58,6 +60,7 @@ async function dispatch(controller: Controller, request: ControllerRequest): Pro
     case 'create-topic': return controller.createTopic(request.body);
     case 'delete-topic': await controller.deleteTopic(request.body.name); return { ok: true };
     case 'elect-preferred-leaders': return controller.electPreferredLeaders();
+    case 'allocate-producer-ids': return controller.allocateProducerIds(request.body);
   }
 }
 

@@ -176,6 +176,7 @@ const registerSchema = {
   properties: { brokerId: { type: 'integer', minimum: 1 }, address: { type: 'string', minLength: 1, maxLength: 300 }, incarnationId: { type: 'string', minLength: 1, maxLength: 100 } },
 } as const;
 
+/** A broker naming itself by id and epoch: controlled shutdown, producer id blocks. */
 const shutdownSchema = {
   type: 'object',
   required: ['brokerId', 'brokerEpoch'],
@@ -269,6 +270,7 @@ const controllerRequestSchemas: Record<ControllerRequestKind, object> = {
   'create-topic': createTopicSchema,
   'delete-topic': deleteTopicSchema,
   'elect-preferred-leaders': { type: 'object', additionalProperties: false, properties: {} },
+  'allocate-producer-ids': shutdownSchema,
 };
 
 async function shutdown(app: HttpApp, transport: HttpTransport, peers: PeerClients, kv: KV): Promise<void> {

@@ -16,6 +16,8 @@ import { validateTopicConfigs, validateTopicName } from './topic-config.js';
 
 /** A bound on one preferred-leader election round, so one Raft entry stays small. */
 export const PREFERRED_ELECTIONS_PER_BATCH_MAX = 1_000;
+/** Producer ids per block (Kafka's ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE). */
+export const PRODUCER_ID_BLOCK_SIZE = 1000;
 
 export interface CreateTopicRequest {
   readonly name: string;
@@ -253,4 +255,28 @@ export function electPreferredLeaders(image: MetadataImage): MetadataRecord[] {
     if (record !== null) records.push(record);
   });
   return records;
+}
+
+export interface ProducerIdBlock {
+  readonly firstProducerId: number;
+  readonly count: number;
+}
+
+/**
+ * The next block of producer ids for a registered broker (KIP-730's AllocateProducerIds),
+ * checked by its broker epoch as Kafka does, so a fenced-off incarnation gets none.
+ */
+export function allocateProducerIds(request: { brokerId: number; brokerEpoch: number }, image: MetadataImage): { records: MetadataRecord[]; block: ProducerIdBlock } {
+  const broker = image.broker(request.brokerId);
+  if (broker === undefined) throw new DriftwoodError('BROKER_ID_NOT_REGISTERED', `broker ${request.brokerId} is not registered`);
+  if (broker.brokerEpoch !== request.brokerEpoch) {
+    throw new DriftwoodError('STALE_BROKER_EPOCH', `broker ${request.brokerId} is at epoch ${broker.brokerEpoch}, not ${request.brokerEpoch}`);
+  }
+  const firstProducerId = image.nextProducerId;
+  const nextProducerId = firstProducerId + PRODUCER_ID_BLOCK_SIZE;
+  assert(Number.isSafeInteger(nextProducerId), 'producer ids ran out of safe integers');
+  return {
+    records: [{ type: 'ProducerIds', brokerId: request.brokerId, brokerEpoch: request.brokerEpoch, nextProducerId }],
+    block: { firstProducerId, count: PRODUCER_ID_BLOCK_SIZE },
+  };
 }

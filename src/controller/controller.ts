@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { Clock, TimerHandle } from '../../storage/clock.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { Rng } from '../../storage/rng.js';
-import { alterPartition, createTopic, deleteTopic, electPreferredLeaders, fenceBroker, registerBroker, unfenceBroker, type AlterPartitionRequest, type CreateTopicRequest, type RegisterBrokerRequest } from './commands.js';
+import { allocateProducerIds, alterPartition, createTopic, deleteTopic, electPreferredLeaders, fenceBroker, registerBroker, unfenceBroker, type AlterPartitionRequest, type CreateTopicRequest, type ProducerIdBlock, type RegisterBrokerRequest } from './commands.js';
 import type { MetadataImage, PartitionState, TopicState } from './image.js';
 import { preferredLeaderImbalance } from './placement.js';
 import { encodeRecords, type MetadataRecord } from './records.js';
@@ -161,6 +161,17 @@ export class Controller {
     return this.decide((image) => {
       const records = electPreferredLeaders(image);
       return { records, result: { elected: records.length } };
+    });
+  }
+
+  /**
+   * A block of producer ids for a broker (KIP-730). Answered only once the block is applied
+   * from the Raft log, so a controller elected later starts past it and no id goes out twice.
+   */
+  allocateProducerIds(request: { brokerId: number; brokerEpoch: number }): Promise<ProducerIdBlock> {
+    return this.decide((image) => {
+      const { records, block } = allocateProducerIds(request, image);
+      return { records, result: block };
     });
   }
 

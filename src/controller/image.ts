@@ -21,6 +21,7 @@ import {
   type MetadataRecord,
   type PartitionChangeRecord,
   type PartitionRecord,
+  type ProducerIdsRecord,
   type RegisterBrokerRecord,
   type TopicRecord,
 } from './records.js';
@@ -103,6 +104,9 @@ export class MetadataImage implements StateMachine {
   private readonly topicIdsByCollisionKey = new Map<string, string>();
   private readonly topicMap = new Map<string, TopicState>();
   private readonly partitionMap = new Map<string, PartitionState[]>();
+  /** The first producer id no block has handed out yet, and the record that moved it last. */
+  private nextProducerIdValue = 0;
+  private lastProducerIds: ProducerIdsRecord | undefined;
   private readonly listeners: ImageListener[] = [];
   private applied = 0;
 
@@ -138,6 +142,8 @@ export class MetadataImage implements StateMachine {
     this.topicIdsByCollisionKey.clear();
     this.topicMap.clear();
     this.partitionMap.clear();
+    this.nextProducerIdValue = 0;
+    this.lastProducerIds = undefined;
     const decoded = records.map((raw: unknown, i) => decodeRecord(raw, i));
     for (const record of decoded) this.applyRecord(record);
     this.applied = lastAppliedIndex as number;
@@ -159,6 +165,11 @@ export class MetadataImage implements StateMachine {
   /** Set by the first controller; undefined until then. */
   get clusterId(): string | undefined {
     return this.clusterIdValue;
+  }
+
+  /** The first producer id of the next block (KIP-730); ids below it were handed out. */
+  get nextProducerId(): number {
+    return this.nextProducerIdValue;
   }
 
   brokers(): BrokerState[] {
@@ -264,6 +275,12 @@ export class MetadataImage implements StateMachine {
         this.topicMap.set(record.topicId, { ...topic, configs: { ...record.configs } });
         break;
       }
+      case 'ProducerIds':
+        // Ids are never handed out twice: every block starts where the last one ended.
+        assert(record.nextProducerId > this.nextProducerIdValue, `producer ids go back from ${this.nextProducerIdValue} to ${record.nextProducerId}`);
+        this.nextProducerIdValue = record.nextProducerId;
+        this.lastProducerIds = record;
+        break;
     }
   }
 
@@ -333,6 +350,7 @@ export class MetadataImage implements StateMachine {
       records.push({ type: 'Topic', name: topic.name, topicId: topic.topicId, configs: topic.configs });
       for (const p of this.partitionMap.get(topic.topicId) ?? []) records.push({ type: 'Partition', ...p });
     }
+    if (this.lastProducerIds !== undefined) records.push(this.lastProducerIds);
     return records;
   }
 }

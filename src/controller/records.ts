@@ -63,6 +63,17 @@ export interface TopicConfigRecord {
 /** The cluster's identity, written once by the first controller; data dirs are tied to it. */
 export interface ClusterIdRecord { readonly type: 'ClusterId'; readonly clusterId: string }
 
+/**
+ * A block of producer ids handed to a broker (KIP-730's ProducerIdsRecord): the ids below
+ * nextProducerId are taken, so no later block repeats one, whoever the controller is then.
+ */
+export interface ProducerIdsRecord {
+  readonly type: 'ProducerIds';
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+  readonly nextProducerId: number;
+}
+
 export type MetadataRecord =
   | ClusterIdRecord
   | RegisterBrokerRecord
@@ -73,7 +84,8 @@ export type MetadataRecord =
   | PartitionRecord
   | PartitionChangeRecord
   | RemoveTopicRecord
-  | TopicConfigRecord;
+  | TopicConfigRecord
+  | ProducerIdsRecord;
 
 export type RecordType = MetadataRecord['type'];
 
@@ -129,6 +141,7 @@ const shapes: Record<RecordType, { required: Record<string, Check>; optional?: R
   PartitionChange: { required: { topicId: isNonEmptyString, partition: isEpoch }, optional: { leader: isLeader, isr: isBrokerList } },
   RemoveTopic: { required: { topicId: isNonEmptyString } },
   TopicConfig: { required: { topicId: isNonEmptyString, configs: isConfigs } },
+  ProducerIds: { required: { brokerId: isBrokerId, brokerEpoch: isEpoch, nextProducerId: (v) => Number.isSafeInteger(v) && (v as number) > 0 } },
 };
 
 /** Decodes one record from its parsed JSON form (entries and snapshots share this). */
