@@ -2,6 +2,7 @@
 // metadata image as its state machine), the controller that runs while this node leads the
 // quorum, the broker agent that registers and heartbeats, and the partition replicas it hosts. The same class runs in a real
 // process (node-broker.ts adds HTTP, LevelDB and signals) and in the simulator.
+import assert from 'node:assert/strict';
 import type { Clock } from '../../storage/clock.js';
 import type { Disk } from '../../storage/disk.js';
 import { DriftwoodError } from '../../storage/errors.js';
@@ -57,7 +58,16 @@ export interface BrokerNodeEvents {
   onFatal: (error: unknown) => void;
 }
 
+/** Blocks a caller of initProducerId may see drained by others before it gives up. */
+const PRODUCER_ID_BLOCK_ATTEMPTS_MAX = 10;
+
 export class BrokerNode {
+  /** The rest of this broker's producer id block: ids from next up to end (KIP-730). */
+  private producerIdNext = 0;
+  private producerIdEnd = 0;
+  /** The block request in flight, which every caller of initProducerId waits on. */
+  private producerIdRequest: Promise<void> | null = null;
+
   private constructor(
     readonly config: BrokerNodeConfig,
     readonly image: MetadataImage,
@@ -175,6 +185,35 @@ export class BrokerNode {
   handleControllerRequest<K extends ControllerRequestKind>(request: ControllerRequest<K>): Promise<ControllerAnswers[K]> {
     if (!this.controller.isActive) return Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'this node is not the controller', { controllerId: this.raft.leader }));
     return handleControllerRequest(this.controller, request);
+  }
+
+  /**
+   * A new idempotent producer's id and epoch (Kafka's InitProducerId without a transactional
+   * id), from this broker's block of ids (KIP-730). An empty block is refilled from the
+   * controller by one request that every concurrent caller waits on; ids of a block a broker
+   * did not use up before it restarted are never handed out.
+   */
+  async initProducerId(): Promise<{ producerId: number; producerEpoch: number }> {
+    for (let attempt = 1; ; attempt += 1) {
+      if (this.producerIdNext < this.producerIdEnd) {
+        const producerId = this.producerIdNext;
+        this.producerIdNext += 1;
+        return { producerId, producerEpoch: 0 };
+      }
+      // Many callers may drain a block before one of them gets a turn; a bound, not a spin.
+      if (attempt > PRODUCER_ID_BLOCK_ATTEMPTS_MAX) throw new DriftwoodError('REQUEST_TIMED_OUT', `no producer id after ${PRODUCER_ID_BLOCK_ATTEMPTS_MAX} blocks; retry`);
+      this.producerIdRequest ??= this.fetchProducerIdBlock().finally(() => { this.producerIdRequest = null; });
+      await this.producerIdRequest;
+    }
+  }
+
+  private async fetchProducerIdBlock(): Promise<void> {
+    const block = await this.toController({ kind: 'allocate-producer-ids', body: { brokerId: this.config.id, brokerEpoch: this.agent.epoch } });
+    assert(Number.isSafeInteger(block.firstProducerId) && block.count > 0, `a bad producer id block ${JSON.stringify(block)}`);
+    // Blocks come from one counter in the metadata log: a later one never overlaps an earlier one.
+    assert(block.firstProducerId >= this.producerIdEnd, `producer id block ${block.firstProducerId} is below the last one's end ${this.producerIdEnd}`);
+    this.producerIdNext = block.firstProducerId;
+    this.producerIdEnd = block.firstProducerId + block.count;
   }
 
   /** Before a clean stop: stop heartbeating and have the controller move this broker's leaderships away. */

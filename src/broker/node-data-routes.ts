@@ -4,6 +4,8 @@
 // (NOT_LEADER_OR_FOLLOWER names the leader and its address). JSON is for people: a JSON
 // produce is turned into one batch, a JSON fetch decodes the batches it returns. The topic
 // route picks partitions as Kafka's default partitioner does and forwards to their leaders.
+// POST /v1/producer-ids hands idempotent producers their id (the partition leaders then drop
+// their retried batches, see Partition.appendAsLeader).
 import { DriftwoodError } from '../../storage/errors.js';
 import { buildBatch, decodeBatch, readBatchHeader, type ProducerRecord } from '../../storage/record-batch.js';
 import type { TopicState } from '../controller/image.js';
@@ -174,6 +176,15 @@ export function addDataRoutes(app: HttpApp, current: () => Broker): void {
       nextOffset: read.nextOffset,
       leaderEpoch: read.leaderEpoch,
     };
+  });
+
+  // A new idempotent producer's id and epoch, from any broker (Kafka's InitProducerId). No
+  // body, or an empty JSON object: nothing is configurable yet.
+  app.post('/v1/producer-ids', async (request) => {
+    const body: unknown = request.body;
+    const empty = body === undefined || body === null || (typeof body === 'object' && !Buffer.isBuffer(body) && Object.keys(body).length === 0);
+    if (!empty) throw new DriftwoodError('INVALID_REQUEST', 'POST /v1/producer-ids takes no body, or {}');
+    return current().node.initProducerId();
   });
 
   app.get('/v1/topics/:topic/partitions/:partition/offsets', { schema: { params: partitionParams, querystring: offsetsQuery } }, async (request) => {
