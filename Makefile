@@ -23,7 +23,7 @@ test: build lint
 	npx tap $(TAP_FLAGS)
 
 cluster: build
-	node dist/bin/driftwood.js cluster
+	node dist/bin/driftwood.js cluster run
 
 bench: build
 	node dist/bin/driftwood.js bench storage

@@ -10,6 +10,12 @@ import type { RaftNode } from '../quorum/raft-node.js';
 import { checkDataDirWritable, checkIdentity, checkPortFree, readIdentity, writeIdentity } from '../node-preflight.js';
 import { startQuorumServer } from '../quorum/node-quorum-server.js';
 import { DriftwoodError } from '../../storage/errors.js';
+import { CLUSTER_DESCRIBE_USAGE, runClusterDescribe } from './cluster-describe.js';
+import { runConsume } from './consume.js';
+import { runGroups } from './groups.js';
+import { errorText, isUsageError, ReportedFailure, UsageError, type CommandIO } from './io.js';
+import { runProduce } from './produce.js';
+import { runTopics } from './topics.js';
 
 const USAGE = `usage: driftwood <command> [options]
 
@@ -31,19 +37,28 @@ commands:
       --voters observe; SIGTERM hands leadership away and stops
   sim raft --seeds A..B [--nodes 5] [--bug NAME] [--json] | sim --list-bugs
       run the deterministic Raft simulator under faults
-  cluster [--nodes 3] [--data data] [--base-port 9091]
+  cluster run [--nodes 3] [--data data] [--base-port 9091]
       a local cluster in the foreground (data kept under DIR/<id>); Ctrl-C stops it
-  help         this text`;
 
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+client commands (each takes --bootstrap HOST:PORT,... (default $DRIFTWOOD_BOOTSTRAP, else
+127.0.0.1:9091,9092,9093), --json for one JSON document on stdout, and --help):
+  cluster [describe]                 cluster id, controller, brokers alive or fenced
+  topics create NAME [--partitions N] [--replication-factor N] [--config KEY=VALUE ...]
+  topics delete NAME | topics describe NAME | topics list
+  produce TOPIC [--key-separator SEP] [--acks 0|1|all]
+      one record per line of standard input
+  consume TOPIC [--group G] [--from-beginning] [--max-messages N] [--timeout-ms T]
+                [--format value|json] [--partition P [--offset O]]
+      prints records until N, T ms idle, or Ctrl-C (then commits and leaves the group)
+  groups list | groups describe G | groups delete G
+  groups reset-offsets G --topic T (--to-earliest|--to-latest|--to-offset N|--to-datetime ISO)
+                         [--partitions 0,1] [--dry-run]
+  help         this text (driftwood COMMAND --help for one command)
 
-/** Where a command writes: the process's streams for real, buffers in tests. */
-export interface CommandIO {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
+exit codes: 0 ok, 1 the operation failed (errors are one line: driftwood: CODE: message),
+2 bad usage`;
+
+export { UsageError, type CommandIO } from './io.js';
 
 function positiveInteger(name: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
@@ -240,6 +255,12 @@ async function usageAsync<T>(parse: () => Promise<T>): Promise<T> {
 
 async function dispatch(argv: string[], io: CommandIO): Promise<void> {
   const [command, ...rest] = argv;
+  // The node and benchmark commands have their flags in the main usage text.
+  const nodeCommand = command === 'bench' || command === 'start' || command === 'quorum' || (command === 'cluster' && rest[0] === 'run');
+  if (nodeCommand && (rest.includes('--help') || rest.includes('-h'))) {
+    io.stdout(`${USAGE}\n`);
+    return;
+  }
   switch (command) {
     case 'bench': {
       const [what, ...args] = rest;
@@ -256,7 +277,22 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
       await runStart(rest, io);
       return;
     case 'cluster':
-      await runClusterCommand(rest, io);
+      // `cluster run` is the local cluster make cluster starts; anything else describes one.
+      if (rest[0] === 'run') await runClusterCommand(rest.slice(1), io);
+      else if (rest[0] === 'help') io.stdout(`${CLUSTER_DESCRIBE_USAGE}\n`);
+      else await runClusterDescribe(rest[0] === 'describe' ? rest.slice(1) : rest, io);
+      return;
+    case 'topics':
+      await runTopics(rest, io);
+      return;
+    case 'groups':
+      await runGroups(rest, io);
+      return;
+    case 'produce':
+      await runProduce(rest, io);
+      return;
+    case 'consume':
+      await runConsume(rest, io);
       return;
     case undefined:
     case 'help':
@@ -269,16 +305,36 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
   }
 }
 
+/** Each command, with its subcommands: where a usage error points for help. */
+const COMMAND_WORDS: Readonly<Record<string, readonly string[]>> = {
+  topics: ['create', 'delete', 'describe', 'list'],
+  groups: ['list', 'describe', 'reset-offsets', 'delete'],
+  cluster: ['describe', 'run'],
+  produce: [],
+  consume: [],
+  bench: ['storage', 'produce', 'idle'],
+  start: [],
+  quorum: [],
+};
+
+/** "topics create " for `driftwood topics create --bad`; "" when the command is unknown. */
+function helpFor(argv: readonly string[]): string {
+  const [command = '', sub = ''] = argv;
+  const subs = COMMAND_WORDS[command];
+  if (subs === undefined) return '';
+  return subs.includes(sub) ? `${command} ${sub} ` : `${command} `;
+}
+
 /** Runs a command line; returns the exit code (0 ok, 1 failed, 2 bad usage). */
 export async function run(argv: string[], io: CommandIO): Promise<number> {
   try {
     await dispatch(argv, io);
     return 0;
   } catch (error) {
-    const usage = error instanceof UsageError || (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'));
-    const message = error instanceof Error ? error.message : String(error);
-    io.stderr(`driftwood: ${message}\n`);
-    if (usage) io.stderr("run 'driftwood help' for usage\n");
+    if (error instanceof ReportedFailure) return 1;
+    // One line, no stack: "CODE: message" for the cluster's errors.
+    const usage = isUsageError(error);
+    io.stderr(`driftwood: ${errorText(error)}${usage ? ` (see 'driftwood ${helpFor(argv)}--help')` : ''}\n`);
     return usage ? 2 : 1;
   }
 }

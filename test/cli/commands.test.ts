@@ -22,10 +22,10 @@ void t.test('help and unknown commands', async (t) => {
   const badBench = capture();
   t.equal(await run(['bench', 'nothing'], badBench.io), 2);
   const cluster = capture();
-  t.equal(await run(['cluster', '--nodes', '12'], cluster.io), 2);
+  t.equal(await run(['cluster', 'run', '--nodes', '12'], cluster.io), 2);
   t.match(cluster.err.join(''), /--nodes must be 1 to 9/);
   const clusterPort = capture();
-  t.equal(await run(['cluster', '--base-port', '65535'], clusterPort.io), 2);
+  t.equal(await run(['cluster', 'run', '--base-port', '65535'], clusterPort.io), 2);
 });
 
 void t.test('bench storage runs end to end on a small size and prints its figures', async (t) => {

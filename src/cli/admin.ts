@@ -1,0 +1,27 @@
+// The CLI's use of the client library's Admin: one client per command, closed whatever
+// happens, with a request timeout that suits a person waiting at a terminal.
+import { DriftwoodError } from '../../storage/errors.js';
+import { Admin } from '../client/admin.js';
+
+/** How long one admin call may take, retries included (a freshly started cluster elects its controller within a few seconds). */
+export const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
+
+export async function withAdmin<T>(bootstrap: readonly string[], call: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = new Admin({ bootstrap, clientId: 'driftwood-cli', requestTimeoutMs: ADMIN_REQUEST_TIMEOUT_MS });
+  try {
+    return await call(admin);
+  } finally {
+    await admin.close();
+  }
+}
+
+/**
+ * The number of partitions of `topic`, or UNKNOWN_TOPIC_OR_PARTITION at once. Asked of the
+ * topic list: Admin.describeTopic retries that answer (a topic may be being created) until
+ * its timeout, and a person who mistyped a name should not wait for it.
+ */
+export async function partitionCount(admin: Admin, topic: string): Promise<number> {
+  const found = (await admin.listTopics()).find((t) => t.name === topic);
+  if (found === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `topic ${topic} does not exist (driftwood topics create ${topic})`);
+  return found.partitions;
+}
