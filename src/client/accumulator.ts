@@ -105,12 +105,6 @@ export class PartitionQueue {
     this.batches.push(batch);
     return batch;
   }
-
-  /** The open batch (not yet sent and not full), if any. */
-  openBatch(batchBytesMax: number): ProducerBatch | undefined {
-    const last = this.batches.at(-1);
-    return last !== undefined && last.bytes === null && last.sizeBytes < batchBytesMax ? last : undefined;
-  }
 }
 
 /** Kafka's RecordBatch sequence arithmetic: int32, wrapping to 0 past its maximum. */

@@ -5,10 +5,13 @@
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import { Connections } from './connections.js';
 import { Metadata, notSent, parseBrokers, parseTopic, type BrokerMetadata, type PartitionMetadata } from './metadata.js';
-import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
-import { backoffMs, isRetriable, monotonicMs, Timers } from './retry.js';
+import { checkedInteger, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { isRetriable, monotonicMs, retryUntil, Timers } from './retry.js';
 
-export type AdminOptions = ClientOptions;
+export interface AdminOptions extends ClientOptions {
+  /** How long one call may take, retries included (default 60000). */
+  readonly apiTimeoutMs?: number;
+}
 
 export interface NewTopic {
   readonly name: string;
@@ -75,6 +78,7 @@ export interface ResetGroupOffsetsResult {
 
 export class Admin {
   private readonly client: ResolvedClientOptions;
+  private readonly apiTimeoutMs: number;
   private readonly timers = new Timers();
   private readonly connections: Connections;
   private readonly metadata: Metadata;
@@ -82,6 +86,7 @@ export class Admin {
 
   constructor(options: AdminOptions) {
     this.client = resolveClientOptions(options, 'admin');
+    this.apiTimeoutMs = checkedInteger('apiTimeoutMs', options.apiTimeoutMs, 60_000, 1, 3_600_000);
     this.connections = new Connections(this.client.requestsPerBrokerMax);
     this.metadata = new Metadata(this.connections, this.client, this.timers);
   }
@@ -155,18 +160,10 @@ export class Admin {
   }
 
   /** A read, retried with backoff while retriable, for up to requestTimeoutMs in all. */
-  private async read<T>(path: string): Promise<T> {
+  private read<T>(path: string): Promise<T> {
     this.checkOpen();
-    const deadlineMs = monotonicMs() + this.client.requestTimeoutMs;
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        return await this.metadata.anyBroker((address) => this.connections.json<T>(address, { method: 'GET', path, timeoutMs: Math.max(1, deadlineMs - monotonicMs()) }));
-      } catch (error) {
-        const waitMs = backoffMs(attempt, this.client);
-        if (!isRetriable(error) || this.timers.closed || monotonicMs() + waitMs >= deadlineMs) throw error;
-        await this.timers.sleep(waitMs);
-      }
-    }
+    const call = (): Promise<T> => this.metadata.anyBroker((address) => this.connections.json<T>(address, { method: 'GET', path, timeoutMs: this.client.requestTimeoutMs }));
+    return retryUntil(call, isRetriable, monotonicMs() + this.apiTimeoutMs, this.client, this.timers);
   }
 
   /**
@@ -174,18 +171,10 @@ export class Admin {
    * it was sent, or the node answered that it cannot act yet (no controller, no coordinator).
    * A change whose answer was lost is not repeated: REQUEST_TIMED_OUT says it may have happened.
    */
-  private async change<T>(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  private change<T>(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     this.checkOpen();
-    const deadlineMs = monotonicMs() + this.client.requestTimeoutMs;
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        return await this.metadata.anyBroker((address) => this.connections.json<T>(address, { method, path, ...(body === undefined ? {} : { body }), timeoutMs: Math.max(1, deadlineMs - monotonicMs()) }), notSent);
-      } catch (error) {
-        const waitMs = backoffMs(attempt, this.client);
-        if (!notApplied(error) || this.timers.closed || monotonicMs() + waitMs >= deadlineMs) throw error;
-        await this.timers.sleep(waitMs);
-      }
-    }
+    const call = (): Promise<T> => this.metadata.anyBroker((address) => this.connections.json<T>(address, { method, path, ...(body === undefined ? {} : { body }), timeoutMs: this.client.requestTimeoutMs }), notSent);
+    return retryUntil(call, notApplied, monotonicMs() + this.apiTimeoutMs, this.client, this.timers);
   }
 
   private checkOpen(): void {

@@ -11,7 +11,7 @@ import { Fetcher, partitionKey, type ConsumerRecord, type OffsetReset, type Part
 import { GroupMember, type Assignor } from './group-member.js';
 import { Metadata } from './metadata.js';
 import { checkedInteger, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
-import { asDriftwoodError, backoffMs, isRetriable, monotonicMs, Timers } from './retry.js';
+import { asDriftwoodError, isRetriable, monotonicMs, retryUntil, Timers } from './retry.js';
 
 export type { ConsumerRecord, OffsetReset, TopicPartition } from './fetcher.js';
 export type { Assignor } from './group-member.js';
@@ -489,16 +489,8 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   }
 
   /** Runs `call` again after retriable failures, with backoff, until `deadlineMs`. */
-  private async retrying<T>(call: () => Promise<T>, deadlineMs: number): Promise<T> {
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        return await call();
-      } catch (error) {
-        const waitMs = backoffMs(attempt, this.client);
-        if (!isRetriable(error) || this.timers.closed || monotonicMs() + waitMs >= deadlineMs) throw error;
-        await this.timers.sleep(waitMs);
-      }
-    }
+  private retrying<T>(call: () => Promise<T>, deadlineMs: number): Promise<T> {
+    return retryUntil(call, isRetriable, deadlineMs, this.client, this.timers);
   }
 }
 

@@ -7,7 +7,7 @@ import { DriftwoodError, isDriftwoodError, type ErrorCode } from '../../storage/
 import { normalizeAddress, type ResolvedClientOptions } from './options.js';
 import type { Connections, HttpRequest } from './connections.js';
 import type { Metadata } from './metadata.js';
-import { backoffMs, monotonicMs, type Timers } from './retry.js';
+import { retryUntil, type Timers } from './retry.js';
 
 const COORDINATOR_MOVED_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'NOT_COORDINATOR',
@@ -79,17 +79,7 @@ export class GroupCoordinator {
    * A JSON request to the coordinator, retried with backoff while the coordinator moves or is
    * not ready, until `deadlineMs` (monotonic); then the last error. Other errors at once.
    */
-  async request<T>(request: Omit<HttpRequest, 'timeoutMs'>, deadlineMs: number): Promise<T> {
-    for (let attempt = 0; ; attempt += 1) {
-      const leftMs = deadlineMs - monotonicMs();
-      try {
-        if (leftMs <= 0) throw new DriftwoodError('REQUEST_TIMED_OUT', `${request.method} ${request.path} at the coordinator of ${this.groupId}`);
-        return await this.requestOnce<T>({ ...request, timeoutMs: Math.max(1, Math.min(this.options.requestTimeoutMs, leftMs)) });
-      } catch (error) {
-        const waitMs = backoffMs(attempt, this.options);
-        if (!isCoordinatorMoved(error) || this.timers.closed || monotonicMs() + waitMs >= deadlineMs) throw error;
-        await this.timers.sleep(waitMs);
-      }
-    }
+  request<T>(request: Omit<HttpRequest, 'timeoutMs'>, deadlineMs: number): Promise<T> {
+    return retryUntil(() => this.requestOnce<T>({ ...request, timeoutMs: this.options.requestTimeoutMs }), isCoordinatorMoved, deadlineMs, this.options, this.timers);
   }
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import type { Connections } from './connections.js';
 import type { ResolvedClientOptions } from './options.js';
-import { backoffMs, isRetriable, monotonicMs, type Timers } from './retry.js';
+import { isRetriable, monotonicMs, retryUntil, type Timers } from './retry.js';
 
 export interface PartitionMetadata {
   readonly partition: number;
@@ -85,16 +85,8 @@ export class Metadata {
    * The topic, retrying retriable failures (UNKNOWN_TOPIC_OR_PARTITION included: the topic
    * may be being created) with backoff until `deadlineMs`; then the last error.
    */
-  async topicWithin(name: string, deadlineMs: number): Promise<TopicMetadata> {
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        return await this.topic(name);
-      } catch (error) {
-        const waitMs = backoffMs(attempt, this.options);
-        if (!isRetriable(error) || this.timers.closed || monotonicMs() + waitMs >= deadlineMs) throw error;
-        await this.timers.sleep(waitMs);
-      }
-    }
+  topicWithin(name: string, deadlineMs: number): Promise<TopicMetadata> {
+    return retryUntil(() => this.topic(name), isRetriable, deadlineMs, this.options, this.timers);
   }
 
   /** Marks the topic stale: the next lookup fetches it again. */

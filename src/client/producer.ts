@@ -12,7 +12,7 @@ import { BufferPool, PartitionQueue, nextSequence, normalizeHeaders, recordSizeB
 import { Connections, errorFromAnswer } from './connections.js';
 import { Metadata, type TopicMetadata } from './metadata.js';
 import { checkedInteger, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
-import { asDriftwoodError, backoffMs, isRetriable, monotonicMs, needsMetadataRefresh, Timers } from './retry.js';
+import { asDriftwoodError, backoffMs, isRetriable, monotonicMs, needsMetadataRefresh, retryUntil, Timers } from './retry.js';
 
 export type { RecordMetadata } from './accumulator.js';
 
@@ -178,9 +178,10 @@ export class Producer {
 
   /** Resolves once every record sent before the call has its answer (whatever lingerMs says). */
   async flush(): Promise<void> {
+    // Sends still waiting to append go first, so that they fill batches as they would have.
+    await this.blockedChain;
     this.flushing += 1;
     try {
-      await this.blockedChain;
       const batches = [...this.queues.values()].flatMap((queue) => queue.batches);
       this.pump();
       await Promise.all(batches.map((batch) => batch.settled));
@@ -237,7 +238,7 @@ export class Producer {
   private appendReserved(topic: TopicMetadata, message: ProducerMessage, record: ProducerRecord, sizeBytes: number): Promise<RecordMetadata> {
     let partition: number;
     try {
-      partition = this.choosePartition(topic, message, record);
+      partition = this.choosePartition(topic, message, record, sizeBytes);
     } catch (error) {
       this.buffer.release(sizeBytes);
       return Promise.reject(asDriftwoodError(error));
@@ -251,7 +252,7 @@ export class Producer {
     return answer;
   }
 
-  private choosePartition(topic: TopicMetadata, message: ProducerMessage, record: ProducerRecord): number {
+  private choosePartition(topic: TopicMetadata, message: ProducerMessage, record: ProducerRecord, sizeBytes: number): number {
     const count = topic.partitions.length;
     assert(count > 0, 'a topic has partitions');
     if (message.partition !== undefined) {
@@ -259,7 +260,7 @@ export class Producer {
       return message.partition;
     }
     if (record.key !== null && record.key !== undefined) return partitionForKey(record.key, count);
-    return this.stickyPartition(topic);
+    return this.stickyPartition(topic, sizeBytes);
   }
 
   /**
@@ -267,12 +268,12 @@ export class Producer {
    * and to another (at random, preferring partitions with a leader) once that batch is full
    * or sent, so null-key records fill batches instead of spreading thin ones everywhere.
    */
-  private stickyPartition(topic: TopicMetadata): number {
+  private stickyPartition(topic: TopicMetadata, sizeBytes: number): number {
     const count = topic.partitions.length;
     const current = this.sticky.get(topic.name);
     if (current !== undefined && current.partition < count) {
-      const open = this.queues.get(queueKey(topic.name, current.partition))?.openBatch(this.config.batchBytesMax);
-      if (open === current.batch) return current.partition;
+      const last = this.queues.get(queueKey(topic.name, current.partition))?.batches.at(-1);
+      if (last === current.batch && last.accepts(sizeBytes, this.config.batchBytesMax)) return current.partition;
     }
     const led = topic.partitions.filter((p) => p.leader !== null).map((p) => p.partition);
     const candidates = (led.length > 0 ? led : topic.partitions.map((p) => p.partition)).filter((p) => count === 1 || p !== current?.partition);
@@ -451,18 +452,14 @@ export class Producer {
 
   private async fetchProducerId(deadlineMs: number): Promise<ProducerId> {
     const generation = this.producerIdGeneration;
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        const answer = await this.metadata.anyBroker((address) => this.connections.json<{ producerId?: unknown; producerEpoch?: unknown }>(address, { method: 'POST', path: '/v1/producer-ids', body: {}, timeoutMs: this.client.requestTimeoutMs }));
-        const { producerId, producerEpoch } = answer;
-        if (!Number.isSafeInteger(producerId) || !Number.isInteger(producerEpoch)) throw new DriftwoodError('CORRUPT_MESSAGE', 'the producer-ids answer has no producerId and producerEpoch');
-        return { producerId: producerId as number, producerEpoch: producerEpoch as number, generation };
-      } catch (error) {
-        const waitMs = backoffMs(attempt, this.client);
-        if (!isRetriable(error) || this.timers.closed || monotonicMs() + waitMs >= deadlineMs) throw error;
-        await this.timers.sleep(waitMs);
-      }
-    }
+    const ask = async (): Promise<ProducerId> => {
+      const answer = await this.metadata.anyBroker((address) => this.connections.json<{ producerId?: unknown; producerEpoch?: unknown } | null>(address, { method: 'POST', path: '/v1/producer-ids', body: {}, timeoutMs: this.client.requestTimeoutMs }));
+      const producerId = answer?.producerId;
+      const producerEpoch = answer?.producerEpoch;
+      if (!Number.isSafeInteger(producerId) || !Number.isInteger(producerEpoch)) throw new DriftwoodError('CORRUPT_MESSAGE', 'the producer-ids answer has no producerId and producerEpoch');
+      return { producerId: producerId as number, producerEpoch: producerEpoch as number, generation };
+    };
+    return retryUntil(ask, isRetriable, deadlineMs, this.client, this.timers);
   }
 }
 

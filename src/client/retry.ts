@@ -56,6 +56,23 @@ export function backoffMs(attempt: number, backoff: Backoff): number {
   return Math.round(term * jitter);
 }
 
+/**
+ * Runs `call` until it succeeds, retrying the failures `retriable` accepts with backoff, the
+ * last try no later than `deadlineMs` (monotonic); then the last error. Stops at once when the
+ * timers close (the client is closing).
+ */
+export async function retryUntil<T>(call: () => Promise<T>, retriable: (error: unknown) => boolean, deadlineMs: number, backoff: Backoff, timers: Timers): Promise<T> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (error) {
+      const leftMs = deadlineMs - monotonicMs();
+      if (!retriable(error) || timers.closed || leftMs <= 0) throw error;
+      await timers.sleep(Math.min(backoffMs(attempt, backoff), leftMs));
+    }
+  }
+}
+
 /** Any thrown value as a DriftwoodError (a bug in a callback stays visible in the message). */
 export function asDriftwoodError(error: unknown): DriftwoodError {
   if (error instanceof DriftwoodError) return error;
