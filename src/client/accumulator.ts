@@ -39,6 +39,8 @@ export class ProducerBatch {
   readonly records: PendingRecord[] = [];
   /** The estimated encoded size (header plus record upper bounds). */
   sizeBytes = BATCH_HEADER_BYTES;
+  /** Closed to new records: it is being sent (its bytes may still be on their way). */
+  sealed = false;
   /** The bytes sent, built once at the first send so that every retry resends the same bytes. */
   bytes: Buffer | null = null;
   /** Whether the bytes carry a producer id and sequence (idempotence). */
@@ -65,16 +67,17 @@ export class ProducerBatch {
 
   /** Whether a record of `sizeBytes` may still join (an empty batch takes any one record). */
   accepts(sizeBytes: number, batchBytesMax: number): boolean {
-    return this.bytes === null && (this.records.length === 0 || this.sizeBytes + sizeBytes <= batchBytesMax);
+    return !this.sealed && (this.records.length === 0 || this.sizeBytes + sizeBytes <= batchBytesMax);
   }
 
   add(pending: PendingRecord): void {
-    assert.equal(this.bytes, null, 'a frozen batch takes no records');
+    assert(!this.sealed, 'a sealed batch takes no records');
     this.records.push(pending);
     this.sizeBytes += pending.sizeBytes;
   }
 
   complete(baseOffset: number): void {
+    assert(this.sealed && this.bytes !== null, 'only a sent batch is answered');
     this.records.forEach((pending, index) => {
       pending.resolve({ topic: this.topic, partition: this.partition, offset: baseOffset < 0 ? -1 : baseOffset + index });
     });

@@ -352,6 +352,9 @@ export class Producer {
     const batch = queue.batches[0];
     assert(batch !== undefined && !queue.inFlight, 'one batch in flight per partition');
     queue.inFlight = true;
+    // Sealed before anything is awaited: a record appended while the producer id is on its way
+    // would be answered for without being in the bytes.
+    batch.sealed = true;
     try {
       const bytes = batch.bytes ?? await this.freeze(queue, batch);
       const leader = await this.metadata.currentLeader(batch.topic, batch.partition);
@@ -360,7 +363,7 @@ export class Producer {
       this.metricsValue.requests += 1;
       const answer = await this.connections.request(leader.address, { method: 'POST', path, body: bytes, contentType: BATCH_CONTENT_TYPE, timeoutMs: timeoutMs + ANSWER_SLACK_MS });
       if (answer.status >= 300) throw errorFromAnswer(answer);
-      this.complete(queue, batch, this.config.acks === 0 ? -1 : baseOffsetOf(answer.body));
+      this.complete(queue, batch, this.config.acks === 0 ? -1 : baseOffsetOf(answer.body, batch.recordCount));
     } catch (error) {
       this.retryOrFail(queue, batch, asDriftwoodError(error));
     } finally {
@@ -371,20 +374,21 @@ export class Producer {
 
   /** Builds the batch's bytes once, with the producer id and next sequence when idempotent. */
   private async freeze(queue: PartitionQueue, batch: ProducerBatch): Promise<Buffer> {
-    assert.equal(batch.bytes, null);
-    const records = batch.records.map((pending) => pending.record);
+    assert(batch.sealed && batch.bytes === null);
     if (!this.config.idempotent) {
-      batch.bytes = buildBatch(records);
+      batch.bytes = buildBatch(batch.records.map((pending) => pending.record));
     } else {
+      const recordCount = batch.recordCount;
       const id = await this.producerId(batch.createdMs + this.config.deliveryTimeoutMs);
+      assert.equal(batch.recordCount, recordCount, 'the batch changed while the producer id was on its way');
       if (queue.sequenceGeneration !== id.generation) {
         queue.sequenceGeneration = id.generation;
         queue.nextSequence = 0;
       }
       const baseSequence = queue.nextSequence;
-      batch.bytes = buildBatch(records, { producerId: id.producerId, producerEpoch: id.producerEpoch, baseSequence });
+      batch.bytes = buildBatch(batch.records.map((pending) => pending.record), { producerId: id.producerId, producerEpoch: id.producerEpoch, baseSequence });
       batch.sequenced = true;
-      queue.nextSequence = nextSequence(baseSequence, records.length);
+      queue.nextSequence = nextSequence(baseSequence, batch.recordCount);
     }
     this.metricsValue.batches += 1;
     return batch.bytes;
@@ -467,17 +471,20 @@ function queueKey(topic: string, partition: number): string {
   return `${partition}:${topic}`;
 }
 
-function baseOffsetOf(body: Buffer): number {
+/** The answer's base offset, checked against the batch it answers (the pair check of what was sent). */
+function baseOffsetOf(body: Buffer, recordCount: number): number {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
   } catch {
     parsed = null;
   }
-  const baseOffset = (parsed as { baseOffset?: unknown } | null)?.baseOffset;
+  const answer = parsed as { baseOffset?: unknown; recordCount?: unknown } | null;
+  const baseOffset = answer?.baseOffset;
   if (!Number.isSafeInteger(baseOffset) || (baseOffset as number) < 0) {
     throw new DriftwoodError('CORRUPT_MESSAGE', 'the produce answer has no baseOffset');
   }
+  assert(answer?.recordCount === undefined || answer.recordCount === recordCount, `the broker wrote ${String(answer?.recordCount)} records of a batch of ${recordCount}`);
   return baseOffset as number;
 }
 
