@@ -231,7 +231,9 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   seek(tp: TopicPartition, offset: number): void {
     this.checkOpen();
     if (!Number.isSafeInteger(offset) || offset < 0) throw new DriftwoodError('INVALID_REQUEST', `offset ${offset} is not a non-negative integer`);
-    this.fetcher.assigned(tp).seek(offset);
+    const state = this.fetcher.assigned(tp);
+    state.seekSerial += 1;
+    state.seek(offset);
     this.fetcher.notify();
     this.fetcher.pump();
   }
@@ -289,11 +291,19 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     const states = (partitions ?? this.assignment()).map((tp) => this.fetcher.assigned(tp));
     const deadlineMs = monotonicMs() + this.config.apiTimeoutMs;
     await Promise.all(states.map(async (state) => {
-      const generation = state.generation;
-      const found = await this.retrying(() => this.fetcher.offsetFor(state, target), deadlineMs);
-      const offset = found.offset >= 0 ? found.offset : found.highWatermark;
-      // A seek made meanwhile wins; a partition no longer assigned is left alone.
-      if (state.generation === generation && this.fetcher.state(state) === state) state.seek(offset);
+      const serial = (state.seekSerial += 1);
+      // What was fetched or looked up for the old position is of no use now.
+      state.generation += 1;
+      state.dropRecords();
+      state.seeksPending += 1;
+      try {
+        const found = await this.retrying(() => this.fetcher.offsetFor(state, target), deadlineMs);
+        const offset = found.offset >= 0 ? found.offset : found.highWatermark;
+        // A later seek wins; a partition no longer assigned is left alone.
+        if (state.seekSerial === serial && this.fetcher.state(state) === state) state.seek(offset);
+      } finally {
+        state.seeksPending -= 1;
+      }
     }));
     this.fetcher.notify();
     this.fetcher.pump();

@@ -45,6 +45,10 @@ export class PartitionState {
   paused = false;
   /** Bumped by every seek, so that an answer to a fetch from before it is dropped. */
   generation = 0;
+  /** Bumped by every seek the application asks for: the latest one wins. */
+  seekSerial = 0;
+  /** Application seeks waiting for their offset (seekToEnd, ...): no fetch or lookup meanwhile. */
+  seeksPending = 0;
   records: ConsumerRecord[] = [];
   /** Records of `records` already taken. */
   taken = 0;
@@ -205,7 +209,7 @@ export class Fetcher {
     let nextMs = Infinity;
     const unresolved: PartitionState[] = [];
     for (const state of this.partitions.values()) {
-      if (state.error !== null || state.resolving || state.fetching) continue;
+      if (state.error !== null || state.resolving || state.fetching || state.seeksPending > 0) continue;
       if (state.retryAtMs > nowMs) {
         nextMs = Math.min(nextMs, state.retryAtMs);
         continue;
