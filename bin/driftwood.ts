@@ -4,8 +4,17 @@
 import { run } from '../src/cli/commands.js';
 import { runSimCommand, SimUsageError } from '../sim/cli.js';
 
+// A reader that goes away (`driftwood consume t | head -1`) ends the output, not the process
+// with an EPIPE stack trace: a running consume stops, commits and leaves its group.
+const stdoutClosed = new AbortController();
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  stdoutClosed.abort();
+});
+
 const io = {
-  stdout: (text: string) => { process.stdout.write(text); },
+  stdout: (text: string) => { if (!stdoutClosed.signal.aborted) process.stdout.write(text); },
+  outputClosed: stdoutClosed.signal,
   stderr: (text: string) => { process.stderr.write(text); },
   progressBar: process.stderr.isTTY,
 };

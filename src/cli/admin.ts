@@ -3,11 +3,15 @@
 import { DriftwoodError } from '../../storage/errors.js';
 import { Admin } from '../client/admin.js';
 
-/** How long one admin call may take, retries included (a freshly started cluster elects its controller within a few seconds). */
-export const ADMIN_REQUEST_TIMEOUT_MS = 10_000;
+/**
+ * How long one admin call may take, retries included (the library's default is a minute): a
+ * freshly started cluster elects its controller within a few seconds, and a person who gave
+ * the wrong address should hear so soon.
+ */
+export const ADMIN_API_TIMEOUT_MS = 10_000;
 
 export async function withAdmin<T>(bootstrap: readonly string[], call: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = new Admin({ bootstrap, clientId: 'driftwood-cli', requestTimeoutMs: ADMIN_REQUEST_TIMEOUT_MS });
+  const admin = new Admin({ bootstrap, clientId: 'driftwood-cli', requestTimeoutMs: ADMIN_API_TIMEOUT_MS, apiTimeoutMs: ADMIN_API_TIMEOUT_MS });
   try {
     return await call(admin);
   } finally {

@@ -180,22 +180,25 @@ export function formatRecord(record: ConsumerRecord, format: ConsumeFormat): str
   return `${JSON.stringify({ topic: record.topic, partition: record.partition, offset: record.offset, key: text(record.key), value: text(record.value), timestamp: record.timestampMs, headers })}\n`;
 }
 
-/** io.interrupt, or SIGINT/SIGTERM for as long as the command runs (their default, exiting at once, is restored after). */
+/**
+ * io.interrupt (else SIGINT or SIGTERM, for as long as the command runs: their default,
+ * exiting at once, is back after) or stdout's reader going away.
+ */
 function interruption(io: CommandIO): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   const abort = (): void => { controller.abort(); };
-  if (io.interrupt !== undefined) {
-    if (io.interrupt.aborted) controller.abort();
-    io.interrupt.addEventListener('abort', abort, { once: true });
-    return { signal: controller.signal, dispose: () => { io.interrupt?.removeEventListener('abort', abort); } };
+  const signals = [io.interrupt, io.outputClosed].filter((signal): signal is AbortSignal => signal !== undefined);
+  for (const signal of signals) {
+    if (signal.aborted) controller.abort();
+    signal.addEventListener('abort', abort, { once: true });
   }
-  process.on('SIGINT', abort);
-  process.on('SIGTERM', abort);
+  const processSignals = io.interrupt === undefined ? (['SIGINT', 'SIGTERM'] as const) : [];
+  for (const name of processSignals) process.on(name, abort);
   return {
     signal: controller.signal,
     dispose: () => {
-      process.off('SIGINT', abort);
-      process.off('SIGTERM', abort);
+      for (const signal of signals) signal.removeEventListener('abort', abort);
+      for (const name of processSignals) process.off(name, abort);
     },
   };
 }

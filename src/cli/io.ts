@@ -21,6 +21,8 @@ export interface CommandIO {
   stdin?: AsyncIterable<string | Buffer>;
   /** Ends a command that runs until interrupted (default: SIGINT or SIGTERM to the process). */
   interrupt?: AbortSignal;
+  /** Aborted when stdout's reader has gone (`driftwood consume t | head -1`): a running command stops as if interrupted. */
+  outputClosed?: AbortSignal;
   /** Environment variables (default: process.env); DRIFTWOOD_BOOTSTRAP is read from here. */
   env?: Readonly<Record<string, string | undefined>>;
 }

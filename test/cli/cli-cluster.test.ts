@@ -129,6 +129,16 @@ void t.test('driftwood topics, produce, consume, groups and cluster on a real cl
   const left = await json<{ state: string; members: unknown[]; offsets: Array<{ committed: number }> }>(['groups', 'describe', 'h']);
   t.equal(left.members.length, 0, 'the member left the group');
   t.equal(left.offsets[0]?.committed, 4);
+  // A reader that goes away (`| head -1`) stops it as an interrupt would: no EPIPE stack trace.
+  const piped = start(['consume', 't', '--group', 'p', '--from-beginning']);
+  await waitFor('a record printed', 20_000, () => Promise.resolve(piped.stdout().length > 0 ? true : undefined));
+  piped.child.stdout?.destroy();
+  // A writer learns that its reader is gone only when it writes: give it one more record.
+  t.equal((await cli(['produce', 't', '--acks', '1'], 'e\n')).code, 0);
+  const ended = await piped.done;
+  t.equal(ended.code, 0, ended.stderr);
+  t.notMatch(ended.stderr, /EPIPE|Error| {4}at /);
+  t.equal(((await json<{ members: unknown[] }>(['groups', 'describe', 'p'])).members).length, 0, 'it left the group');
   t.equal((await cli(['groups', 'delete', 'h'])).code, 0);
   const gone = await cli(['groups', 'describe', 'h']);
   t.equal(gone.code, 1);
