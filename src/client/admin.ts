@@ -163,7 +163,7 @@ export class Admin {
   private read<T>(path: string): Promise<T> {
     this.checkOpen();
     const call = (): Promise<T> => this.metadata.anyBroker((address) => this.connections.json<T>(address, { method: 'GET', path, timeoutMs: this.client.requestTimeoutMs }));
-    return retryUntil(call, isRetriable, monotonicMs() + this.apiTimeoutMs, this.client, this.timers);
+    return retryUntil(call, readRetriable, monotonicMs() + this.apiTimeoutMs, this.client, this.timers);
   }
 
   /**
@@ -180,6 +180,11 @@ export class Admin {
   private checkOpen(): void {
     if (this.closedValue) throw new DriftwoodError('CLIENT_CLOSED', 'the admin client is closed');
   }
+}
+
+/** A read fails at once for a topic that does not exist, as Kafka's describeTopics does; other retriable answers are retried. */
+function readRetriable(error: unknown): boolean {
+  return isRetriable(error) && !isDriftwoodError(error, 'UNKNOWN_TOPIC_OR_PARTITION');
 }
 
 function notApplied(error: unknown): boolean {
