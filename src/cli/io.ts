@@ -81,7 +81,9 @@ export function printJson(io: CommandIO, value: unknown): void {
 
 /** The error as one line without a stack: "CODE: message" for cluster errors. */
 export function errorText(error: unknown): string {
-  const text = isDriftwoodError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  let text = isDriftwoodError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  // node:util's "Unknown option '--x'. To specify a positional argument starting with a '-', ..." needs only its first sentence here.
+  if (error instanceof Error && 'code' in error && error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') text = text.split('. ')[0] ?? text;
   return text.replace(/\s*\n\s*/g, ' ');
 }
 
