@@ -384,20 +384,15 @@ export class Fetcher {
     const leader = await this.metadata.currentLeader(tp.topic, tp.partition);
     const path = `/v1/topics/${encodeURIComponent(tp.topic)}/partitions/${tp.partition}/offsets?timestamp=${target}`;
     try {
-      const answer = await this.connections.json<{ offset?: unknown; logStartOffset?: unknown; highWatermark?: unknown }>(leader.address, { method: 'GET', path, timeoutMs: this.client.requestTimeoutMs });
-      if (!Number.isSafeInteger(answer.offset) || !Number.isSafeInteger(answer.logStartOffset) || !Number.isSafeInteger(answer.highWatermark)) {
+      const answer = await this.connections.json<{ offset?: unknown; logStartOffset?: unknown; highWatermark?: unknown } | null>(leader.address, { method: 'GET', path, timeoutMs: this.client.requestTimeoutMs });
+      const { offset, logStartOffset, highWatermark } = answer ?? {};
+      if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(logStartOffset) || !Number.isSafeInteger(highWatermark)) {
         throw new DriftwoodError('CORRUPT_MESSAGE', `the offsets answer for ${tp.topic}-${tp.partition} lacks its offsets`);
       }
-      return { offset: answer.offset as number, logStartOffset: answer.logStartOffset as number, highWatermark: answer.highWatermark as number };
+      return { offset: offset as number, logStartOffset: logStartOffset as number, highWatermark: highWatermark as number };
     } catch (error) {
       if (needsMetadataRefresh(error)) this.metadata.invalidate(tp.topic);
       throw error;
     }
-  }
-
-  /** Records buffered of `tp` that poll() has not returned: for an iterator that stops early. */
-  pendingOf(tp: TopicPartition): number {
-    const state = this.state(tp);
-    return state === undefined ? 0 : state.records.length - state.taken;
   }
 }
