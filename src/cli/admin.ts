@@ -20,9 +20,8 @@ export async function withAdmin<T>(bootstrap: readonly string[], call: (admin: A
 }
 
 /**
- * The number of partitions of `topic`, or UNKNOWN_TOPIC_OR_PARTITION at once. Asked of the
- * topic list: Admin.describeTopic retries that answer (a topic may be being created) until
- * its timeout, and a person who mistyped a name should not wait for it.
+ * The number of partitions of `topic`, or UNKNOWN_TOPIC_OR_PARTITION naming the command that
+ * creates it. From the topic list: describeTopic would also ask every leader for its offsets.
  */
 export async function partitionCount(admin: Admin, topic: string): Promise<number> {
   const found = (await admin.listTopics()).find((t) => t.name === topic);

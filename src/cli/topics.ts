@@ -1,7 +1,7 @@
 // `driftwood topics create|delete|describe|list`, in the spirit of kafka-topics and rpk topic.
 import { parseArgs } from 'node:util';
 import type { TopicDescription } from '../client/admin.js';
-import { partitionCount, withAdmin } from './admin.js';
+import { withAdmin } from './admin.js';
 import { bootstrapFrom, cell, clientFlags, fields, integerFlag, positionals, printJson, table, UsageError, type CommandIO } from './io.js';
 
 const CLIENT_OPTIONS = '[--bootstrap HOST:PORT,...] [--json]';
@@ -101,10 +101,7 @@ async function topicsDescribe(args: string[], io: CommandIO): Promise<void> {
     return;
   }
   const [name] = positionals(given, ['NAME'], 'topics describe') as [string];
-  const topic = await withAdmin(bootstrapFrom(values.bootstrap, io), async (admin) => {
-    await partitionCount(admin, name);
-    return admin.describeTopic(name);
-  });
+  const topic = await withAdmin(bootstrapFrom(values.bootstrap, io), (admin) => admin.describeTopic(name));
   if (values.json) {
     printJson(io, topic);
     return;
