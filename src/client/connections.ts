@@ -28,7 +28,6 @@ const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOS
 
 export class Connections {
   private readonly clients = new Map<string, Client>();
-  private readonly abort = new AbortController();
   private closed = false;
 
   constructor(private readonly requestsPerBrokerMax: number) {
@@ -52,7 +51,6 @@ export class Connections {
         method: request.method,
         path: request.path,
         idempotent: true,
-        signal: this.abort.signal,
         headersTimeout: request.timeoutMs,
         bodyTimeout: request.timeoutMs,
         ...(body === undefined ? {} : { body, headers: { 'content-type': request.contentType ?? 'application/json' } }),
@@ -76,11 +74,10 @@ export class Connections {
     }
   }
 
-  /** Ends every request in flight (long polls included) and closes every connection. */
+  /** Ends every request in flight (long polls included: destroy fails them) and closes every connection. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.abort.abort();
     const clients = [...this.clients.values()];
     this.clients.clear();
     await Promise.all(clients.map((client) => client.destroy()));

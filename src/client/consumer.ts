@@ -444,9 +444,11 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     await this.callback(this.options.onPartitionsRevoked, partitions);
   }
 
+  /** As Kafka: the application hears of new partitions before anything of them is fetched. */
   private async takeUp(partitions: TopicPartition[]): Promise<void> {
-    for (const tp of partitions) this.fetcher.add(tp);
     await this.callback(this.options.onPartitionsAssigned, partitions);
+    if (this.closedValue) return;
+    for (const tp of partitions) this.fetcher.add(tp);
     this.fetcher.pump();
   }
 
