@@ -84,6 +84,7 @@ export const clusterSimBugs: Record<BrokerNodeBug, string> = {
   'truncate-to-hw': "a replica becoming follower cuts its log to its high watermark instead of using the leader's epochs (before KIP-101)",
   'elect-outside-isr': 'the controller moves leadership to a live replica outside the ISR when a leader is fenced',
   'hw-regress': 'the high watermark is not checkpointed, and a new or restarted leader serves it before it reaches its own epoch (consumers see it go back)',
+  'idempotence-off': 'partition leaders write every batch, ignoring producer ids and sequences (a retried idempotent batch lands twice)',
 };
 
 export class SimUsageError extends Error {
@@ -280,6 +281,8 @@ async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: nu
     lost: total((r) => r.lost),
     lostAcksOne: total((r) => r.lostAcksOne),
     duplicates: total((r) => r.duplicates),
+    idempotentRetried: total((r) => r.idempotentRetried),
+    producerIdResets: total((r) => r.producerIdResets),
     producesAbandoned: total((r) => r.producesAbandoned),
     recordsConsumed: total((r) => r.recordsConsumed),
     failovers: failovers.length,

@@ -3,8 +3,9 @@
 // messages and for broker requests, crash-faithful disks that can turn slow, memory-level KVs
 // kept across restarts with fsync latency).
 // Clients: admins create and delete topics and ask for preferred-leader elections; producers
-// write acks=all and acks=1 batches, keyed and not, to a data topic and retry them; consumers
-// poll each partition naming the leader epoch they know.
+// write acks=all batches (idempotent: a producer id from a broker, a sequence per partition)
+// and plain acks=1 batches, keyed and not, to a data topic and retry them; consumers poll each
+// partition naming the leader epoch they know.
 // Nemesis (drawn from the seed, or an explicit schedule): crashes, RF-1 replicas of a data
 // partition at once, isolation (of any node, of the controller, of a leader from its
 // followers), random, one-way and bridge partitions, pauses, clean stops, clock jumps, slow
@@ -34,7 +35,7 @@ import { defaultReplicaManagerConfig } from '../src/replica/replica-manager.js';
 import { DriftwoodError } from '../storage/errors.js';
 import type { PartitionLog } from '../storage/partition-log.js';
 import { SEGMENT_BYTES_LIMIT } from '../storage/log-config.js';
-import { buildBatch, decodeBatch, splitBatches } from '../storage/record-batch.js';
+import { buildBatch, decodeBatch, splitBatches, type ProducerRecord } from '../storage/record-batch.js';
 import { partitionForKey } from '../src/partitioner.js';
 import { DataHistory, type DataAnomaly, type DataCounts, type StoredRecord } from './data-history.js';
 import { SimDisk } from './disk.js';
@@ -116,6 +117,10 @@ export interface ClusterSimResult {
   lostAcksOne: number;
   /** Extra copies of retried batches (allowed without an idempotent producer). */
   duplicates: number;
+  /** Idempotent batches sent more than once: retries the leaders had to drop (a copy would be a duplicate violation). */
+  idempotentRetried: number;
+  /** Times the idempotent producer's sequence broke (a batch lost or given up) and it took a new producer id. */
+  producerIdResets: number;
   /** Batches the producer gave up on after its delivery timeout. */
   producesAbandoned: number;
   /** Distinct (partition, offset) consumers read during the run, every one checked at the end. */
@@ -195,7 +200,46 @@ interface OutgoingBatch {
   readonly bytes: Buffer;
   readonly deadlineMs: number;
   readonly onAcknowledged?: () => void;
+  /** The idempotent producer session that numbered it; absent for a plain batch. */
+  readonly session?: ProducerSession;
+  /** Its place among the session's batches to the partition (0, 1, ...). */
+  readonly ordinal?: number;
 }
+
+/**
+ * The idempotent producer (KIP-98): one producer id from a broker, the next sequence per
+ * partition, and the batches not yet acknowledged or given up, oldest first. Its batches carry
+ * the id and sequence in their bytes, so each retry is the same batch to the leader.
+ */
+interface ProducerSession {
+  /** Null until a broker answered initProducerId; batches made meanwhile are plain. */
+  producerId: number | null;
+  readonly sequences: number[];
+  /** Batches sent so far per partition: the next one's ordinal. */
+  readonly sent: number[];
+  readonly unresolved: OutgoingBatch[][];
+}
+
+/** An idempotent batch made but not sent yet: it gets its sequence when a slot frees up. */
+interface WaitingBatch {
+  readonly id: string;
+  readonly values: readonly string[];
+  readonly records: readonly ProducerRecord[];
+  readonly deadlineMs: number;
+}
+
+/**
+ * The broker remembers a producer's last 5 batches per partition, so a batch may be sent only
+ * while the oldest one not yet acknowledged is at most 4 batches before it: a retry of that
+ * one is then still recognised (Kafka's max.in.flight.requests.per.connection of 5, which its
+ * producer keeps by resending a failed batch before any newer one).
+ */
+const IN_FLIGHT_PER_PARTITION_MAX = 5;
+/** Errors that say the partition's sequence for this producer is broken, unless an earlier batch is still on its way. */
+const SEQUENCE_ERRORS: ReadonlySet<string> = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH']);
+/** How long the producer waits for initProducerId before asking another node, and between attempts. */
+const PRODUCER_ID_WAIT_MS = FORWARD_TIMEOUT_MS + REQUEST_SLACK_MS;
+const PRODUCER_ID_BACKOFF_MS = 200;
 
 interface Failover {
   readonly brokerId: number;
@@ -240,6 +284,11 @@ class ClusterSim {
   private recordSerial = 0;
   private batchSerial = 0;
   private producesAbandoned = 0;
+  private session: ProducerSession;
+  /** Idempotent batches per partition waiting for a slot (or for a new session's id), oldest first. */
+  private readonly waiting: WaitingBatch[][];
+  private producerIdAsks = 0;
+  private producerIdResets = 0;
   private readonly probesAcknowledged = new Set<number>();
   /** Each partition's consumer: its next offset and the leader epoch it knows. */
   private readonly consumers: Array<{ position: number; leaderEpoch: number }>;
@@ -274,6 +323,8 @@ class ClusterSim {
     this.partitions = options.partitions ?? 3;
     this.replicationFactor = options.replicationFactor ?? Math.min(3, options.nodes);
     this.consumers = Array.from({ length: this.partitions }, () => ({ position: 0, leaderEpoch: -1 }));
+    this.session = this.newSession();
+    this.waiting = Array.from({ length: this.partitions }, () => []);
     // Fault probabilities differ per seed: each enabled kind gets a weight of 1 to 4.
     const enabled = options.faults ?? new Set(faultKinds);
     this.faultWeights = faultKinds.filter((kind) => enabled.has(kind)).map((kind) => {
@@ -291,6 +342,7 @@ class ClusterSim {
     for (const host of this.hosts) await this.startNode(host);
     this.scheduleClient();
     this.createDataTopic();
+    this.requestProducerId(this.session);
     this.scheduleProducer();
     for (let partition = 0; partition < this.partitions; partition += 1) this.scheduleConsumer(partition);
     if (this.options.schedule === undefined) this.scheduleNemesis();
@@ -317,6 +369,8 @@ class ClusterSim {
       lost: this.dataCounts?.lost ?? 0,
       lostAcksOne: this.dataCounts?.lostUnguaranteed ?? 0,
       duplicates: this.dataCounts?.duplicates ?? 0,
+      idempotentRetried: this.dataCounts?.idempotentRetried ?? 0,
+      producerIdResets: this.producerIdResets,
       producesAbandoned: this.producesAbandoned,
       recordsConsumed: this.dataCounts?.consumed ?? 0,
       topicsCreated: this.createdAcked.size,
@@ -683,14 +737,128 @@ class ClusterSim {
     const partition = keyBytes === null ? this.clientRng.int(this.partitions) : partitionForKey(keyBytes, this.partitions);
     const acks: 1 | -1 = this.clientRng.float() < this.workload.acksAllShare ? -1 : 1;
     const values = Array.from({ length: 1 + this.clientRng.int(5) }, () => `s${this.options.seed}-r${this.recordSerial++}`);
-    const bytes = buildBatch(values.map((value) => ({ key: keyBytes, value: Buffer.from(value), timestampMs: this.scheduler.nowMs })));
-    this.sendBatch({ id: `b${this.batchSerial++}`, partition, acks, values, bytes, deadlineMs: this.scheduler.nowMs + DELIVERY_TIMEOUT_MS });
+    const records: ProducerRecord[] = values.map((value) => ({ key: keyBytes, value: Buffer.from(value), timestampMs: this.scheduler.nowMs }));
+    const session = this.session;
+    const producerId = session.producerId;
+    const deadlineMs = this.scheduler.nowMs + DELIVERY_TIMEOUT_MS;
+    // Idempotence needs acks=all, as Kafka's enable.idempotence does: an acks=1 batch lost in a
+    // failover would break the sequence. acks=1 batches stay plain (their retries may land twice).
+    if (producerId === null || acks !== -1) {
+      this.sendBatch({ id: `b${this.batchSerial++}`, partition, acks, values, bytes: buildBatch(records), deadlineMs });
+      return;
+    }
+    this.waiting[partition]?.push({ id: `b${this.batchSerial++}`, values, records, deadlineMs });
+    this.sendWaiting(partition);
+  }
+
+  /**
+   * Numbers and sends waiting idempotent batches while the session has an id and the oldest
+   * unacknowledged batch is fewer than IN_FLIGHT_PER_PARTITION_MAX back: a broken sequence then
+   * costs at most that many, and batches not sent yet go on under the next session, as Kafka's
+   * producer re-sequences them.
+   */
+  private sendWaiting(partition: number): void {
+    const session = this.session;
+    const producerId = session.producerId;
+    const queue = this.waiting[partition];
+    const unresolved = session.unresolved[partition];
+    if (producerId === null || queue === undefined || unresolved === undefined) return;
+    const sent = session.sent;
+    while ((sent[partition] ?? 0) - (unresolved[0]?.ordinal ?? sent[partition] ?? 0) < IN_FLIGHT_PER_PARTITION_MAX) {
+      const next = queue.shift();
+      if (next === undefined) return;
+      if (next.deadlineMs <= this.scheduler.nowMs) {
+        this.producesAbandoned += 1;
+        continue;
+      }
+      const baseSequence = session.sequences[partition] ?? 0;
+      session.sequences[partition] = baseSequence + next.values.length;
+      const bytes = buildBatch(next.records, { producerId, producerEpoch: 0, baseSequence });
+      const ordinal = sent[partition] ?? 0;
+      sent[partition] = ordinal + 1;
+      const batch: OutgoingBatch = { id: next.id, partition, acks: -1, values: next.values, bytes, deadlineMs: next.deadlineMs, session, ordinal };
+      unresolved.push(batch);
+      this.sendBatch(batch);
+    }
+  }
+
+  private newSession(): ProducerSession {
+    const zeros = (): number[] => Array.from({ length: this.partitions }, () => 0);
+    return { producerId: null, sequences: zeros(), sent: zeros(), unresolved: Array.from({ length: this.partitions }, () => []) };
+  }
+
+  /** Asks running nodes in turn for a producer id (Kafka's InitProducerId) until one answers. */
+  private requestProducerId(session: ProducerSession): void {
+    if (session !== this.session || session.producerId !== null || !this.clientsActive) return;
+    const running = this.hosts.filter((host) => host.node !== null && !host.paused);
+    const host = running[this.producerIdAsks++ % Math.max(1, running.length)];
+    const node = host?.node;
+    if (host === undefined || node == null) {
+      this.scheduler.after(PRODUCER_ID_BACKOFF_MS, 'producer id retry', () => { this.requestProducerId(session); });
+      return;
+    }
+    const generation = host.generation;
+    let answered = false;
+    // A node that dies or pauses never answers: ask the next one.
+    const lost = this.scheduler.after(PRODUCER_ID_WAIT_MS, 'producer id timeout', () => {
+      if (answered) return;
+      answered = true;
+      this.requestProducerId(session);
+    });
+    node.initProducerId().then(
+      (answer) => {
+        if (answered) return;
+        answered = true;
+        lost.cancelled = true;
+        if (host.generation !== generation || session !== this.session) return;
+        session.producerId = answer.producerId;
+        this.scheduler.record(`producer id ${answer.producerId} from n${host.id}`);
+        for (let partition = 0; partition < this.partitions; partition += 1) this.sendWaiting(partition);
+      },
+      () => {
+        if (answered) return;
+        answered = true;
+        lost.cancelled = true;
+        this.scheduler.after(PRODUCER_ID_BACKOFF_MS, 'producer id retry', () => { this.requestProducerId(session); });
+      },
+    );
+  }
+
+  /** The batch is acknowledged or given up: it no longer holds back its session's later batches, and frees a slot. */
+  private resolve(batch: OutgoingBatch): void {
+    const unresolved = batch.session?.unresolved[batch.partition];
+    const index = unresolved?.indexOf(batch) ?? -1;
+    if (index < 0) return;
+    unresolved?.splice(index, 1);
+    this.sendWaiting(batch.partition);
+  }
+
+  /**
+   * A sequence error for the session's oldest batch of a partition: the partition will never
+   * take it (a batch before it was lost or given up, or the producer expired), so the producer
+   * gives it up and starts a new session with a new id, as Kafka's producer bumps its epoch. A
+   * later batch gets the same error while an earlier one is still on its way: it only retries.
+   */
+  private sequenceBroken(batch: OutgoingBatch, error: unknown): boolean {
+    const session = batch.session;
+    if (session === undefined || !(error instanceof DriftwoodError) || !SEQUENCE_ERRORS.has(error.code)) return false;
+    if (session.unresolved[batch.partition]?.[0] !== batch) return false;
+    this.producesAbandoned += 1;
+    this.scheduler.record(`gave up ${batch.id} to data-${batch.partition}: ${error.message}`);
+    if (session === this.session) {
+      this.producerIdResets += 1;
+      this.session = this.newSession();
+      this.requestProducerId(this.session);
+    }
+    this.resolve(batch);
+    return true;
   }
 
   /**
    * Sends a batch to a node that believes it leads the partition, and on any error or lost
    * answer sends the same bytes again after a backoff until its delivery timeout, as a Kafka
-   * producer without idempotence does (so a batch whose answer was lost may land twice).
+   * producer does (so a plain batch whose answer was lost may land twice; an idempotent one
+   * must not: the leader drops the retry).
    */
   private sendBatch(batch: OutgoingBatch): void {
     const topicId = this.dataTopicId;
@@ -699,6 +867,7 @@ class ClusterSim {
       const backoffMs = RETRY_BACKOFF_MS + this.clientRng.int(RETRY_BACKOFF_MS);
       if (this.scheduler.nowMs + backoffMs >= batch.deadlineMs) {
         this.producesAbandoned += 1;
+        this.resolve(batch);
         return;
       }
       this.scheduler.after(backoffMs, 'produce retry', () => { this.sendBatch(batch); });
@@ -710,7 +879,7 @@ class ClusterSim {
       retry();
       return;
     }
-    this.history.sent(batch.id, batch.partition, batch.values, batch.acks);
+    this.history.sent(batch.id, batch.partition, batch.values, batch.acks, batch.session !== undefined);
     const generation = host.generation;
     let answered = false;
     // The client's own request timeout: a broker that died never answers.
@@ -736,15 +905,16 @@ class ClusterSim {
           this.violation('unregistered-leader', `n${node.id} acknowledged data-${batch.partition}@${result.baseOffset} while not registered and unfenced in its own image`);
         }
         this.history.acknowledged(batch.id, batch.values, result.baseOffset);
+        this.resolve(batch);
         batch.onAcknowledged?.();
         const replica = node.replicas.partition(topicId, batch.partition);
         this.scheduler.record(`acked ${batch.id} acks=${batch.acks} data-${batch.partition}@${result.baseOffset}+${batch.values.length} by n${node.id} epoch ${replica?.state.leaderEpoch ?? -1} hw ${replica?.highWatermark ?? -1}`);
       },
-      () => {
+      (error: unknown) => {
         if (answered) return;
         answered = true;
         lost.cancelled = true;
-        retry();
+        if (!this.sequenceBroken(batch, error)) retry();
       },
     );
   }

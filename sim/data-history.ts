@@ -5,8 +5,10 @@
 //   - inconsistent-offsets: one offset read with two values, a record acknowledged at one
 //     offset and found at another, or a read the final log does not hold there (a read above
 //     the true high watermark that later disappeared);
-//   - duplicate: a record at two offsets although its batch was sent once (with retries and no
-//     idempotent producer, a batch whose answer was lost may land twice: counted);
+//   - duplicate: a record at two offsets although its batch was sent once, or was sent by an
+//     idempotent producer (with retries and no idempotence, a batch whose answer was lost may
+//     land twice: counted; an idempotent one carries a producer id and sequence the leader
+//     drops a retry by, so never);
 //   - inversion: a batch first sent after an acks=all batch was acknowledged lands before it;
 //   - nonmonotonic-hw: a consumer saw a partition's high watermark go back.
 // Values are unique per batch record, so a value names one record.
@@ -24,6 +26,8 @@ interface SentBatch {
   readonly acks: 1 | -1;
   /** The highest acks=all offset acknowledged in this partition before the batch was first sent. */
   readonly ackedOffsetBefore: number;
+  /** Sent with a producer id and sequence: its retries must never be stored twice. */
+  readonly idempotent: boolean;
   attempts: number;
 }
 
@@ -37,6 +41,8 @@ export interface DataCounts {
   lostUnguaranteed: number;
   /** Extra copies of records whose batch was retried (allowed without idempotence). */
   duplicates: number;
+  /** Idempotent batches sent more than once (retries the leaders had to recognise). */
+  idempotentRetried: number;
   /** Distinct (partition, offset) consumers read. */
   consumed: number;
 }
@@ -53,14 +59,14 @@ export class DataHistory {
 
   constructor(private readonly report: (kind: DataAnomaly, text: string) => void) {}
 
-  /** A producer sends (or resends) a batch of these values. */
-  sent(batchId: string, partition: number, values: readonly string[], acks: 1 | -1): void {
+  /** A producer sends (or resends) a batch of these values; `idempotent` with a producer id and sequence. */
+  sent(batchId: string, partition: number, values: readonly string[], acks: 1 | -1, idempotent = false): void {
     const known = this.batches.get(batchId);
     if (known !== undefined) {
       known.attempts += 1;
       return;
     }
-    this.batches.set(batchId, { partition, acks, ackedOffsetBefore: this.ackedOffsetMax.get(partition) ?? -1, attempts: 1 });
+    this.batches.set(batchId, { partition, acks, ackedOffsetBefore: this.ackedOffsetMax.get(partition) ?? -1, idempotent, attempts: 1 });
     for (const value of values) this.batchOf.set(value, batchId);
   }
 
@@ -103,13 +109,16 @@ export class DataHistory {
     const report = (kind: DataAnomaly, text: string): void => {
       if (reported++ < violationsMax) this.report(kind, text);
     };
-    const counts: DataCounts = { acknowledgedAll: 0, acknowledgedOne: 0, lost: 0, lostUnguaranteed: 0, duplicates: 0, consumed: this.reads.size };
+    const counts: DataCounts = { acknowledgedAll: 0, acknowledgedOne: 0, lost: 0, lostUnguaranteed: 0, duplicates: 0, idempotentRetried: 0, consumed: this.reads.size };
+    for (const batch of this.batches.values()) if (batch.idempotent && batch.attempts > 1) counts.idempotentRetried += 1;
     for (const [value, places] of found) {
       if (places.length === 1) continue;
       const batchId = this.batchOf.get(value);
-      const attempts = batchId === undefined ? 0 : this.batches.get(batchId)?.attempts ?? 0;
-      if (attempts > 1) counts.duplicates += places.length - 1;
-      else report('duplicate', `record ${value} is at ${places.map((p) => `data-${p.partition}@${p.offset}`).join(' and ')}, and its batch was sent once`);
+      const batch = batchId === undefined ? undefined : this.batches.get(batchId);
+      const where = places.map((p) => `data-${p.partition}@${p.offset}`).join(' and ');
+      if (batch?.idempotent === true) report('duplicate', `record ${value} is at ${where}, and its batch was sent by an idempotent producer (${batch.attempts} attempts)`);
+      else if ((batch?.attempts ?? 0) > 1) counts.duplicates += places.length - 1;
+      else report('duplicate', `record ${value} is at ${where}, and its batch was sent once`);
     }
     for (const [key, value] of this.reads) {
       const [partition, offset] = key.split(':').map(Number);

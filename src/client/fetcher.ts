@@ -57,6 +57,8 @@ export class PartitionState {
   resolving = false;
   retryAtMs = 0;
   failures = 0;
+  /** When its last fetch started (monotonic), to take turns under fetchesInFlightMax. */
+  lastFetchMs = -Infinity;
   highWatermark: number | null = null;
   /** The leader epoch seen last (metadata or answers), sent so that a stale leader is noticed (KIP-320). */
   leaderEpoch: number | null = null;
@@ -208,6 +210,7 @@ export class Fetcher {
     const nowMs = monotonicMs();
     let nextMs = Infinity;
     const unresolved: PartitionState[] = [];
+    const fetchable: PartitionState[] = [];
     for (const state of this.partitions.values()) {
       if (state.error !== null || state.resolving || state.fetching || state.seeksPending > 0) continue;
       if (state.retryAtMs > nowMs) {
@@ -215,14 +218,18 @@ export class Fetcher {
         continue;
       }
       if (state.position === null) unresolved.push(state);
-      else if (this.canFetch(state)) void this.fetch(state);
+      else if (!state.paused && !state.hasRecords) fetchable.push(state);
     }
     if (unresolved.length > 0) void this.resolvePositions(unresolved);
+    // The partitions that waited longest go first: with more partitions than fetchesInFlightMax,
+    // long polls of idle partitions must not keep the others from ever being fetched.
+    fetchable.sort((a, b) => a.lastFetchMs - b.lastFetchMs);
+    const bufferedBytes = this.bufferedBytes;
+    for (const state of fetchable) {
+      if (this.inFlight >= this.config.fetchesInFlightMax || bufferedBytes >= this.config.fetchBytesMax) break;
+      void this.fetch(state);
+    }
     this.armWake(nextMs);
-  }
-
-  private canFetch(state: PartitionState): boolean {
-    return !state.paused && !state.hasRecords && this.inFlight < this.config.fetchesInFlightMax && this.bufferedBytes < this.config.fetchBytesMax;
   }
 
   private armWake(atMs: number): void {
@@ -250,6 +257,7 @@ export class Fetcher {
     assert(position !== null && !state.fetching);
     const generation = state.generation;
     state.fetching = true;
+    state.lastFetchMs = monotonicMs();
     this.inFlight += 1;
     try {
       const leader = await this.metadata.currentLeader(state.topic, state.partition);

@@ -100,6 +100,7 @@ export class Metadata {
     const entry = this.topics.get(topic);
     const state = entry?.metadata.partitions[partition];
     if (entry === undefined || entry.stale || state === undefined || state.leader === null) return undefined;
+    if (monotonicMs() - entry.fetchedMs > this.options.metadataMaxAgeMs) return undefined;
     const broker = this.brokers.get(state.leader);
     if (broker === undefined) return undefined;
     return { brokerId: state.leader, address: broker.address, leaderEpoch: state.leaderEpoch };

@@ -27,8 +27,8 @@ export type Acks = 0 | 1 | -1;
 const NO_BYTES = Buffer.alloc(0);
 
 /** Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`); never set otherwise. */
-export type ReplicaBug = 'ack-before-isr' | 'truncate-to-hw' | 'hw-regress';
-export const replicaBugs: readonly ReplicaBug[] = ['ack-before-isr', 'truncate-to-hw', 'hw-regress'];
+export type ReplicaBug = 'ack-before-isr' | 'truncate-to-hw' | 'hw-regress' | 'idempotence-off';
+export const replicaBugs: readonly ReplicaBug[] = ['ack-before-isr', 'truncate-to-hw', 'hw-regress', 'idempotence-off'];
 
 export interface ReplicaConfig {
   /** A follower that has not reached the leader's log end for this long leaves the ISR (replica.lag.time.max.ms). */
@@ -225,7 +225,8 @@ export class Partition {
     // From here to the log's enqueue nothing awaits: the check, the reservation and the
     // write's place in the log are one step, so a concurrent retry sees this batch pending.
     const epoch = this.stateValue.leaderEpoch;
-    const admission = this.producers.admit(headers, this.clock.nowMs());
+    // The idempotence-off defect writes every batch as if it had no producer id.
+    const admission = this.config.bugs?.has('idempotence-off') === true ? { kind: 'append' as const, pending: [] } : this.producers.admit(headers, this.clock.nowMs());
     if (admission.kind === 'duplicate') return this.answerDuplicate(admission.originals, headers, acks, minInsyncReplicas, timeoutMs, epoch);
     const result = await this.writeAsLeader(bytes, headers, admission.pending, epoch);
     this.notifyChange();

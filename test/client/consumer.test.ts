@@ -150,6 +150,15 @@ void t.test('the consumer on one node', { timeout: 90_000 }, async (t) => {
     t.ok(elapsedMs < 2500, `answered in ${elapsedMs} ms while partitions 0 and 1 were in 5 s long polls`);
   });
 
+  await t.test('two fetches in flight at most still reach every partition', async (t) => {
+    const c = consumer({ fetchMaxWaitMs: 1000, fetchesInFlightMax: 2 });
+    c.assign(all);
+    await c.seekToEnd();
+    const produced = await producer.send({ topic: TOPIC, partition: 2, value: 'last in line' });
+    const records = await pollFor(c, 1, 8000);
+    t.same(records.map((r) => [r.partition, r.offset]), [[2, produced.offset]], 'partition 2 is fetched while 0 and 1 long-poll in turn');
+  });
+
   await t.test('a fetch buffer of one byte still reads everything, one fetch at a time', async (t) => {
     const c = consumer({ fetchBytesMax: 1, partitionFetchBytesMax: 200, pollRecordsMax: 7 });
     c.assign(all);

@@ -47,6 +47,16 @@ void t.test('cluster simulation: five nodes', async (t) => {
   }
 });
 
+// The producer's acks=all batches are idempotent: every retry of one (its answer lost, its
+// leader gone) must be dropped by whichever broker leads then, so no record of it is stored
+// twice (a duplicate violation). Seed 2 retries dozens under faults; --bug idempotence-off
+// below shows the checker sees the copies when leaders do not drop them.
+void t.test('cluster simulation: retried idempotent batches are stored once', async (t) => {
+  const result = await runClusterSim({ seed: 2, nodes: 3, faultMs: 30_000, healMs: 20_000 });
+  t.same(result.violations, [], 'seed 2 (replay: driftwood sim cluster --seed 2)');
+  t.ok(result.idempotentRetried >= 20, `${result.idempotentRetried} idempotent batches were sent more than once`);
+});
+
 void t.test('cluster simulation: a seed replays exactly', async (t) => {
   const a = await runClusterSim({ seed: 5, nodes: 3, faultMs: 10_000, healMs: 10_000 });
   const b = await runClusterSim({ seed: 5, nodes: 3, faultMs: 10_000, healMs: 10_000 });
@@ -95,6 +105,7 @@ for (const [bug, seedsMax, anomaly] of [
   ['elect-outside-isr', 2, /\[(lost-write|inconsistent-offsets|nonmonotonic-hw)\]/],
   ['roles-before-caught-up', 3, /\[unregistered-leader\] .* while not registered and unfenced in its own image/],
   ['hw-regress', 5, /\[nonmonotonic-hw\] .* high watermark go back/],
+  ['idempotence-off', 2, /\[duplicate\] .* sent by an idempotent producer/],
 ] as const) {
   void t.test(`cluster simulation: --bug ${bug} is caught within ${seedsMax} seeds`, async (t) => {
     const io = capture();

@@ -21,7 +21,7 @@ void t.test('a clean history: nothing reported, everything counted', (t) => {
   h.highWatermark('c0', 0, 3, 'n1');
   const counts = h.check(log('a', 'b', 'c'), 20);
   t.same(seen, []);
-  t.same(counts, { acknowledgedAll: 2, acknowledgedOne: 1, lost: 0, lostUnguaranteed: 0, duplicates: 0, consumed: 1 });
+  t.same(counts, { acknowledgedAll: 2, acknowledgedOne: 1, lost: 0, lostUnguaranteed: 0, duplicates: 0, idempotentRetried: 0, consumed: 1 });
   t.end();
 });
 
@@ -45,6 +45,26 @@ void t.test('each anomaly by its name', (t) => {
   t.same(kinds, ['duplicate', 'inconsistent-offsets', 'inconsistent-offsets', 'inconsistent-offsets', 'inversion', 'lost-write', 'nonmonotonic-hw'], JSON.stringify(seen, null, 1));
   t.equal(counts.lost, 1);
   t.equal(counts.lostUnguaranteed, 1, 'the acks=1 record may be lost');
+  t.end();
+});
+
+void t.test('a retried idempotent batch stored twice is a duplicate violation; stored once it is only counted', (t) => {
+  const { history: h, seen } = history();
+  h.sent('i1', 0, ['a', 'b'], -1, true);
+  h.sent('i1', 0, ['a', 'b'], -1, true);
+  h.acknowledged('i1', ['a', 'b'], 0);
+  h.sent('i2', 0, ['c'], -1, true);
+  h.sent('i2', 0, ['c'], -1, true);
+  h.sent('i2', 0, ['c'], -1, true);
+  h.acknowledged('i2', ['c'], 2);
+  const once = h.check(log('a', 'b', 'c'), 20);
+  t.same(seen, [], 'each retried batch is stored once');
+  t.equal(once.idempotentRetried, 2);
+  t.equal(once.duplicates, 0);
+  const twice = h.check(log('a', 'b', 'c', 'c'), 20);
+  t.same(seen.map(([kind]) => kind), ['duplicate']);
+  t.match(seen[0]?.[1], /record c is at data-0@2 and data-0@3, and its batch was sent by an idempotent producer \(3 attempts\)/);
+  t.equal(twice.duplicates, 0, 'not counted as an allowed copy');
   t.end();
 });
 
