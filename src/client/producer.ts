@@ -190,14 +190,25 @@ export class Producer {
     }
   }
 
-  /** Sends what is buffered, waits for the answers, then closes every connection. Later sends reject with CLIENT_CLOSED. */
-  close(): Promise<void> {
+  /**
+   * Sends what is buffered and waits for the answers (up to `timeoutMs`, default no limit
+   * beyond deliveryTimeoutMs), then closes every connection. Records still unanswered at the
+   * timeout reject with CLIENT_CLOSED (they may have been written). Later sends reject with
+   * CLIENT_CLOSED.
+   */
+  close(timeoutMs = Infinity): Promise<void> {
     this.closedValue = true;
     this.closing ??= (async () => {
-      await this.flush();
+      const flushed = this.flush();
+      await (timeoutMs === Infinity ? flushed : Promise.race([flushed, this.timers.sleep(timeoutMs)]));
       this.buffer.close(new DriftwoodError('CLIENT_CLOSED', 'the producer closed while the send waited for buffer room'));
       this.timers.close();
+      const abandoned = new DriftwoodError('CLIENT_CLOSED', 'the producer closed before the record was answered; it may have been written');
+      const batches = [...this.queues.values()].flatMap((queue) => queue.batches.map((batch) => ({ queue, batch })));
+      // A batch in flight fails when its connection closes; the others fail here.
+      for (const { queue, batch } of batches) if (!(queue.inFlight && queue.batches[0] === batch)) this.failBatch(queue, batch, abandoned);
       await this.connections.close();
+      await Promise.all(batches.map(({ batch }) => batch.settled));
     })();
     return this.closing;
   }

@@ -110,6 +110,12 @@ void t.test('the producer on three nodes', { timeout: 90_000 }, async (t) => {
     t.ok(producer.metrics().retries > 0, `${producer.metrics().retries} retries`);
     const after = await producer.send({ topic: 'keyed', key: 'after', value });
     t.ok(after.offset >= 0, 'with the buffer free again, sends go through');
+
+    const stuck = producer.send({ topic: 'stuck', value }).then(() => 'written', (error: unknown) => error);
+    const closeStarted = Date.now();
+    await producer.close(300);
+    t.ok(Date.now() - closeStarted < 2000, `close(300) gave up on the stuck record after ${Date.now() - closeStarted} ms`);
+    t.equal(codeOf(await stuck), 'CLIENT_CLOSED');
   });
 
   await t.test('errors that retrying cannot fix, flush and close', async (t) => {
