@@ -85,6 +85,7 @@ export const clusterSimBugs: Record<BrokerNodeBug, string> = {
   'elect-outside-isr': 'the controller moves leadership to a live replica outside the ISR when a leader is fenced',
   'hw-regress': 'the high watermark is not checkpointed, and a new or restarted leader serves it before it reaches its own epoch (consumers see it go back)',
   'idempotence-off': 'partition leaders write every batch, ignoring producer ids and sequences (a retried idempotent batch lands twice)',
+  'grant-unreleased': 'the group coordinator hands a revoked partition to its next owner before the old one said it gave it up',
 };
 
 export class SimUsageError extends Error {
@@ -134,6 +135,7 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
       partitions: { type: 'string' },
       rf: { type: 'string' },
       faults: { type: 'string' },
+      'group-members': { type: 'string' },
     },
   });
   if (values['list-bugs']) {
@@ -144,7 +146,7 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
   // The whole cluster is what `driftwood sim` runs; `raft` runs the bare quorum.
   const kind = positionals[0] ?? 'cluster';
   if ((kind !== 'raft' && kind !== 'cluster') || positionals.length > 1) {
-    throw new SimUsageError('usage: driftwood sim [cluster|raft] --seeds A..B [--nodes N] [--partitions P] [--rf R] [--faults all|crash,...] [--duration 60s | --fault-ms MS] [--heal-ms MS] [--bug NAME] [--workers N] [--json] [--trace]');
+    throw new SimUsageError('usage: driftwood sim [cluster|raft] --seeds A..B [--nodes N] [--partitions P] [--rf R] [--faults all|crash,...] [--group-members N] [--duration 60s | --fault-ms MS] [--heal-ms MS] [--bug NAME] [--workers N] [--json] [--trace]');
   }
   const defaults = kind === 'raft' ? defaultRaftSimOptions : defaultClusterSimOptions;
   const seeds = parseSeeds(values.seed ?? values.seeds);
@@ -165,10 +167,12 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
     const replicationFactor = Number(values.rf ?? Math.min(3, nodes));
     if (!Number.isSafeInteger(replicationFactor) || replicationFactor < 1 || replicationFactor > nodes) throw new SimUsageError(`--rf must be 1 to --nodes (${nodes}), got '${values.rf ?? ''}'`);
     const faults = parseFaults(values.faults ?? 'all');
-    const options = { nodes, faultMs, healMs, partitions, replicationFactor, faults, bugs: parseClusterBugs(values.bug) };
+    const groupMembers = Number(values['group-members'] ?? DEFAULT_GROUP_MEMBERS);
+    if (!Number.isSafeInteger(groupMembers) || groupMembers < 0 || groupMembers > 16) throw new SimUsageError(`--group-members must be 0 to 16, got '${values['group-members'] ?? ''}'`);
+    const options = { nodes, faultMs, healMs, partitions, replicationFactor, faults, groupMembers, bugs: parseClusterBugs(values.bug) };
     return runClusterSeeds(seeds, { ...options, ...(values.trace ? { trace: (line: string) => { io.stderr(`${line}\n`); } } : {}) }, workers, values.json, io);
   }
-  if (values.partitions !== undefined || values.rf !== undefined || values.faults !== undefined) throw new SimUsageError('--partitions, --rf and --faults apply to the cluster simulation only');
+  if (values.partitions !== undefined || values.rf !== undefined || values.faults !== undefined || values['group-members'] !== undefined) throw new SimUsageError('--partitions, --rf, --faults and --group-members apply to the cluster simulation only');
   const bugs = parseBugs(values.bug);
   return runSeeds(seeds, { nodes, faultMs, healMs, bugs }, workers, values.json, io);
 }
@@ -231,7 +235,10 @@ function parseClusterBugs(names: string[]): Set<BrokerNodeBug | RaftBug> {
   return bugs;
 }
 
-interface ClusterRun { nodes: number; faultMs: number; healMs: number; partitions: number; replicationFactor: number; faults: Set<FaultKind>; bugs: Set<BrokerNodeBug | RaftBug>; trace?: (line: string) => void }
+/** Consumer-group members sharing the data topic in every cluster seed the command runs. */
+const DEFAULT_GROUP_MEMBERS = 3;
+
+interface ClusterRun { nodes: number; faultMs: number; healMs: number; partitions: number; replicationFactor: number; faults: Set<FaultKind>; groupMembers: number; bugs: Set<BrokerNodeBug | RaftBug>; trace?: (line: string) => void }
 
 async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: number, json: boolean, io: SimIO): Promise<number> {
   const allFaults = options.faults.size === faultKinds.length;
@@ -240,13 +247,14 @@ async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: nu
     options.partitions === 3 ? '' : ` --partitions ${options.partitions}`,
     options.replicationFactor === Math.min(3, options.nodes) ? '' : ` --rf ${options.replicationFactor}`,
     allFaults ? '' : ` --faults ${[...options.faults].join(',')}`,
+    options.groupMembers === DEFAULT_GROUP_MEMBERS ? '' : ` --group-members ${options.groupMembers}`,
   ].join('');
   const wallStart = performance.now();
   const progress = new Progress(io, seeds.length);
   let done = 0;
   let failing = 0;
   // Threads get the options as data; a trace (a function) needs one seed, run here.
-  const plain = { nodes: options.nodes, faultMs: options.faultMs, healMs: options.healMs, partitions: options.partitions, replicationFactor: options.replicationFactor, faults: options.faults, bugs: options.bugs };
+  const plain = { nodes: options.nodes, faultMs: options.faultMs, healMs: options.healMs, partitions: options.partitions, replicationFactor: options.replicationFactor, faults: options.faults, groupMembers: options.groupMembers, bugs: options.bugs };
   const results = await runAll<ClusterSimResult>({ kind: 'cluster', options: plain }, seeds, workers, (seed) => runClusterSim({ seed, ...options }), (result) => {
     done += 1;
     if (result.violations.length > 0) {
@@ -285,6 +293,9 @@ async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: nu
     producerIdResets: total((r) => r.producerIdResets),
     producesAbandoned: total((r) => r.producesAbandoned),
     recordsConsumed: total((r) => r.recordsConsumed),
+    groupRecordsDelivered: total((r) => r.group?.delivered ?? 0),
+    groupCommitsAcknowledged: total((r) => r.group?.commitsAcknowledged ?? 0),
+    groupPartitionsMoved: total((r) => r.group?.rebalances ?? 0),
     failovers: failovers.length,
     failoverMsP50: percentile(failovers, 0.5),
     failoverMsP99: percentile(failovers, 0.99),

@@ -45,6 +45,7 @@ import { calmLinks, SimNetwork, type LinkFaults } from './network.js';
 import { copyRaftMessage } from './raft-sim.js';
 import { SeededRng } from './rng.js';
 import { Scheduler, SimClock } from './scheduler.js';
+import { GroupWorkload, type GroupCounts, type GroupViolationKind } from './group-workload.js';
 import { slowDisk } from './slow-disk.js';
 
 export interface ClusterSimOptions {
@@ -69,6 +70,8 @@ export interface ClusterSimOptions {
   readonly linkFaults?: LinkFaults;
   /** Relative likelihood of each fault kind (0: never); drawn from the seed (1 to 4 each) when absent. */
   readonly faultWeights?: Partial<Record<FaultKind, number>>;
+  /** Members of a consumer group sharing the data topic (0: no group workload). */
+  readonly groupMembers?: number;
 }
 
 /** What the nemesis can do; `--faults` picks a subset. */
@@ -95,7 +98,8 @@ export interface Workload {
 /** Every kind of violation a checker reports: Jepsen's data anomalies and the cluster's own invariants. */
 export type ViolationKind = DataAnomaly
   | 'replica-divergence' | 'two-raft-leaders' | 'two-partition-leaders' | 'metadata-divergence' | 'epoch-regress'
-  | 'fenced-leader' | 'fenced-isr' | 'unregistered-leader' | 'placement' | 'topic-lost' | 'invariant' | 'liveness';
+  | 'fenced-leader' | 'fenced-isr' | 'unregistered-leader' | 'placement' | 'topic-lost' | 'invariant' | 'liveness'
+  | GroupViolationKind;
 
 export interface ClusterSimResult {
   seed: number;
@@ -130,10 +134,14 @@ export interface ClusterSimResult {
   appliedIndex: number;
   /** Faults injected, by kind. */
   faultsInjected: Record<string, number>;
+  /** The consumer group's figures (null without a group workload). */
+  group: GroupCounts | null;
 }
 
 export const defaultClusterSimOptions = { nodes: 3, faultMs: 30_000, healMs: 20_000 } as const;
 const EVENTS_PER_RUN_MAX = 5_000_000;
+/** How long before the end of a run the consumer group's final check starts. */
+const GROUP_CHECK_MS = 5000;
 const FORWARD_TIMEOUT_MS = 2000;
 const DATA_TOPIC = 'data';
 /** The producer: its request timeout, the client-side slack before it calls an answer lost, retry backoff, delivery timeout. */
@@ -302,6 +310,7 @@ class ClusterSim {
   private readonly controllerFailoverMs: number[] = [];
   private readonly faultGapMs: number;
   private readonly clientGapMs: number;
+  private readonly groups: GroupWorkload | null;
 
   constructor(private readonly options: ClusterSimOptions) {
     this.rng = new SeededRng(options.seed);
@@ -331,6 +340,18 @@ class ClusterSim {
       const drawn = 1 + this.nemesisRng.int(4);
       return { kind, weight: options.faultWeights?.[kind] ?? drawn };
     });
+    // Forked last, so a run without groups draws exactly what it drew before groups existed.
+    const groupRng = this.rng.fork();
+    this.groups = (options.groupMembers ?? 0) <= 0 ? null : new GroupWorkload({
+      scheduler: this.scheduler,
+      rng: groupRng,
+      nodes: () => this.hosts.flatMap((host) => (host.node === null || host.paused ? [] : [{ id: host.id, node: host.node, generation: host.generation }])),
+      topic: DATA_TOPIC,
+      partitions: this.partitions,
+      active: () => this.clientsActive,
+      violation: (kind, text) => { this.violation(kind, text); },
+      read: (partition, offset, value) => { this.history.read(partition, offset, value); },
+    }, options.groupMembers ?? 0);
   }
 
   async run(): Promise<ClusterSimResult> {
@@ -345,15 +366,23 @@ class ClusterSim {
     this.requestProducerId(this.session);
     this.scheduleProducer();
     for (let partition = 0; partition < this.partitions; partition += 1) this.scheduleConsumer(partition);
+    this.groups?.start();
     if (this.options.schedule === undefined) this.scheduleNemesis();
     else for (const fault of this.options.schedule) this.scheduler.at(fault.atMs, 'scheduled fault', () => { if (this.faulting) this.inject(fault.kind, fault.target, fault.downMs); });
     const stop = (): boolean => this.violations.length > 0;
     await this.scheduler.run({ untilMs: this.options.faultMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
     this.heal();
     this.scheduler.at(this.options.faultMs + this.options.healMs / 2, 'liveness probes', () => { this.probeProducers(); });
+    // The group's final check asks the coordinator, which needs the cluster's timers running.
+    let groupCheck: Promise<GroupCounts> | null = null;
+    if (this.groups !== null) {
+      const groups = this.groups;
+      this.scheduler.at(this.options.faultMs + this.options.healMs - GROUP_CHECK_MS, 'group check', () => { groupCheck = groups.check(); });
+    }
     await this.scheduler.run({ untilMs: this.options.faultMs + this.options.healMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
     this.checkConverged();
     if (this.violations.length === 0) await this.checkData();
+    const groupCounts = await this.finishedGroupCheck(groupCheck);
     for (const host of this.hosts) this.stopNode(host);
     return {
       seed: this.options.seed,
@@ -377,7 +406,18 @@ class ClusterSim {
       topicsDeleted: this.deletedAcked.size,
       appliedIndex: this.checkedIndex,
       faultsInjected: this.faultsInjected,
+      group: groupCounts,
     };
+  }
+
+  /** The group check's result, if it finished within the run (a check still waiting is a liveness failure). */
+  private async finishedGroupCheck(check: Promise<GroupCounts> | null): Promise<GroupCounts | null> {
+    if (check === null) return null;
+    const pending = Symbol('pending');
+    const result = await Promise.race([check, Promise.resolve(pending)]);
+    if (result !== pending) return result;
+    this.violation('liveness', `the group check did not finish within ${GROUP_CHECK_MS} ms after healing`);
+    return null;
   }
 
   private violation(kind: ViolationKind, text: string): void {

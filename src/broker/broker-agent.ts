@@ -33,6 +33,8 @@ export class BrokerAgent {
   private beatAgain = false;
   /** When the beat in flight was sent; an unanswered heartbeat is given up after heartbeatMs. */
   private beatSentMs = 0;
+  /** When the last heartbeat answered "not fenced" was sent (monotonic), or null. */
+  private unfencedSentMs: number | null = null;
   /** Bumped when the quorum leader changes: answers to requests sent before are ignored. */
   private generation = 0;
 
@@ -44,6 +46,15 @@ export class BrokerAgent {
   }
 
   /** Whether the controller's last answer said this broker is fenced. */
+  /**
+   * When the last heartbeat the controller answered "not fenced" was sent. The controller
+   * does not fence this broker (so does not move its leaderships for being silent) until a
+   * session after that, which makes it a lease: the group coordinator serves only within it.
+   */
+  get unfencedSinceMs(): number | null {
+    return this.unfencedSentMs;
+  }
+
   get fenced(): boolean {
     return this.fencedValue;
   }
@@ -142,10 +153,13 @@ export class BrokerAgent {
   }
 
   private async heartbeat(generation: number): Promise<void> {
+    const sentMs = this.ports.clock.monotonicMs();
     const { fenced } = await this.ports.toController({
       kind: 'heartbeat',
       body: { brokerId: this.config.brokerId, brokerEpoch: this.epochValue, appliedIndex: this.ports.appliedIndex() },
     });
-    if (generation === this.generation) this.fencedValue = fenced;
+    if (generation !== this.generation) return;
+    this.fencedValue = fenced;
+    if (!fenced) this.unfencedSentMs = sentMs;
   }
 }

@@ -12,6 +12,7 @@ import type { Entry, NodeIdOrNone, Ready, Role } from '../../raft/index.js';
 import { Controller, type ControllerBug, type ControllerConfig } from '../controller/controller.js';
 import { MetadataImage } from '../controller/image.js';
 import { defaultGroupCoordinatorConfig, GroupCoordinator, type GroupCoordinatorConfig } from '../group/coordinator.js';
+import type { GroupBug } from '../group/group.js';
 import { RaftNode, type RaftNodeConfig } from '../quorum/raft-node.js';
 import type { RaftTransport } from '../quorum/transport.js';
 import type { ReplicaChannel } from '../replica/fetch-protocol.js';
@@ -24,7 +25,7 @@ import { handleControllerRequest, type ControllerAnswers, type ControllerChannel
  * Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`), as
  * raft/ has for the quorum. Never set outside the simulator.
  */
-export type BrokerNodeBug = 'controller-activate-early' | 'roles-before-caught-up' | ControllerBug | ReplicaBug;
+export type BrokerNodeBug = 'controller-activate-early' | 'roles-before-caught-up' | ControllerBug | ReplicaBug | GroupBug;
 
 export interface BrokerNodeConfig {
   readonly id: number;
@@ -152,7 +153,7 @@ export class BrokerNode {
     const created: BrokerNode = new BrokerNode(config, image, raft, controller, new BrokerAgent(
       { brokerId: config.id, address: config.address, incarnationId, heartbeatMs: config.heartbeatMs },
       { clock: ports.clock, appliedIndex: () => image.lastAppliedIndex, toController: (request) => created.toController(request) },
-    ), replicas, new GroupCoordinator(config.groups ?? defaultGroupCoordinatorConfig, {
+    ), replicas, new GroupCoordinator(groupConfig(config), {
       brokerId: config.id,
       clock: ports.clock,
       rng: ports.rng,
@@ -160,6 +161,12 @@ export class BrokerNode {
       replicas,
       createTopic: (body) => created.toController({ kind: 'create-topic', body }),
       onFatal: events.onFatal,
+      leaseValid: () => {
+        const since = created.agent.unfencedSinceMs;
+        // A new controller gives brokers activationGraceMs, not a whole session: the lease is the shorter.
+        const leaseMs = Math.min(config.controller.sessionTimeoutMs, config.controller.activationGraceMs);
+        return since !== null && ports.clock.monotonicMs() - since < leaseMs;
+      },
     }), ports.controllerChannel, ports.clock);
     node = created;
     await replicas.start();
@@ -234,6 +241,13 @@ export class BrokerNode {
     this.stop();
     await this.replicas.close();
   }
+}
+
+/** The group coordinator's settings, with the group defect when the simulator asks for it. */
+function groupConfig(config: BrokerNodeConfig): GroupCoordinatorConfig {
+  const base = config.groups ?? defaultGroupCoordinatorConfig;
+  if (config.bugs?.has('grant-unreleased') !== true) return base;
+  return { ...base, limits: { ...base.limits, bugs: new Set<GroupBug>(['grant-unreleased']) } };
 }
 
 function randomHex(rng: Rng, bytes: number): string {

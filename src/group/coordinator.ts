@@ -68,6 +68,13 @@ export interface GroupCoordinatorPorts {
   readonly createTopic: (request: CreateTopicRequest) => Promise<unknown>;
   /** A broken invariant (a record that does not decode): the broker must stop. */
   readonly onFatal: (error: unknown) => void;
+  /**
+   * Whether this broker is sure the controller has not fenced it (its lease, from the broker
+   * agent's heartbeats). A broker cut off from the controller may have lost its leaderships
+   * without knowing; answering heartbeats from memory then would keep members holding
+   * partitions the new coordinator gives to others.
+   */
+  readonly leaseValid: () => boolean;
 }
 
 export interface OffsetToCommit {
@@ -171,25 +178,29 @@ export class GroupCoordinator {
         'retention.ms': this.config.offsetsTopicRetentionMs,
         'segment.ms': this.config.checkpointMs,
         'segment.bytes': 100 * 1024 * 1024,
+        // Commits are few and small next to data: each is synced before it is acknowledged,
+        // so one survives even every replica losing power at once (Kafka relies on
+        // replication alone here).
+        'flush.ms': 0,
       },
     }).catch(() => undefined).finally(() => { this.creating = null; });
   }
 
   // --- the group operations (at the coordinator) ---
 
-  heartbeat(group: string, request: HeartbeatRequest): Promise<HeartbeatAnswer> {
-    return this.run(group, (g) => {
+  async heartbeat(group: string, request: HeartbeatRequest): Promise<HeartbeatAnswer> {
+    return await this.run(group, (g) => {
       const newMemberId = (): string => `${request.clientId !== undefined && request.clientId.length > 0 ? request.clientId : 'member'}-${randomHex(this.ports.rng, 8)}`;
-      const answer = g.heartbeat(request, this.ports.clock.nowMs(), (topic) => this.partitionCount(topic), newMemberId);
+      const answer = g.heartbeat(request, this.ports.clock.monotonicMs(), (topic) => this.partitionCount(topic), newMemberId, this.ports.clock.nowMs());
       return { records: [], answer };
     });
   }
 
-  commit(group: string, memberId: string | undefined, memberEpoch: number | undefined, offsets: readonly OffsetToCommit[]): Promise<{ offsets: Array<{ topic: string; partition: number; offset: number }> }> {
+  async commit(group: string, memberId: string | undefined, memberEpoch: number | undefined, offsets: readonly OffsetToCommit[]): Promise<{ offsets: Array<{ topic: string; partition: number; offset: number }> }> {
     for (const o of offsets) {
       if ((o.metadata ?? '').length > METADATA_CHARS_MAX) throw new DriftwoodError('INVALID_REQUEST', `offset metadata is at most ${METADATA_CHARS_MAX} characters`);
     }
-    return this.run(group, (g) => {
+    return await this.run(group, (g) => {
       g.checkCommit(memberId, memberEpoch, offsets);
       const commitMs = this.ports.clock.nowMs();
       const records: GroupRecord[] = [];
@@ -212,8 +223,8 @@ export class GroupCoordinator {
     }
   }
 
-  describe(group: string): Promise<GroupDescription> {
-    return this.run(group, (g) => {
+  async describe(group: string): Promise<GroupDescription> {
+    return await this.run(group, (g) => {
       if (g.memberCount === 0 && g.offsets.size === 0) throw new DriftwoodError('GROUP_ID_NOT_FOUND', `no group ${group}`);
       return { records: [], answer: describeGroup(g) };
     }, { create: false });
@@ -251,8 +262,8 @@ export class GroupCoordinator {
     });
   }
 
-  deleteGroup(group: string): Promise<{ ok: true }> {
-    return this.run(group, (g) => {
+  async deleteGroup(group: string): Promise<{ ok: true }> {
+    return await this.run(group, (g) => {
       if (g.memberCount > 0) throw new DriftwoodError('NON_EMPTY_GROUP', `group ${group} has ${g.memberCount} members; stop them first`);
       if (g.offsets.size === 0 && g.groupEpoch === 0) throw new DriftwoodError('GROUP_ID_NOT_FOUND', `no group ${group}`);
       return { records: tombstones(group, g), answer: { ok: true as const }, remove: true };
@@ -296,6 +307,7 @@ export class GroupCoordinator {
     const current = entry;
     const result = current.queue.then(async () => {
       this.checkServing(loaded);
+      if (!this.ports.leaseValid()) throw new DriftwoodError('COORDINATOR_NOT_AVAILABLE', `broker ${this.ports.brokerId} has not heard from the controller lately and may have lost ${OFFSETS_TOPIC}-${index}; retry`);
       const before = JSON.stringify(current.group.persisted());
       const { records, answer, remove } = op(current.group);
       const after = current.group.persisted();
@@ -426,7 +438,7 @@ export class GroupCoordinator {
   }
 
   private replay(loaded: LoadedPartition, records: readonly GroupRecord[]): void {
-    const nowMs = this.ports.clock.nowMs();
+    const nowMs = this.ports.clock.monotonicMs(); // sessions restart from here
     const entry = (group: string): GroupEntry => {
       let found = loaded.groups.get(group);
       if (found === undefined) {
@@ -481,6 +493,7 @@ export class GroupCoordinator {
 
   private sweep(): void {
     const nowMs = this.ports.clock.nowMs();
+    const monotonicMs = this.ports.clock.monotonicMs();
     for (const loaded of [...this.partitions.values()]) {
       const topic = this.ports.image.topic(OFFSETS_TOPIC);
       const replica = topic === undefined ? undefined : this.ports.replicas.partition(topic.topicId, loaded.index);
@@ -491,8 +504,8 @@ export class GroupCoordinator {
       if (loaded.status !== 'ready') continue;
       for (const [name, { group }] of loaded.groups) {
         const deadline = group.nextDeadlineMs();
-        if (deadline !== null && deadline < nowMs) {
-          void this.runOn(loaded.index, name, (g) => { g.expire(this.ports.clock.nowMs()); return { records: [], answer: null }; }, {}).catch(() => undefined);
+        if (deadline !== null && deadline < monotonicMs) {
+          void this.runOn(loaded.index, name, (g) => { g.expire(this.ports.clock.monotonicMs(), this.ports.clock.nowMs()); return { records: [], answer: null }; }, {}).catch(() => undefined);
         }
       }
       if (!loaded.checkpointing && nowMs - loaded.lastCheckpointMs >= this.config.checkpointMs) void this.checkpoint(loaded);

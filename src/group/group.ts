@@ -48,7 +48,12 @@ export function fromTopicPartitionList(list: readonly TopicPartitionList[]): Set
   return new Set(list.flatMap(({ topic, partitions }) => partitions.map((p) => partitionKey(topic, p))));
 }
 
+/** A deliberate defect the cluster simulator must catch (`driftwood sim --bug`); never set otherwise. */
+export type GroupBug = 'grant-unreleased';
+
 export interface GroupLimits {
+  /** Defects for the simulator only. */
+  readonly bugs?: ReadonlySet<GroupBug>;
   readonly membersMax: number;
   readonly sessionTimeoutMsMin: number;
   readonly sessionTimeoutMsMax: number;
@@ -153,15 +158,17 @@ export class ConsumerGroup {
   }
 
   /**
-   * One heartbeat. `partitionCounts` gives the current partition count of every existing
-   * topic the group may subscribe to; `newMemberId` names a joining member.
+   * One heartbeat. `nowMs` is monotonic time (sessions must not expire on a wall-clock jump),
+   * `wallMs` wall time (when a group became empty, for retention). `partitionCounts` gives
+   * the current partition count of every existing topic the group may subscribe to;
+   * `newMemberId` names a joining member.
    */
-  heartbeat(request: HeartbeatRequest, nowMs: number, partitionCounts: (topic: string) => number | undefined, newMemberId: () => string): HeartbeatAnswer {
+  heartbeat(request: HeartbeatRequest, nowMs: number, partitionCounts: (topic: string) => number | undefined, newMemberId: () => string, wallMs = nowMs): HeartbeatAnswer {
     if (request.memberEpoch === 0) return this.join(request, nowMs, partitionCounts, newMemberId());
     const member = request.memberId === null ? undefined : this.members.get(request.memberId);
     if (member === undefined) throw new DriftwoodError('UNKNOWN_MEMBER_ID', `group ${this.groupId} has no member ${request.memberId ?? '(none)'}`);
     if (request.memberEpoch === -1) {
-      this.remove(member.memberId, nowMs);
+      this.remove(member.memberId, wallMs);
       return { memberId: member.memberId, memberEpoch: -1, heartbeatIntervalMs: this.limits.heartbeatIntervalMs, assignment: [] };
     }
     if (request.memberEpoch > member.memberEpoch) {
@@ -221,8 +228,10 @@ export class ConsumerGroup {
   }
 
   private isFree(key: PartitionKey, except: string): boolean {
+    // The defect: hand a partition over as soon as it is revoked, before its holder gave it up.
+    const waitForRelease = this.limits.bugs?.has('grant-unreleased') !== true;
     for (const other of this.members.values()) {
-      if (other.memberId !== except && (other.assigned.has(key) || other.owned.has(key))) return false;
+      if (other.memberId !== except && (other.assigned.has(key) || (waitForRelease && other.owned.has(key)))) return false;
     }
     return true;
   }
@@ -246,16 +255,16 @@ export class ConsumerGroup {
     return this.target.byMember.get(memberId) ?? new Set();
   }
 
-  private remove(memberId: string, nowMs: number): void {
+  private remove(memberId: string, wallMs: number): void {
     if (!this.members.delete(memberId)) return;
     this.groupEpochValue += 1;
-    if (this.members.size === 0) this.emptySinceMsValue = nowMs;
+    if (this.members.size === 0) this.emptySinceMsValue = wallMs;
   }
 
-  /** Removes members whose session ran out; returns their ids. */
-  expire(nowMs: number): string[] {
+  /** Removes members whose session ran out by monotonic `nowMs`; returns their ids. */
+  expire(nowMs: number, wallMs = nowMs): string[] {
     const expired = [...this.members.values()].filter((member) => member.deadlineMs < nowMs).map((member) => member.memberId);
-    for (const id of expired) this.remove(id, nowMs);
+    for (const id of expired) this.remove(id, wallMs);
     return expired;
   }
 

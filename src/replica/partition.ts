@@ -128,6 +128,9 @@ export class Partition {
     // The barrier of a new epoch (see the header): nothing to do but wait for the writes in flight.
     void this.exclusively(() => Promise.resolve());
     await this.log.beginLeaderEpoch(this.stateValue.leaderEpoch);
+    // A leader alone in its ISR commits what it holds now: no fetch or append may come to
+    // move the high watermark of an idle partition (sim: __consumer_offsets never loaded).
+    this.advanceHighWatermark();
   }
 
   get state(): PartitionState {
