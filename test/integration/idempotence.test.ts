@@ -27,6 +27,11 @@ void t.test('POST /v1/producer-ids and retried idempotent batches across a leade
     return Array.isArray(view) && view.length === 3 && view.every((b) => b.state === 'alive') ? true : undefined;
   });
 
+  // Concurrent first callers on one broker wait for one block request: consecutive ids.
+  const burst = await Promise.all(Array.from({ length: 20 }, () => call(2, 'POST', '/v1/producer-ids')));
+  t.same(burst.map((r) => r.status), Array.from({ length: 20 }, () => 200));
+  const burstIds = burst.map((r) => r.json.producerId as number).sort((a, b) => a - b);
+  t.same(burstIds, Array.from({ length: 20 }, (_, i) => (burstIds[0] ?? 0) + i), 'one block, handed out in order');
   // Ids from every broker: each takes its own block from the controller.
   const ids: number[] = [];
   for (const id of [1, 2, 3, 1, 2, 3]) {
@@ -37,7 +42,7 @@ void t.test('POST /v1/producer-ids and retried idempotent batches across a leade
     t.equal(answer.producerEpoch, 0);
     ids.push(answer.producerId as number);
   }
-  t.equal(new Set(ids).size, ids.length, `distinct ids ${ids.join(', ')}`);
+  t.equal(new Set([...ids, ...burstIds]).size, ids.length + burstIds.length, `distinct ids ${ids.join(', ')}`);
   t.equal(ids[3], (ids[0] ?? 0) + 1, 'a broker hands out its block in order');
   t.match(await call(2, 'POST', '/v1/producer-ids', { transactionalId: 'x' }), { status: 400, json: { error: 'INVALID_REQUEST' } });
 
