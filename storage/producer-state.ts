@@ -45,8 +45,12 @@ export interface ProducerEntry {
   readonly producerEpoch: number;
   /** Oldest first, at most PRODUCER_BATCHES_CACHED_MAX, all of producerEpoch. */
   readonly batches: readonly ProducerBatch[];
-  /** The timestamp of the last batch written: what expiry measures idleness from. */
-  readonly lastTimestampMs: number;
+  /**
+   * When the producer was last active, what expiry measures idleness from: this broker's clock
+   * at its last append here (as leader or follower); when the state was read back from the log
+   * (a restart), the last batch's own timestamp, the only time the log keeps.
+   */
+  readonly lastActiveMs: number;
 }
 
 /**
@@ -166,15 +170,18 @@ export class ProducerStateManager {
     return { kind: 'append', pending: admitted };
   }
 
-  /** A pending batch was written at these offsets (under LogAppendTime, stamped with `timestampMs`). Call in log order. */
-  complete(batch: PendingBatch, firstOffset: number, lastOffset: number, timestampMs = batch.timestampMs): ProducerBatch {
+  /**
+   * A pending batch was written at these offsets, at `nowMs` (under LogAppendTime, stamped
+   * with `timestampMs`). Call in log order.
+   */
+  complete(batch: PendingBatch, firstOffset: number, lastOffset: number, nowMs: number, timestampMs = batch.timestampMs): ProducerBatch {
     const queue = this.pending.get(batch.producerId);
     assert(queue !== undefined && queue[0] === batch, `producer ${batch.producerId}: a pending batch completed out of log order`);
     assert(firstOffset >= 0 && lastOffset >= firstOffset, `bad offsets ${firstOffset}..${lastOffset}`);
     queue.shift();
     if (queue.length === 0) this.pending.delete(batch.producerId);
     const written: ProducerBatch = { firstSeq: batch.firstSeq, lastSeq: batch.lastSeq, firstOffset, lastOffset, timestampMs };
-    this.record(batch.producerId, batch.producerEpoch, written);
+    this.record(batch.producerId, batch.producerEpoch, written, nowMs);
     return written;
   }
 
@@ -188,14 +195,15 @@ export class ProducerStateManager {
   }
 
   /**
-   * A batch now in the log that this leader did not admit: replicated from the leader, or
-   * read back by a scan. Nothing is checked (the leader did), as Kafka's replication origin.
+   * A batch now in the log that this leader did not admit: replicated from the leader (pass
+   * the clock's nowMs), or read back by a scan (its own timestamp, the default). Nothing is
+   * checked (the leader did), as Kafka's replication origin.
    */
-  replay(header: BatchHeader): void {
+  replay(header: BatchHeader, activeMs = header.maxTimestamp): void {
     if (!hasProducerId(header)) return;
     assert(header.baseOffset >= 0, 'a replayed batch has its offset');
     const lastOffset = header.baseOffset + header.lastOffsetDelta;
-    this.record(header.producerId, header.producerEpoch, { firstSeq: header.baseSequence, lastSeq: lastSequenceOf(header), firstOffset: header.baseOffset, lastOffset, timestampMs: header.maxTimestamp });
+    this.record(header.producerId, header.producerEpoch, { firstSeq: header.baseSequence, lastSeq: lastSequenceOf(header), firstOffset: header.baseOffset, lastOffset, timestampMs: header.maxTimestamp }, activeMs);
   }
 
   /**
@@ -209,13 +217,12 @@ export class ProducerStateManager {
     for (const entry of [...this.entries.values()]) {
       const kept = entry.batches.filter((batch) => batch.lastOffset < endOffset);
       if (kept.length === entry.batches.length) continue;
-      const last = kept.at(-1);
-      if (last === undefined) {
+      if (kept.length === 0) {
         this.entries.delete(entry.producerId);
         complete = false;
         continue;
       }
-      this.entries.set(entry.producerId, { ...entry, batches: kept, lastTimestampMs: last.timestampMs });
+      this.entries.set(entry.producerId, { ...entry, batches: kept });
     }
     return complete;
   }
@@ -232,16 +239,18 @@ export class ProducerStateManager {
   }
 
   private isExpired(entry: ProducerEntry, nowMs: number): boolean {
-    return !this.pending.has(entry.producerId) && nowMs - entry.lastTimestampMs >= this.producerIdExpirationMs;
+    return !this.pending.has(entry.producerId) && nowMs - entry.lastActiveMs >= this.producerIdExpirationMs;
   }
 
   /** A new epoch starts the cache afresh (Kafka's maybeUpdateProducerEpoch); the window keeps the newest batches. */
-  private record(producerId: number, producerEpoch: number, batch: ProducerBatch): void {
+  private record(producerId: number, producerEpoch: number, batch: ProducerBatch, activeMs: number): void {
     const entry = this.entries.get(producerId);
     const kept = entry === undefined || entry.producerEpoch !== producerEpoch ? [] : entry.batches.slice(-(PRODUCER_BATCHES_CACHED_MAX - 1));
     kept.push(batch);
     assert(kept.length <= PRODUCER_BATCHES_CACHED_MAX);
-    this.entries.set(producerId, { producerId, producerEpoch, batches: kept, lastTimestampMs: batch.timestampMs });
+    // Never back: a replayed batch may carry an older timestamp than the clock's last append.
+    const lastActiveMs = Math.max(activeMs, entry?.lastActiveMs ?? activeMs);
+    this.entries.set(producerId, { producerId, producerEpoch, batches: kept, lastActiveMs });
   }
 
   /** The producer as an admission sees it; null when unknown (or expired, which is forgotten here). */

@@ -87,8 +87,8 @@ export class Partition {
   private pendingIsrUnanswered = false;
   private readonly changeListeners = new Set<() => void>();
   private producers: ProducerStateManager;
-  /** Each pending batch's write, resolving with the batch as written (a retry of it waits here). */
-  private readonly pendingWrites = new Map<PendingBatch, Promise<ProducerBatch>>();
+  /** Each pending batch's write, resolving with its request's batches as written (a retry of one waits here). */
+  private readonly pendingWrites = new Map<PendingBatch, Promise<ReadonlyMap<PendingBatch, ProducerBatch>>>();
   /** Leader writes in flight (until written or refused, not until acknowledged). */
   private readonly leaderWrites = new Set<Promise<unknown>>();
   /** The last of the state changes that run alone (see the header), or null when none is queued. */
@@ -249,6 +249,8 @@ export class Partition {
    */
   private writeAsLeader(bytes: Buffer, headers: readonly BatchHeader[], pending: readonly PendingBatch[], epoch: number): Promise<AppendResult> {
     const write = this.log.append(bytes, { leaderEpoch: epoch, headers });
+    // Batches without a producer id leave nothing in the state to settle.
+    if (pending.length === 0) return write;
     const settled = write.then(
       (result) => this.completePending(bytes, pending, result),
       (error: unknown) => {
@@ -256,15 +258,8 @@ export class Partition {
         throw error;
       },
     );
-    for (const batch of pending) {
-      const written = settled.then((batches) => {
-        const found = batches.get(batch);
-        assert(found !== undefined);
-        return found;
-      });
-      written.catch(() => undefined); // a retry waiting on it sees the failure; nobody else must
-      this.pendingWrites.set(batch, written);
-    }
+    settled.catch(() => undefined); // a retry waiting on it sees the failure; nobody else must
+    for (const batch of pending) this.pendingWrites.set(batch, settled);
     const tracked = settled.then(() => undefined, () => undefined).finally(() => {
       this.leaderWrites.delete(tracked);
       for (const batch of pending) this.pendingWrites.delete(batch);
@@ -276,6 +271,7 @@ export class Partition {
   /** The written batches' offsets, read back from the bytes the log stamped in place. */
   private completePending(bytes: Buffer, pending: readonly PendingBatch[], result: AppendResult): Map<PendingBatch, ProducerBatch> {
     const written = new Map<PendingBatch, ProducerBatch>();
+    const nowMs = this.clock.nowMs();
     let next = 0;
     for (let position = 0; position < bytes.length;) {
       const header = readBatchHeader(bytes, position);
@@ -286,7 +282,7 @@ export class Partition {
       assert(batch !== undefined && batch.producerId === header.producerId && batch.firstSeq === header.baseSequence, `${this.name}: the pending batches are not those written`);
       assert(header.baseOffset >= result.baseOffset && header.baseOffset <= result.lastOffset);
       const timestampMs = result.logAppendTimeMs >= 0 ? result.logAppendTimeMs : header.maxTimestamp;
-      written.set(batch, this.producers.complete(batch, header.baseOffset, header.baseOffset + header.lastOffsetDelta, timestampMs));
+      written.set(batch, this.producers.complete(batch, header.baseOffset, header.baseOffset + header.lastOffsetDelta, nowMs, timestampMs));
     }
     assert.equal(next, pending.length, `${this.name}: ${pending.length - next} pending batches were not written`);
     return written;
@@ -302,7 +298,11 @@ export class Partition {
       if (!isPending(batch)) return Promise.resolve(batch);
       const pending = this.pendingWrites.get(batch);
       assert(pending !== undefined, `${this.name}: a pending batch without its write`);
-      return pending;
+      return pending.then((batches) => {
+        const found = batches.get(batch);
+        assert(found !== undefined, `${this.name}: a pending batch missing from its write`);
+        return found;
+      });
     }));
     const first = written[0];
     const last = written.at(-1);
@@ -538,7 +538,7 @@ export class Partition {
         // The log checked the batches; only their headers are read again.
         for (let position = 0; position < bytes.length;) {
           const header = readBatchHeader(bytes, position);
-          this.producers.replay(header);
+          this.producers.replay(header, this.clock.nowMs());
           position += header.sizeBytes;
         }
       });
@@ -611,10 +611,12 @@ export class Partition {
   }
 
   /**
-   * The producer state from the log's batch headers. Only segments that may hold a batch of
-   * an unexpired producer are read: from the first whose newest timestamp is within
-   * producerIdExpirationMs (a producer's idleness is measured from its last batch's
-   * timestamp, as in Kafka), so the scan is bounded by the expiration, not the log's size.
+   * The producer state from the log's batch headers. The log keeps no append times, so read
+   * back a producer is as old as its last batch's timestamp (Kafka's rule; while running,
+   * idleness is measured on this broker's clock instead, so a producer sending old timestamps
+   * is not forgotten at every batch). Only segments that may hold a batch of an unexpired
+   * producer are read: from the first whose newest timestamp is within producerIdExpirationMs,
+   * so the scan is bounded by the expiration, not the log's size.
    */
   private async rebuildNow(): Promise<void> {
     assert.equal(this.leaderWrites.size, 0, `${this.name}: rebuilding the producer state under a leader write`);

@@ -25,7 +25,7 @@ function header(producerId: number, producerEpoch: number, baseSequence: number,
 /** Admits and writes at once, as a leader whose write completes: returns the offsets used. */
 function write(state: ProducerStateManager, h: BatchHeader, baseOffset: number, nowMs = NOW): Admission {
   const admission = state.admit([h], nowMs);
-  if (admission.kind === 'append') for (const batch of admission.pending) state.complete(batch, baseOffset, baseOffset + h.lastOffsetDelta);
+  if (admission.kind === 'append') for (const batch of admission.pending) state.complete(batch, baseOffset, baseOffset + h.lastOffsetDelta, nowMs);
   return admission;
 }
 
@@ -109,7 +109,7 @@ void t.test('sequences wrap from 2^31-1 to 0 within an epoch', (t) => {
 void t.test('producers idle for producerIdExpirationMs are forgotten; batches without a producer id are not checked', (t) => {
   const state = new ProducerStateManager(DAY);
   write(state, header(5, 0, 0), 0);
-  write(state, header(6, 0, 0, 2, NOW + 1000), 2);
+  write(state, header(6, 0, 0, 2, NOW + 1000), 2, NOW + 1000);
   const early = state.admit([header(5, 0, 2)], NOW + DAY - 1);
   t.equal(early.kind, 'append', 'one ms before expiry it is known');
   state.abandon(pendingOf(early)[0]!);
@@ -119,6 +119,20 @@ void t.test('producers idle for producerIdExpirationMs are forgotten; batches wi
   t.equal(state.producerCount, 0);
   const plain = readBatchHeader(buildBatch([{ value: Buffer.from('x'), timestampMs: NOW }]), 0);
   t.same(state.admit([plain, plain], NOW), { kind: 'append', pending: [] });
+  t.end();
+});
+
+void t.test('idleness is measured on the broker clock while running, on batch timestamps when read back from the log', (t) => {
+  const state = new ProducerStateManager(DAY);
+  const old = NOW - 10 * DAY; // a producer replaying last month's records with their own timestamps
+  for (let i = 0; i < 3; i += 1) t.equal(write(state, header(7, 0, i * 2, 2, old), i * 2, NOW + i).kind, 'append', `batch ${i} is accepted`);
+  t.equal(state.entry(7)?.lastActiveMs, NOW + 2);
+  const follower = new ProducerStateManager(DAY);
+  follower.replay(header(7, 0, 0, 2, old, 0), NOW);
+  t.equal(follower.removeExpired(NOW + 1), 0, 'a follower times it from its own append');
+  const restarted = new ProducerStateManager(DAY);
+  restarted.replay(header(7, 0, 0, 2, old, 0));
+  t.equal(restarted.removeExpired(NOW), 1, 'read back, the batch timestamp is all there is');
   t.end();
 });
 
@@ -132,8 +146,8 @@ void t.test('a pending batch counts for the next admission; a retry of it is a d
   const second = state.admit([header(2, 0, 2)], NOW);
   t.equal(second.kind, 'append', 'the next batch follows the pending one');
   t.equal(state.pendingCount, 2);
-  t.throws(() => { state.complete(pendingOf(second)[0]!, 2, 3); }, 'completions come in log order');
-  state.complete(pendingFirst, 0, 1);
+  t.throws(() => { state.complete(pendingOf(second)[0]!, 2, 3, NOW); }, 'completions come in log order');
+  state.complete(pendingFirst, 0, 1, NOW);
   state.abandon(pendingOf(second)[0]!);
   t.equal(state.pendingCount, 0);
   t.equal(refusal(() => state.admit([header(2, 0, 4)], NOW)), 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'the abandoned batch is not in the log');
@@ -145,7 +159,7 @@ void t.test('a request is judged whole: later batches follow earlier ones; one r
   const both = state.admit([header(4, 0, 0), header(4, 0, 2), header(8, 0, 0)], NOW);
   t.equal(both.kind, 'append');
   t.equal(pendingOf(both).length, 3);
-  for (const [i, batch] of pendingOf(both).entries()) state.complete(batch, i * 2, i * 2 + 1);
+  for (const [i, batch] of pendingOf(both).entries()) state.complete(batch, i * 2, i * 2 + 1, NOW);
   t.equal(refusal(() => state.admit([header(4, 0, 4), header(8, 0, 5)], NOW)), 'OUT_OF_ORDER_SEQUENCE_NUMBER');
   t.equal(state.pendingCount, 0, 'the first batch was not reserved');
   t.equal(refusal(() => state.admit([header(4, 0, 2), header(4, 0, 4)], NOW)), 'OUT_OF_ORDER_SEQUENCE_NUMBER', 'half written already');
