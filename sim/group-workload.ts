@@ -121,8 +121,9 @@ export class GroupWorkload {
       return;
     }
     if (!member.heartbeatInFlight && now >= member.heartbeatDueMs) this.heartbeat(member);
-    for (const [partition, held] of member.held) if (held.position !== null && !held.fetching && !held.revoking) this.fetch(member, partition, held);
+    // Commits first: a fetch in flight makes a partition's position unsettled.
     if (member.ticks % COMMIT_EVERY_TICKS === 0) this.commit(member);
+    for (const [partition, held] of member.held) if (held.position !== null && !held.fetching && !held.revoking) this.fetch(member, partition, held);
   }
 
   /** The member's session may have run out at the coordinator: it holds nothing from here on. */

@@ -353,7 +353,10 @@ export class GroupCoordinator {
   private async loadedPartition(index: number): Promise<LoadedPartition> {
     const replica = this.ledReplica(index);
     let loaded = this.partitions.get(index);
+    let knownDeadlines = new Map<string, Map<string, number>>();
     if (loaded !== undefined && (loaded.leaderEpoch !== replica.state.leaderEpoch || (loaded.status === 'failed' && loaded.inflight === 0))) {
+      // Within one leader epoch this coordinator timed every session; a new leader did not.
+      if (loaded.leaderEpoch === replica.state.leaderEpoch) knownDeadlines = new Map([...loaded.groups].map(([name, entry]) => [name, entry.group.deadlines()]));
       this.partitions.delete(index);
       loaded = undefined;
     }
@@ -370,7 +373,7 @@ export class GroupCoordinator {
       };
       // In the map before loading starts: the load checks it is still the current one.
       this.partitions.set(index, fresh);
-      (fresh as { loaded: Promise<void> }).loaded = this.load(fresh, replica);
+      (fresh as { loaded: Promise<void> }).loaded = this.load(fresh, replica, knownDeadlines);
       loaded = fresh;
       if (this.sweepTimer === null) this.scheduleSweep();
     }
@@ -402,7 +405,7 @@ export class GroupCoordinator {
    * is committed (high watermark at the log end as it was at the start), so what it serves
    * can never be taken back by a failover; then reads from the log start.
    */
-  private async load(loaded: LoadedPartition, replica: Partition): Promise<void> {
+  private async load(loaded: LoadedPartition, replica: Partition, knownDeadlines: ReadonlyMap<string, ReadonlyMap<string, number>>): Promise<void> {
     try {
       const end = replica.log.logEndOffset;
       while (replica.highWatermark < end || !replica.highWatermarkEstablished) {
@@ -426,7 +429,7 @@ export class GroupCoordinator {
         offset = read.nextOffset;
       }
       if (!this.stillLeads(loaded, replica)) return;
-      this.replay(loaded, records);
+      this.replay(loaded, records, knownDeadlines);
       loaded.status = 'ready';
     } catch (error) {
       if (error instanceof DriftwoodError) {
@@ -437,7 +440,7 @@ export class GroupCoordinator {
     }
   }
 
-  private replay(loaded: LoadedPartition, records: readonly GroupRecord[]): void {
+  private replay(loaded: LoadedPartition, records: readonly GroupRecord[], knownDeadlines: ReadonlyMap<string, ReadonlyMap<string, number>>): void {
     const nowMs = this.ports.clock.monotonicMs(); // sessions restart from here
     const entry = (group: string): GroupEntry => {
       let found = loaded.groups.get(group);
@@ -457,7 +460,7 @@ export class GroupCoordinator {
       } else if (record.value === null) {
         loaded.groups.delete(record.group);
       } else {
-        entry(record.group).group.restore(record.value, nowMs);
+        entry(record.group).group.restore(record.value, nowMs, knownDeadlines.get(record.group));
       }
     }
   }

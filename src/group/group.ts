@@ -339,9 +339,11 @@ export class ConsumerGroup {
   /**
    * Takes the membership from the log (a new coordinator). Every member is taken to hold all
    * it was granted and gets a fresh session, so nothing it may hold is granted to another
-   * until it gives it up or its session, counted from now, runs out.
+   * until it gives it up or its session, counted from now, runs out. The same coordinator
+   * replaying after a failed write passes the deadlines it had: a failure must not keep
+   * renewing the sessions of members that have stopped.
    */
-  restore(persisted: PersistedGroup, nowMs: number): void {
+  restore(persisted: PersistedGroup, nowMs: number, knownDeadlinesMs?: ReadonlyMap<string, number>): void {
     this.groupEpochValue = persisted.groupEpoch;
     this.assignorValue = persisted.assignor;
     this.emptySinceMsValue = persisted.emptySinceMs;
@@ -358,9 +360,15 @@ export class ConsumerGroup {
         sessionTimeoutMs: m.sessionTimeoutMs,
         assigned: held,
         owned: new Set(held),
-        deadlineMs: nowMs + m.sessionTimeoutMs,
+        // Replayed by the coordinator that timed the session, the deadline it had still holds.
+        deadlineMs: knownDeadlinesMs?.get(m.memberId) ?? nowMs + m.sessionTimeoutMs,
       });
     }
+  }
+
+  /** Each member's session deadline, for a replay by the same coordinator. */
+  deadlines(): Map<string, number> {
+    return new Map([...this.members.values()].map((member) => [member.memberId, member.deadlineMs]));
   }
 }
 

@@ -181,3 +181,13 @@ void t.test('records of __consumer_offsets round-trip; a bad one fails an assert
   t.throws(() => decodeGroupRecord(Buffer.from('{"type":"offset","group":"g","topic":"t","partition":-1}'), null));
   t.end();
 });
+
+void t.test('a replay by the same coordinator keeps the sessions it timed', (t) => {
+  const g = new ConsumerGroup('g');
+  const partitions = counts({ t: 1 });
+  const a = g.heartbeat({ memberId: null, memberEpoch: 0, subscribedTopics: ['t'] }, 0, partitions, fresh);
+  const copy = new ConsumerGroup('g');
+  copy.restore(JSON.parse(JSON.stringify(g.persisted())) as ReturnType<ConsumerGroup['persisted']>, 9000, g.deadlines());
+  t.same(copy.expire(10_001), [a.memberId], 'the deadline from the first heartbeat (10 s), not from the replay');
+  t.end();
+});

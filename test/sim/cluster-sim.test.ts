@@ -57,6 +57,18 @@ void t.test('cluster simulation: retried idempotent batches are stored once', as
   t.ok(result.idempotentRetried >= 20, `${result.idempotentRetried} idempotent batches were sent more than once`);
 });
 
+// A consumer group of three members shares the data topic through the real coordinator while
+// the nemesis works: no partition held by two members at once, no acknowledged commit lost,
+// no record below the committed offsets skipped. Seed 2 once never loaded its coordinator:
+// a restarted leader alone in its ISR did not move its high watermark until an append came.
+void t.test('cluster simulation: a consumer group under faults', async (t) => {
+  for (const seed of [1, 2, 3, 4]) {
+    const result = await runClusterSim({ seed, nodes: 3, faultMs: 30_000, healMs: 20_000, groupMembers: 3 });
+    t.same(result.violations, [], `seed ${seed} (replay: driftwood sim cluster --seed ${seed})`);
+    t.ok((result.group?.delivered ?? 0) > 0 && (result.group?.commitsAcknowledged ?? 0) > 0, `seed ${seed}: ${JSON.stringify(result.group)}`);
+  }
+});
+
 void t.test('cluster simulation: a seed replays exactly', async (t) => {
   const a = await runClusterSim({ seed: 5, nodes: 3, faultMs: 10_000, healMs: 10_000 });
   const b = await runClusterSim({ seed: 5, nodes: 3, faultMs: 10_000, healMs: 10_000 });
@@ -94,26 +106,29 @@ void t.test('cluster simulation: the command, its JSON summary and bad arguments
   t.match(traced.err.join(''), /start n1[\s\S]*n\d leader leader \d term 1[\s\S]*acked b\d+ acks=-?1 data-\d@\d+/, '--trace prints the event log');
 });
 
-// Each deliberate defect must be caught within the first seeds (when written, first caught
-// at seeds 3, 1, 3, 1, 2 and 5; earlier workloads moved them, truncate-to-hw from 19, say).
-// The first catching seed is printed, so a workload change that hides a bug shows up here.
-// The issue asks for 100 seeds at most.
-for (const [bug, seedsMax, anomaly] of [
-  ['controller-activate-early', 4, /\[(invariant|metadata-divergence|fenced-leader|inconsistent-offsets)\]/],
-  ['ack-before-isr', 2, /\[(lost-write|inconsistent-offsets)\]/],
-  ['truncate-to-hw', 3, /\[(lost-write|inconsistent-offsets)\]/],
-  ['elect-outside-isr', 2, /\[(lost-write|inconsistent-offsets|nonmonotonic-hw)\]/],
-  ['roles-before-caught-up', 3, /\[unregistered-leader\] .* while not registered and unfenced in its own image/],
-  ['hw-regress', 5, /\[nonmonotonic-hw\] .* high watermark go back/],
-  ['idempotence-off', 2, /\[duplicate\] .* sent by an idempotent producer/],
+// Each deliberate defect is caught at the first seed that catches it in seeds 1..100 of the
+// default command (three nodes, the consumer group on), measured when this table was last
+// set. Workload changes move these seeds (truncate-to-hw was first caught at 19, then 3, and
+// at 13 since the group workload and the election-time high watermark), so a CI run checks
+// the seed named here, and the README gives the measured first catches. The issue asks for
+// 100 seeds at most.
+for (const [bug, seed, anomaly] of [
+  ['controller-activate-early', 3, /\[(invariant|metadata-divergence|fenced-leader|inconsistent-offsets)\]/],
+  ['ack-before-isr', 1, /\[(lost-write|inconsistent-offsets)\]/],
+  ['truncate-to-hw', 13, /\[(lost-write|inconsistent-offsets|nonmonotonic-hw)\]/],
+  ['elect-outside-isr', 3, /\[(lost-write|inconsistent-offsets|nonmonotonic-hw)\]/],
+  ['roles-before-caught-up', 2, /\[(unregistered-leader|nonmonotonic-hw)\]/],
+  ['hw-regress', 1, /\[nonmonotonic-hw\] .* high watermark go back/],
+  ['idempotence-off', 1, /\[duplicate\] .* sent by an idempotent producer/],
+  ['grant-unreleased', 1, /\[two-owners\] sim-group: m\d was given data-\d while m\d still holds it/],
 ] as const) {
-  void t.test(`cluster simulation: --bug ${bug} is caught within ${seedsMax} seeds`, async (t) => {
+  void t.test(`cluster simulation: --bug ${bug} is caught at seed ${seed}`, async (t) => {
     const io = capture();
-    t.equal(await runSimCommand(['cluster', '--seeds', `1..${seedsMax}`, '--bug', bug, '--json'], io.io), 1);
+    t.equal(await runSimCommand(['cluster', '--seed', String(seed), '--bug', bug, '--json'], io.io), 1);
     const summary = JSON.parse(io.out.join('')) as { failingSeeds: number[]; violationsByKind: Record<string, number> };
-    t.ok(summary.failingSeeds.length > 0, `caught first at seed ${summary.failingSeeds[0] ?? 'none'}: ${JSON.stringify(summary.violationsByKind)}`);
+    t.same(summary.failingSeeds, [seed], JSON.stringify(summary.violationsByKind));
     t.match(io.err.join(''), anomaly);
-    t.match(io.err.join(''), new RegExp(`replay: driftwood sim cluster --seed \\d+ --nodes 3 --fault-ms 30000 --heal-ms 20000 --bug ${bug}`));
+    t.match(io.err.join(''), new RegExp(`replay: driftwood sim cluster --seed ${seed} --nodes 3 --fault-ms 30000 --heal-ms 20000 --bug ${bug}`));
   });
 }
 
