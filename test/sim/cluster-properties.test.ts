@@ -27,6 +27,8 @@ const shape = fc.integer({ min: 3, max: 5 }).chain((nodes) => fc.record({
   nodes: fc.constant(nodes),
   partitions: fc.integer({ min: 1, max: 6 }),
   replicationFactor: fc.integer({ min: 1, max: nodes }),
+  // Consumer-group members sharing the data topic (0: none).
+  groupMembers: fc.integer({ min: 0, max: 4 }),
 }));
 
 const workload = fc.record({
