@@ -191,7 +191,7 @@ export class GroupCoordinator {
   async heartbeat(group: string, request: HeartbeatRequest): Promise<HeartbeatAnswer> {
     return await this.run(group, (g) => {
       const newMemberId = (): string => `${request.clientId !== undefined && request.clientId.length > 0 ? request.clientId : 'member'}-${randomHex(this.ports.rng, 8)}`;
-      const answer = g.heartbeat(request, this.ports.clock.monotonicMs(), (topic) => this.partitionCount(topic), newMemberId, this.ports.clock.nowMs());
+      const answer = g.heartbeat(request, this.ports.clock.monotonicMs(), (topic) => this.partitionCount(topic), newMemberId, this.wallMs());
       return { records: [], answer };
     });
   }
@@ -202,7 +202,7 @@ export class GroupCoordinator {
     }
     return await this.run(group, (g) => {
       g.checkCommit(memberId, memberEpoch, offsets);
-      const commitMs = this.ports.clock.nowMs();
+      const commitMs = this.wallMs();
       const records: GroupRecord[] = [];
       for (const o of offsets) {
         const value = { offset: o.offset, metadata: o.metadata ?? '', commitMs };
@@ -252,7 +252,7 @@ export class GroupCoordinator {
       const offsets = targets.map(({ partition, offset }) => ({ topic: request.topic, partition, offset }));
       const dryRun: boolean = request.dryRun === true;
       if (dryRun) return { records: [], answer: { group, dryRun, offsets } };
-      const commitMs = this.ports.clock.nowMs();
+      const commitMs = this.wallMs();
       const records: GroupRecord[] = offsets.map(({ topic, partition, offset }) => {
         const value = { offset, metadata: '', commitMs };
         g.offsets.set(partitionKey(topic, partition), value);
@@ -333,7 +333,7 @@ export class GroupCoordinator {
    * partition is loaded again before it serves.
    */
   private async append(loaded: LoadedPartition, records: readonly GroupRecord[]): Promise<void> {
-    const nowMs = this.ports.clock.nowMs();
+    const nowMs = this.wallMs();
     loaded.inflight += 1;
     try {
       for (let i = 0; i < records.length; i += RECORDS_PER_BATCH_MAX) {
@@ -495,7 +495,7 @@ export class GroupCoordinator {
   }
 
   private sweep(): void {
-    const nowMs = this.ports.clock.nowMs();
+    const nowMs = this.wallMs();
     const monotonicMs = this.ports.clock.monotonicMs();
     for (const loaded of [...this.partitions.values()]) {
       const topic = this.ports.image.topic(OFFSETS_TOPIC);
@@ -508,7 +508,7 @@ export class GroupCoordinator {
       for (const [name, { group }] of loaded.groups) {
         const deadline = group.nextDeadlineMs();
         if (deadline !== null && deadline < monotonicMs) {
-          void this.runOn(loaded.index, name, (g) => { g.expire(this.ports.clock.monotonicMs(), this.ports.clock.nowMs()); return { records: [], answer: null }; }, {}).catch(() => undefined);
+          void this.runOn(loaded.index, name, (g) => { g.expire(this.ports.clock.monotonicMs(), this.wallMs()); return { records: [], answer: null }; }, {}).catch(() => undefined);
         }
       }
       if (!loaded.checkpointing && nowMs - loaded.lastCheckpointMs >= this.config.checkpointMs) void this.checkpoint(loaded);
@@ -522,7 +522,7 @@ export class GroupCoordinator {
    */
   private async checkpoint(loaded: LoadedPartition): Promise<void> {
     loaded.checkpointing = true;
-    const atMs = this.ports.clock.nowMs();
+    const atMs = this.wallMs();
     try {
       const names = [...loaded.groups.keys()];
       for (let i = 0; i < names.length; i += 1) {
@@ -542,6 +542,11 @@ export class GroupCoordinator {
     } finally {
       loaded.checkpointing = false;
     }
+  }
+
+  /** Wall-clock ms as the records keep them: whole (a clock may give fractions) and never negative. */
+  private wallMs(): number {
+    return Math.max(0, Math.floor(this.ports.clock.nowMs()));
   }
 
   private partitionCount(topic: string): number | undefined {
