@@ -263,6 +263,9 @@ void t.test('a write the log refuses at a leader change leaves the state before 
   // Queued behind the slow write, in epoch 0.
   const stale = leader.appendAsLeader(batch('a', 1, 6, 0), 1, 1, 1000);
   await flush();
+  const staleRetry = leader.appendAsLeader(batch('a', 1, 6, 0), 1, 1, 1000);
+  await flush();
+  t.equal(leader.producerState.pendingCount, 1, 'the retry waits on the original, reserving nothing');
   // Deposed and elected again while it waits: the new epoch starts before its turn, so the log refuses it.
   await leader.update(state({ leader: 2, leaderEpoch: 1, partitionEpoch: 1 }));
   const promoted = leader.update(state({ leader: 1, leaderEpoch: 2, partitionEpoch: 2 }));
@@ -272,6 +275,7 @@ void t.test('a write the log refuses at a leader change leaves the state before 
   await slow;
   await promoted;
   await t.rejects(stale, { code: 'FENCED_LEADER_EPOCH' });
+  await t.rejects(staleRetry, { code: 'FENCED_LEADER_EPOCH' }, 'a retry of a refused write gets its refusal');
   await t.rejects(next, { code: 'UNKNOWN_PRODUCER_ID' }, 'judged after the refused batch left the state, not against it');
   t.same(valuesOf(await readAll(log)), ['plain-0'], 'no sequence gap in the log');
   t.equal(leader.producerState.pendingCount, 0);
