@@ -84,6 +84,8 @@ const ITERATOR_POLL_MS = 1000;
 const GROUP_ID_BYTES_MAX = 249;
 /** Partitions one consumer may be assigned by hand at most. */
 const ASSIGNED_PARTITIONS_MAX = 100_000;
+/** Time on top of a long poll for its answer to arrive before close() ends the connection by force. */
+const CLOSE_SLACK_MS = 2000;
 
 export class Consumer implements AsyncIterable<ConsumerRecord> {
   private readonly client: ResolvedClientOptions;
@@ -94,6 +96,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
   private readonly metadata: Metadata;
   private readonly fetcher: Fetcher;
   private readonly coordinator: GroupCoordinator | null;
+  private readonly fetchMaxWaitMs: number;
   private member: GroupMember | null = null;
   private mode: 'none' | 'assigned' | 'subscribed' = 'none';
   private fatal: DriftwoodError | null = null;
@@ -109,9 +112,10 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     this.connections = new Connections(this.client.requestsPerBrokerMax);
     this.metadata = new Metadata(this.connections, this.client, this.timers);
     this.coordinator = this.config.groupId === null ? null : new GroupCoordinator(this.config.groupId, this.connections, this.metadata, this.client, this.timers);
+    this.fetchMaxWaitMs = checkedInteger('fetchMaxWaitMs', options.fetchMaxWaitMs, 500, 0, 30_000);
     const fetchConfig = {
       autoOffsetReset: this.config.autoOffsetReset,
-      fetchMaxWaitMs: checkedInteger('fetchMaxWaitMs', options.fetchMaxWaitMs, 500, 0, 30_000),
+      fetchMaxWaitMs: this.fetchMaxWaitMs,
       fetchMinBytes: checkedInteger('fetchMinBytes', options.fetchMinBytes, 1, 0, 64 * 1024 * 1024),
       partitionFetchBytesMax: checkedInteger('partitionFetchBytesMax', options.partitionFetchBytesMax, 1024 * 1024, 1, 64 * 1024 * 1024),
       fetchBytesMax: checkedInteger('fetchBytesMax', options.fetchBytesMax, 50 * 1024 * 1024, 1, 2 ** 40),
@@ -480,7 +484,8 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
       await this.member?.leave();
       this.timers.close();
       this.fetcher.notify();
-      await this.connections.close();
+      // Long polls end within fetchMaxWaitMs: close after them rather than cut them off.
+      await this.connections.close(this.fetchMaxWaitMs + CLOSE_SLACK_MS);
     })();
     return this.closing;
   }

@@ -66,6 +66,8 @@ const BATCH_CONTENT_TYPE = 'application/vnd.driftwood.batch';
 const PRODUCE_TIMEOUT_MS_MAX = 300_000;
 /** Time on top of the broker's ISR wait for its answer to travel back before the client gives up on it. */
 const ANSWER_SLACK_MS = 1000;
+/** After close(timeoutMs) gives up, how long a request in flight may still be answered before its connection is cut. */
+const ABANDON_GRACE_MS = 1000;
 const PRODUCER_ID_CODES = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH']);
 
 interface ProducerId {
@@ -207,7 +209,7 @@ export class Producer {
       const batches = [...this.queues.values()].flatMap((queue) => queue.batches.map((batch) => ({ queue, batch })));
       // A batch in flight fails when its connection closes; the others fail here.
       for (const { queue, batch } of batches) if (!(queue.inFlight && queue.batches[0] === batch)) this.failBatch(queue, batch, abandoned);
-      await this.connections.close();
+      await this.connections.close(timeoutMs === Infinity ? undefined : ABANDON_GRACE_MS);
       await Promise.all(batches.map(({ batch }) => batch.settled));
     })();
     return this.closing;

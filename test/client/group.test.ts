@@ -7,6 +7,7 @@
 import t from 'tap';
 import { Consumer, type ConsumerOptions, type TopicPartition } from '../../src/client/consumer.js';
 import { Producer } from '../../src/client/producer.js';
+import type { DriftwoodError } from '../../storage/errors.js';
 import { h2Json, waitFor } from '../helpers/processes.js';
 import { clientCluster, createServedTopic, sleep } from './helpers.js';
 
@@ -18,11 +19,12 @@ class Member {
   readonly consumer: Consumer;
   readonly seen = new Map<string, number>();
   readonly lost: TopicPartition[][] = [];
+  readonly errors: DriftwoodError[] = [];
   private running: Promise<void>;
   private stopped = false;
 
   constructor(options: ConsumerOptions, private readonly counts: Map<string, number>) {
-    this.consumer = new Consumer({ ...options, onPartitionsLost: (partitions) => { this.lost.push(partitions); } });
+    this.consumer = new Consumer({ ...options, onPartitionsLost: (partitions) => { this.lost.push(partitions); }, onError: (error) => { this.errors.push(error); } });
     this.consumer.subscribe([TOPIC]);
     this.running = this.loop();
   }
@@ -146,6 +148,19 @@ void t.test('consumer groups on three nodes', { timeout: 120_000 }, async (t) =>
     await produce(60);
     await consumedAll(counts, 'the member to go on reading');
     t.pass(`${counts.size} records read`);
+  });
+
+  await t.test('a member its coordinator no longer knows drops its partitions and joins again', async (t) => {
+    const m = member({ groupId: 'removed', sessionTimeoutMs: 30_000 }, new Map());
+    await waitFor('the member to hold every partition', 15_000, () => Promise.resolve(m.partitions.length === PARTITIONS ? true : undefined));
+    const { memberId, memberEpoch } = m.consumer.groupMetadata();
+    const { coordinatorAddress } = (await h2Json(`http://${bootstrap[0]!}/v1/groups/removed/coordinator`)).json as { coordinatorAddress: string };
+    // Someone else leaves in its name: the coordinator forgets the member, the member does not know yet.
+    const left = await h2Json(`http://${coordinatorAddress}/v1/groups/removed/heartbeat`, 'POST', { memberId, memberEpoch: -1 });
+    t.equal(left.status, 200, `member ${memberId ?? ''} (epoch ${memberEpoch}) removed behind its back`);
+    await waitFor('the member to join again', 10_000, () => Promise.resolve(m.lost.length > 0 && m.partitions.length === PARTITIONS ? true : undefined));
+    t.ok(m.errors.some((e) => e.code === 'UNKNOWN_MEMBER_ID'), 'its next heartbeat was answered UNKNOWN_MEMBER_ID');
+    t.not(m.consumer.groupMetadata().memberId, memberId, 'it joined as a new member, long before its 30 s session would have run out');
   });
 
   await t.test('the group goes on after kill -9 of its coordinator', async (t) => {

@@ -40,6 +40,8 @@ void t.test('the idempotent producer across retries and resets', { timeout: 90_0
     }
     const { retries } = producer.metrics();
     await producer.close();
+    // The stopped broker was fenced; the next topic needs it back.
+    await waitFor('the stopped broker to be alive again', 20_000, async () => ((await admin.describeCluster()).brokers.every((b) => b.state === 'alive') ? true : undefined));
     return { offsets, retries };
   };
   const values = async (topic: string): Promise<string[]> => ((await readAll(bootstrap, admin, topic)).get(0) ?? []).map((r) => r.value?.toString() ?? '');
