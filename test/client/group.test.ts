@@ -163,6 +163,32 @@ void t.test('consumer groups on three nodes', { timeout: 120_000 }, async (t) =>
     t.not(m.consumer.groupMetadata().memberId, memberId, 'it joined as a new member, long before its 30 s session would have run out');
   });
 
+  await t.test('subscribing to other topics moves the assignment; a join the group refuses is raised by poll()', async (t) => {
+    await createServedTopic(admin, 'other', 2, 3);
+    const consumer = new Consumer({ bootstrap, groupId: 'resubscribe', fetchMaxWaitMs: 200 });
+    t.teardown(() => consumer.close());
+    const assigned = (): string => consumer.assignment().map((tp) => `${tp.topic}-${tp.partition}`).sort().join(',');
+    consumer.subscribe([TOPIC]);
+    await waitFor(`${TOPIC}'s partitions`, 15_000, () => Promise.resolve(consumer.assignment().length === PARTITIONS ? true : undefined));
+    consumer.subscribe(['other']);
+    await waitFor('the partitions of the new subscription only', 15_000, () => Promise.resolve(assigned() === 'other-0,other-1' ? true : undefined));
+    t.pass(`assigned ${assigned()}`);
+
+    const refused = new Consumer({ bootstrap, groupId: 'refused' });
+    t.teardown(() => refused.close());
+    refused.subscribe(['x'.repeat(300)]);
+    const raised = await waitFor('poll() to raise the refusal', 15_000, async () => {
+      try {
+        await refused.poll(100);
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    });
+    t.match(raised, { code: 'INVALID_REQUEST' }, 'a topic name the broker refuses');
+    await t.rejects(refused.poll(0), { code: 'INVALID_REQUEST' }, 'and again on the next poll');
+  });
+
   await t.test('the group goes on after kill -9 of its coordinator', async (t) => {
     const counts = new Map<string, number>();
     const m = member({ groupId: 'survivor', sessionTimeoutMs: 6000, autoCommitIntervalMs: 100 }, counts);
