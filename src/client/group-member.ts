@@ -10,7 +10,7 @@ import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import { isCoordinatorMoved, type GroupCoordinator } from './coordinator.js';
 import { partitionKey, type TopicPartition } from './fetcher.js';
 import type { ResolvedClientOptions } from './options.js';
-import { asDriftwoodError, backoffMs, type Timers } from './retry.js';
+import { asDriftwoodError, backoffMs, monotonicMs, type Timers } from './retry.js';
 
 export type Assignor = 'range' | 'roundrobin';
 
@@ -149,6 +149,9 @@ export class GroupMember {
       ? { memberId: null, memberEpoch: 0, clientId: this.client.clientId, subscribedTopics: subscription, sessionTimeoutMs: this.config.sessionTimeoutMs, assignor: this.config.assignor }
       : { memberId: this.memberIdValue, memberEpoch: this.memberEpochValue, ownedPartitions: byTopic(this.hooks.owned()), ...(this.subscriptionSent ? {} : { subscribedTopics: subscription }) };
     let answer: HeartbeatAnswer;
+    // The coordinator times the session from when it handled this heartbeat, which is no
+    // earlier than now: counting from the send keeps this member's deadline before its own.
+    const sentMs = monotonicMs();
     try {
       const timeoutMs = Math.min(this.client.requestTimeoutMs, this.config.sessionTimeoutMs);
       answer = parseHeartbeat(await this.coordinator.requestOnce<unknown>({ method: 'POST', path: `${this.coordinator.path}/heartbeat`, body, timeoutMs }));
@@ -157,12 +160,15 @@ export class GroupMember {
       return this.failed(asDriftwoodError(error));
     }
     if (incarnation !== this.incarnation) return 0;
+    const sessionLeftMs = this.config.sessionTimeoutMs - (monotonicMs() - sentMs);
+    // An answer that took a whole session proves nothing about the session now.
+    if (sessionLeftMs <= 0) return 0;
     this.failures = 0;
     this.memberIdValue = answer.memberId;
     this.memberEpochValue = answer.memberEpoch;
     this.heartbeatIntervalMs = answer.heartbeatIntervalMs;
     if (subscription === this.subscription) this.subscriptionSent = true;
-    this.armSession();
+    this.armSession(sessionLeftMs);
     if (this.stopped) return Infinity;
     const changed = await this.reconcile(answer.assignment);
     return changed ? 0 : this.heartbeatIntervalMs;
@@ -204,10 +210,10 @@ export class GroupMember {
     this.hooks.lose(reason);
   }
 
-  /** After this many ms without an answered heartbeat the coordinator has removed the member: act as removed. */
-  private armSession(): void {
+  /** When the session the last answered heartbeat renewed runs out, the coordinator may have removed the member: act as removed. */
+  private armSession(leftMs: number): void {
     this.cancelSession();
-    this.cancelSession = this.timers.after(this.config.sessionTimeoutMs, () => {
+    this.cancelSession = this.timers.after(leftMs, () => {
       if (this.memberIdValue === null || this.stopped) return;
       this.dropOut(new DriftwoodError('UNKNOWN_MEMBER_ID', `no heartbeat was answered for sessionTimeoutMs ${this.config.sessionTimeoutMs}; the member rejoins`));
       this.heartbeatNow();
