@@ -45,6 +45,7 @@ import { calmLinks, SimNetwork, type LinkFaults } from './network.js';
 import { copyRaftMessage } from './raft-sim.js';
 import { SeededRng } from './rng.js';
 import { Scheduler, SimClock } from './scheduler.js';
+import { defaultGroupCoordinatorConfig, type GroupCoordinatorConfig } from '../src/group/coordinator.js';
 import { GroupWorkload, type GroupCounts, type GroupViolationKind } from './group-workload.js';
 import { slowDisk } from './slow-disk.js';
 
@@ -72,6 +73,8 @@ export interface ClusterSimOptions {
   readonly faultWeights?: Partial<Record<FaultKind, number>>;
   /** Members of a consumer group sharing the data topic (0: no group workload). */
   readonly groupMembers?: number;
+  /** Group coordinator settings over the defaults (a short checkpoint interval, say). */
+  readonly groupCoordinator?: Partial<GroupCoordinatorConfig>;
 }
 
 /** What the nemesis can do; `--faults` picks a subset. */
@@ -442,6 +445,7 @@ class ClusterSim {
       controller: defaultControllerConfig,
       replica: defaultReplicaManagerConfig,
       heartbeatMs: 250,
+      ...(this.options.groupCoordinator === undefined ? {} : { groups: { ...defaultGroupCoordinatorConfig, ...this.options.groupCoordinator } }),
       ...(nodeBugs.size === 0 ? {} : { bugs: nodeBugs }),
     };
   }
