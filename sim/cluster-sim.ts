@@ -34,8 +34,7 @@ import type { ReplicaChannel, ReplicaFetchRequest } from '../src/replica/fetch-p
 import { defaultReplicaManagerConfig } from '../src/replica/replica-manager.js';
 import { DriftwoodError } from '../storage/errors.js';
 import type { PartitionLog } from '../storage/partition-log.js';
-import { SEGMENT_BYTES_LIMIT } from '../storage/log-config.js';
-import { buildBatch, decodeBatch, splitBatches, type ProducerRecord } from '../storage/record-batch.js';
+import { buildBatch, type ProducerRecord } from '../storage/record-batch.js';
 import { partitionForKey } from '../src/partitioner.js';
 import { DataHistory, type DataAnomaly, type DataCounts, type StoredRecord } from './data-history.js';
 import { SimDisk } from './disk.js';
@@ -47,6 +46,7 @@ import { SeededRng } from './rng.js';
 import { Scheduler, SimClock } from './scheduler.js';
 import { defaultGroupCoordinatorConfig, type GroupCoordinatorConfig } from '../src/group/coordinator.js';
 import { GroupWorkload, type GroupCounts, type GroupViolationKind } from './group-workload.js';
+import { readBatches } from './batches.js';
 import { slowDisk } from './slow-disk.js';
 
 export interface ClusterSimOptions {
@@ -1006,14 +1006,8 @@ class ClusterSim {
         if (host.generation !== generation) return;
         view.leaderEpoch = Math.max(view.leaderEpoch, read.leaderEpoch);
         this.history.highWatermark(`consumer-${partition}`, partition, read.highWatermark, `n${host.id} epoch ${read.leaderEpoch}`);
-        let position = 0;
-        for (const header of read.bytes.length === 0 ? [] : splitBatches(read.bytes, SEGMENT_BYTES_LIMIT)) {
-          const decoded = decodeBatch(read.bytes, position);
-          position += header.sizeBytes;
-          for (const record of decoded.records) {
-            const offset = decoded.header.baseOffset + record.offsetDelta;
-            if (offset >= from) this.history.read(partition, offset, record.value?.toString('utf8') ?? '');
-          }
+        for (const batch of readBatches(read.bytes)) {
+          for (const { offset, value } of batch.records) if (offset >= from) this.history.read(partition, offset, value);
         }
         view.position = Math.max(view.position, read.nextOffset);
       },
@@ -1048,14 +1042,11 @@ class ClusterSim {
       if (hw !== leader.log.logEndOffset) this.violation('liveness', `data partition ${partition}: high watermark ${hw} below the log end ${leader.log.logEndOffset} after healing`);
       const bytes = await readRange(leader.log, leader.log.logStartOffset, hw);
       let expected = leader.log.logStartOffset;
-      let position = 0;
       // Every stored batch is checked (CRC included) as it is decoded.
-      for (const header of bytes.length === 0 ? [] : splitBatches(bytes, SEGMENT_BYTES_LIMIT)) {
-        const decoded = decodeBatch(bytes, position);
-        position += header.sizeBytes;
-        if (decoded.header.baseOffset !== expected) this.violation('inconsistent-offsets', `data partition ${partition}: batch at ${decoded.header.baseOffset}, expected ${expected}`);
-        expected = decoded.header.baseOffset + decoded.header.lastOffsetDelta + 1;
-        for (const record of decoded.records) stored.push({ partition, offset: decoded.header.baseOffset + record.offsetDelta, value: record.value?.toString('utf8') ?? '' });
+      for (const batch of readBatches(bytes)) {
+        if (batch.baseOffset !== expected) this.violation('inconsistent-offsets', `data partition ${partition}: batch at ${batch.baseOffset}, expected ${expected}`);
+        expected = batch.nextOffset;
+        for (const { offset, value } of batch.records) stored.push({ partition, offset, value });
       }
       for (const id of state.replicas) {
         if (id === state.leader) continue;

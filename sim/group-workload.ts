@@ -12,9 +12,9 @@
 //   asked (a lost commit), or the group's final offsets are below an acknowledged commit;
 // - group-skip: below the final committed offset, a record no member of the group was given.
 import { DriftwoodError } from '../storage/errors.js';
-import { decodeBatch, splitBatches } from '../storage/record-batch.js';
 import type { BrokerNode } from '../src/broker/broker-node.js';
 import type { HeartbeatAnswer } from '../src/group/group.js';
+import { readBatches } from './batches.js';
 import type { SeededRng } from './rng.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -48,7 +48,6 @@ const TICK_MS = 250;
 const CALL_TIMEOUT_MS = 7000;
 const COMMIT_EVERY_TICKS = 4;
 const FETCH_BYTES_MAX = 64 * 1024;
-const SEGMENT_BYTES_LIMIT = 64 * 1024 * 1024;
 /** How long a member takes to finish with a revoked partition. */
 const REVOKE_MS_MIN = 20;
 const REVOKE_MS_SPREAD = 600;
@@ -276,16 +275,12 @@ export class GroupWorkload {
         held.fetching = false;
         // Only what a member holding the partition now reads counts as given to it.
         if (member.incarnation !== incarnation || member.held.get(partition) !== held || held.position !== from || !this.nodeSame(leader.id, leader.generation)) return;
-        let position = 0;
-        for (const header of read.bytes.length === 0 ? [] : splitBatches(read.bytes, SEGMENT_BYTES_LIMIT)) {
-          const decoded = decodeBatch(read.bytes, position);
-          position += header.sizeBytes;
-          for (const record of decoded.records) {
-            const offset = decoded.header.baseOffset + record.offsetDelta;
+        for (const batch of readBatches(read.bytes)) {
+          for (const { offset, value } of batch.records) {
             if (offset < from) continue;
             this.delivered[partition]?.add(offset);
             this.deliveredCount += 1;
-            this.ports.read(partition, offset, record.value?.toString('utf8') ?? '');
+            this.ports.read(partition, offset, value);
           }
         }
         held.position = Math.max(from, read.nextOffset);
