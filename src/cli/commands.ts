@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { benchIdle, benchProduce } from '../bench/cluster.js';
 import { benchStorage } from '../bench/storage.js';
+import { benchFailover } from '../bench/failover.js';
 import { startBroker } from '../broker/node-broker.js';
 import { defaultClusterOptions, runCluster } from './cluster.js';
 import { resolveConfig, settingsFromEnv, settingsFromFile, type NodeConfig } from '../config.js';
@@ -25,6 +26,9 @@ commands:
       records/s through real nodes on loopback (started and removed by the benchmark)
   bench idle [--partitions N] [--seconds N] [--json]
       CPU per node with an idle RF 3 topic of N partitions (fetch sessions at rest)
+  bench failover [--records-per-sec N] [--partitions N] [--warmup-seconds N] [--after-kill-seconds N] [--json]
+      kill -9 the leader of partition 0 under an idempotent acks=all stream on 3 nodes:
+      the produce unavailability window and whether an acknowledged record was lost
   bench storage [--dir DIR] [--bytes N] [--batch-bytes N] [--record-bytes N]
                 [--flush-interval-ms N] [--appends-in-flight N] [--json]
       append ~1 GiB through the partition log and compare with plain fs writes
@@ -159,6 +163,31 @@ async function runBenchIdle(args: string[], io: CommandIO): Promise<void> {
   printResult(result, values.json, io);
 }
 
+async function runBenchFailover(args: string[], io: CommandIO): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      'records-per-sec': { type: 'string' },
+      partitions: { type: 'string' },
+      'record-bytes': { type: 'string' },
+      'warmup-seconds': { type: 'string' },
+      'after-kill-seconds': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const result = await benchFailover({
+    recordsPerSec: positiveInteger('records-per-sec', values['records-per-sec'], 2000),
+    partitions: positiveInteger('partitions', values.partitions, 3),
+    recordBytes: positiveInteger('record-bytes', values['record-bytes'], 100, 8),
+    warmupSeconds: positiveInteger('warmup-seconds', values['warmup-seconds'], 5),
+    afterKillSeconds: positiveInteger('after-kill-seconds', values['after-kill-seconds'], 15),
+    progress: (line) => { io.stderr(`${line}\n`); },
+  });
+  printResult(result, values.json, io);
+}
+
 const nodeFlags = {
   id: { type: 'string' },
   listen: { type: 'string' },
@@ -267,7 +296,8 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
       if (what === 'storage') await runBenchStorage(args, io);
       else if (what === 'produce') await runBenchProduce(args, io);
       else if (what === 'idle') await runBenchIdle(args, io);
-      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, idle)`);
+      else if (what === 'failover') await runBenchFailover(args, io);
+      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, idle, failover)`);
       return;
     }
     case 'quorum':
@@ -312,7 +342,7 @@ const COMMAND_WORDS: Readonly<Record<string, readonly string[]>> = {
   cluster: ['describe', 'run'],
   produce: [],
   consume: [],
-  bench: ['storage', 'produce', 'idle'],
+  bench: ['storage', 'produce', 'idle', 'failover'],
   start: [],
   quorum: [],
 };
