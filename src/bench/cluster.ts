@@ -1,4 +1,4 @@
-// `driftwood bench produce` and `driftwood bench idle`: benchmarks against real driftwood
+// `driftwood bench raw-produce` and `driftwood bench idle`: benchmarks against real driftwood
 // processes on loopback, started by the benchmark in a temporary directory and killed after.
 //   produce: producers push 100-byte records in batches over HTTP/2 with several requests in
 //            flight to the partition leaders, for a fixed time; records/s and MB/s acknowledged.
@@ -13,14 +13,14 @@ import { Client } from 'undici';
 import { buildBatch } from '../../storage/record-batch.js';
 import { freePort } from '../node-free-port.js';
 
-interface Node {
+export interface Node {
   readonly id: number;
   readonly port: number;
   readonly child: ChildProcess;
   readonly client: Client;
 }
 
-interface LocalCluster {
+export interface LocalCluster {
   readonly nodes: Node[];
   stop(): Promise<void>;
 }
@@ -96,7 +96,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>): Prom
 }
 
 /** Starts `size` nodes with fresh data directories; every child is killed by stop(). */
-async function startCluster(size: number): Promise<LocalCluster> {
+export async function startCluster(size: number): Promise<LocalCluster> {
   const dir = await mkdtemp(join(os.tmpdir(), 'driftwood-bench-'));
   const ports: number[] = [];
   for (let i = 0; i < size; i += 1) ports.push(await freePort());

@@ -3,7 +3,9 @@
 import { parseArgs } from 'node:util';
 import { benchIdle, benchProduce } from '../bench/cluster.js';
 import { benchStorage } from '../bench/storage.js';
+import { PERF_USAGE, runBenchPerfProduce } from '../bench/perf-cli.js';
 import { benchFailover } from '../bench/failover.js';
+import { runBenchAll } from '../bench/suite.js';
 import { startBroker } from '../broker/node-broker.js';
 import { defaultClusterOptions, runCluster } from './cluster.js';
 import { resolveConfig, settingsFromEnv, settingsFromFile, type NodeConfig } from '../config.js';
@@ -21,14 +23,15 @@ import { runTopics } from './topics.js';
 const USAGE = `usage: driftwood <command> [options]
 
 commands:
-  bench produce [--target HOST:PORT | --nodes N] [--partitions N] [--replication-factor N] [--acks 0|1|all]
-      [--record-bytes N] [--batch-records N] [--requests-in-flight N] [--seconds N] [--json]
-      records/s through real nodes on loopback (started and removed by the benchmark)
+${PERF_USAGE}
+      (without --bootstrap each starts --nodes N local nodes, default 3, and removes them after)
   bench idle [--partitions N] [--seconds N] [--json]
       CPU per node with an idle RF 3 topic of N partitions (fetch sessions at rest)
   bench failover [--records-per-sec N] [--partitions N] [--warmup-seconds N] [--after-kill-seconds N] [--json]
       kill -9 the leader of partition 0 under an idempotent acks=all stream on 3 nodes:
       the produce unavailability window and whether an acknowledged record was lost
+  bench all [--json] [--out FILE] [--storage-bytes N] [--produce-seconds N] [--idle-partitions N]
+      every benchmark on fresh local clusters: one table against issue 8's targets (make bench)
   bench storage [--dir DIR] [--bytes N] [--batch-bytes N] [--record-bytes N]
                 [--flush-interval-ms N] [--appends-in-flight N] [--json]
       append ~1 GiB through the partition log and compare with plain fs writes
@@ -294,10 +297,12 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
     case 'bench': {
       const [what, ...args] = rest;
       if (what === 'storage') await runBenchStorage(args, io);
-      else if (what === 'produce') await runBenchProduce(args, io);
+      else if (what === 'produce') await runBenchPerfProduce(args, io);
+      else if (what === 'raw-produce') await runBenchProduce(args, io);
       else if (what === 'idle') await runBenchIdle(args, io);
       else if (what === 'failover') await runBenchFailover(args, io);
-      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, idle, failover)`);
+      else if (what === 'all') await runBenchAll(args, io);
+      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, raw-produce, idle, failover, all)`);
       return;
     }
     case 'quorum':
@@ -342,7 +347,7 @@ const COMMAND_WORDS: Readonly<Record<string, readonly string[]>> = {
   cluster: ['describe', 'run'],
   produce: [],
   consume: [],
-  bench: ['storage', 'produce', 'idle', 'failover'],
+  bench: ['storage', 'produce', 'raw-produce', 'idle', 'failover', 'all'],
   start: [],
   quorum: [],
 };

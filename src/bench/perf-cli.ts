@@ -1,0 +1,140 @@
+// The command lines of the client benchmarks: `driftwood bench produce|consume|e2e`. Flags are
+// checked before anything starts (a bad one is one line and exit code 2); progress goes to
+// stderr, the result to stdout (with --json exactly one object).
+import { parseArgs } from 'node:util';
+import { bootstrapFrom, integerFlag, printJson, UsageError, type CommandIO } from '../cli/io.js';
+import type { Acks } from '../client/producer.js';
+import { LOCAL_NODES_MAX, type ClusterTarget, type LatencySummaryMs, type RunContext } from './perf-common.js';
+import { benchPerfProduce, PRODUCERS_MAX } from './perf-produce.js';
+
+export const PERF_USAGE = `  bench produce [--bootstrap HOST:PORT,... | --nodes N] --topic T --records N --record-size B
+      [--acks 0|1|all] [--batch-size BYTES] [--linger-ms MS] [--producers K] [--throughput R]
+      [--partitions N] [--replication-factor N] [--json]
+      K client Producers send N records of B bytes (-1 or no --throughput: as fast as they go);
+      records/s, MB/s, latency p50/p95/p99/p99.9/max from send() to its answer
+  bench raw-produce [--target HOST:PORT | --nodes N] [--partitions N] [--replication-factor N]
+      [--acks 0|1|all] [--record-bytes N] [--batch-records N] [--requests-in-flight N] [--seconds N] [--json]
+      raw HTTP record batches at the partition leaders for a fixed time (no client library)`;
+
+/** The flags every client benchmark takes: where the cluster is or how to start one. */
+const clusterFlags = {
+  bootstrap: { type: 'string' },
+  nodes: { type: 'string' },
+  partitions: { type: 'string' },
+  'replication-factor': { type: 'string' },
+  topic: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+const PARTITIONS_MAX = 10_000;
+const RECORD_BYTES_MAX = 1_000_000;
+const RECORDS_MAX = 1_000_000_000;
+
+function clusterTarget(values: { bootstrap?: string | undefined; nodes?: string | undefined; partitions?: string | undefined; 'replication-factor'?: string | undefined }, io: CommandIO): ClusterTarget {
+  if (values.bootstrap !== undefined && values.nodes !== undefined) throw new UsageError('--nodes starts a local cluster; it cannot go with --bootstrap');
+  const partitions = values.partitions === undefined ? undefined : integerFlag('partitions', values.partitions, 1, 1, PARTITIONS_MAX);
+  const replicationFactor = values['replication-factor'] === undefined ? undefined : integerFlag('replication-factor', values['replication-factor'], 1, 1, LOCAL_NODES_MAX);
+  const optional = { ...(partitions === undefined ? {} : { partitions }), ...(replicationFactor === undefined ? {} : { replicationFactor }) };
+  if (values.bootstrap !== undefined) return { bootstrap: bootstrapFrom(values.bootstrap, io), ...optional };
+  const nodes = integerFlag('nodes', values.nodes, 3, 1, LOCAL_NODES_MAX);
+  if (replicationFactor !== undefined && replicationFactor > nodes) throw new UsageError(`--replication-factor ${replicationFactor} is more than --nodes ${nodes}`);
+  return { nodes, ...optional };
+}
+
+function requiredTopic(topic: string | undefined): string {
+  if (topic === undefined || topic.length === 0) throw new UsageError('--topic T is required');
+  return topic;
+}
+
+function requiredInteger(name: string, value: string | undefined, min: number, max: number): number {
+  if (value === undefined) throw new UsageError(`--${name} is required`);
+  return integerFlag(name, value, min, min, max);
+}
+
+function acksFlag(value: string | undefined, fallback: Acks): Acks {
+  if (value === undefined) return fallback;
+  if (value === '0') return 0;
+  if (value === '1') return 1;
+  if (value === 'all' || value === '-1') return 'all';
+  throw new UsageError(`--acks must be 0, 1 or all, got '${value}'`);
+}
+
+/** -1 (or absent) for no limit, else a positive integer of records per second. */
+function throughputFlag(value: string | undefined): number {
+  if (value === undefined || value.trim() === '-1') return -1;
+  return integerFlag('throughput', value, 1, 1, 100_000_000);
+}
+
+/**
+ * A run context for the command: progress on stderr (every second on a terminal, every five
+ * seconds otherwise) and a signal that io.interrupt, SIGINT or SIGTERM aborts, so that the
+ * benchmark stops and removes what it started.
+ */
+function commandContext(io: CommandIO): { context: RunContext; dispose: () => void } {
+  const controller = new AbortController();
+  const abort = (): void => { controller.abort(); };
+  io.interrupt?.addEventListener('abort', abort, { once: true });
+  const processSignals = io.interrupt === undefined ? (['SIGINT', 'SIGTERM'] as const) : [];
+  for (const name of processSignals) process.on(name, abort);
+  const context: RunContext = {
+    progress: (line) => { io.stderr(`${line}\n`); },
+    progressIntervalMs: process.stderr.isTTY ? 1000 : 5000,
+    signal: controller.signal,
+  };
+  return {
+    context,
+    dispose: () => {
+      io.interrupt?.removeEventListener('abort', abort);
+      for (const name of processSignals) process.off(name, abort);
+    },
+  };
+}
+
+async function withContext<T>(io: CommandIO, run: (context: RunContext) => Promise<T>): Promise<T> {
+  const { context, dispose } = commandContext(io);
+  try {
+    return await run(context);
+  } finally {
+    dispose();
+  }
+}
+
+export function latencyText(latency: LatencySummaryMs): string {
+  return `p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms, p99.9 ${latency.p999} ms, max ${latency.max} ms`;
+}
+
+export async function runBenchPerfProduce(args: string[], io: CommandIO): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      ...clusterFlags,
+      records: { type: 'string' },
+      'record-size': { type: 'string' },
+      acks: { type: 'string' },
+      'batch-size': { type: 'string' },
+      'linger-ms': { type: 'string' },
+      producers: { type: 'string' },
+      throughput: { type: 'string' },
+    },
+  });
+  const options = {
+    ...clusterTarget(values, io),
+    topic: requiredTopic(values.topic),
+    records: requiredInteger('records', values.records, 1, RECORDS_MAX),
+    recordBytes: requiredInteger('record-size', values['record-size'], 0, RECORD_BYTES_MAX),
+    acks: acksFlag(values.acks, 'all'),
+    ...(values['batch-size'] === undefined ? {} : { batchBytesMax: integerFlag('batch-size', values['batch-size'], 16384, 1, 64 * 1024 * 1024) }),
+    ...(values['linger-ms'] === undefined ? {} : { lingerMs: integerFlag('linger-ms', values['linger-ms'], 5, 0, 60_000) }),
+    producers: integerFlag('producers', values.producers, 1, 1, PRODUCERS_MAX),
+    throughputRecordsPerSec: throughputFlag(values.throughput),
+  };
+  const result = await withContext(io, (context) => benchPerfProduce(options, context));
+  if (values.json) {
+    printJson(io, result);
+    return;
+  }
+  io.stdout(`${result.records} records sent, ${result.recordsPerSec} records/sec (${result.mbPerSec} MB/sec), ${result.errors} errors\n`);
+  io.stdout(`latency ${latencyText(result.latencyMs)}\n`);
+}
