@@ -26,7 +26,7 @@ cluster: build
 	node dist/bin/driftwood.js cluster run
 
 bench: build
-	node dist/bin/driftwood.js bench storage
+	node dist/bin/driftwood.js bench all --out bench-results.json
 
 # The long simulator sweep (CI runs a few seeds and property runs; this runs many).
 SIM_SEEDS ?= 1..2000

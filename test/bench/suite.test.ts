@@ -1,0 +1,49 @@
+// The `bench all` table and its rows, from fixed benchmark results (no cluster needed).
+import t from 'tap';
+import { failoverRow, formatTable, idleRow, produceRow, TARGETS } from '../../src/bench/suite.js';
+import type { ProduceBenchResult } from '../../src/bench/cluster.js';
+import type { FailoverBenchResult } from '../../src/bench/failover.js';
+
+const produce = (recordsPerSec: number): ProduceBenchResult => ({
+  machine: 'm', nodes: 3, partitions: 3, replicationFactor: 3, acks: 'all', recordBytes: 100, batchRecords: 1000, requestsInFlight: 16,
+  seconds: 15, records: recordsPerSec * 15, recordsPerSec, megabytesPerSec: recordsPerSec / 1e4, failedRequests: 0, latencyMsP50: 40, latencyMsP99: 90,
+});
+
+const failover = (windowMs: number | null, lost: number): FailoverBenchResult => ({
+  windowMs, longestAckGapMs: 1700, acknowledged: 30_000, lost, duplicates: 0, errors: 0, sent: 30_000, killedBroker: 2, newLeader: 1,
+  recordsPerSec: 2000, partitions: 3, errorCodes: {}, machine: 'm',
+});
+
+void t.test('formatTable: a header, a rule, one line per row, columns padded to one width', (t) => {
+  const text = formatTable([
+    { figure: 'a', measured: '1 rec/s', target: '>= 2 rec/s', met: 'no' },
+    { figure: 'a longer figure', measured: 'not yet measured (x)', target: '<= 5 ms', met: 'not yet measured' },
+  ]);
+  const lines = text.split('\n');
+  t.equal(lines.length, 4);
+  t.equal(lines[0], '| figure          | measured             | target     | met?             |');
+  t.equal(lines[1], '|-----------------|----------------------|------------|------------------|');
+  t.equal(lines[2], '| a               | 1 rec/s              | >= 2 rec/s | no               |');
+  t.ok(lines.every((line) => line.length === lines[0]?.length), 'every line has the same width');
+  t.equal(formatTable([]).split('\n').length, 2, 'no rows: header and rule only');
+  t.end();
+});
+
+void t.test('rows: met against the issue targets', (t) => {
+  t.equal(produceRow('p', produce(TARGETS.produceRf3RecordsPerSec), TARGETS.produceRf3RecordsPerSec).met, 'yes', 'at the target is met');
+  const below = produceRow('p', produce(300_000), TARGETS.produceRf3RecordsPerSec);
+  t.equal(below.met, 'no');
+  t.match(below.measured, /^300,000 rec\/s \(30 MB\/s, p50 40 ms, p99 90 ms\)$/);
+  t.equal(below.target, '>= 421,823 rec/s');
+  t.equal(failoverRow(failover(1400, 0)).met, 'yes');
+  t.equal(failoverRow(failover(1400, 1)).met, 'no', 'a lost record fails the row whatever the window');
+  t.equal(failoverRow(failover(1600, 0)).met, 'no');
+  t.equal(failoverRow(failover(null, 0)).met, 'no', 'no acknowledgement after the kill');
+  t.match(failoverRow(failover(null, 0)).measured, /no acknowledgement after the kill/);
+  const idle = { machine: 'm', partitions: 10_000, replicationFactor: 3, seconds: 10, cpuPercentByNode: [2, 3, 4] };
+  t.equal(idleRow(idle).met, 'partly', 'CPU met, RSS not measured');
+  t.equal(idleRow({ ...idle, cpuPercentByNode: [2, 6, 4] }).met, 'no');
+  t.equal(idleRow({ ...idle, partitions: 2000 }).met, 'no', 'fewer partitions than the issue asks');
+  t.match(idleRow({ ...idle, partitions: 2000 }).measured, /smaller than the issue's 10,000/);
+  t.end();
+});
