@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { bootstrapFrom, integerFlag, printJson, UsageError, type CommandIO } from '../cli/io.js';
 import type { Acks } from '../client/producer.js';
 import { LOCAL_NODES_MAX, type ClusterTarget, type LatencySummaryMs, type RunContext } from './perf-common.js';
+import { benchPerfConsume } from './perf-consume.js';
 import { benchPerfProduce, PRODUCERS_MAX } from './perf-produce.js';
 
 export const PERF_USAGE = `  bench produce [--bootstrap HOST:PORT,... | --nodes N] --topic T --records N --record-size B
@@ -12,6 +13,11 @@ export const PERF_USAGE = `  bench produce [--bootstrap HOST:PORT,... | --nodes 
       [--partitions N] [--replication-factor N] [--json]
       K client Producers send N records of B bytes (-1 or no --throughput: as fast as they go);
       records/s, MB/s, latency p50/p95/p99/p99.9/max from send() to its answer
+  bench consume [--bootstrap HOST:PORT,... | --nodes N] --topic T --records N [--group G]
+      [--timeout-ms MS] [--record-size B] [--json]
+      a client Consumer reads N records from the beginning (every partition assigned, or as a
+      member of group G); records/s, MB/s, time to the first record. A local cluster is first
+      filled with N records of B bytes (default 100) by the produce benchmark
   bench raw-produce [--target HOST:PORT | --nodes N] [--partitions N] [--replication-factor N]
       [--acks 0|1|all] [--record-bytes N] [--batch-records N] [--requests-in-flight N] [--seconds N] [--json]
       raw HTTP record batches at the partition leaders for a fixed time (no client library)`;
@@ -137,4 +143,30 @@ export async function runBenchPerfProduce(args: string[], io: CommandIO): Promis
   }
   io.stdout(`${result.records} records sent, ${result.recordsPerSec} records/sec (${result.mbPerSec} MB/sec), ${result.errors} errors\n`);
   io.stdout(`latency ${latencyText(result.latencyMs)}\n`);
+}
+
+export async function runBenchPerfConsume(args: string[], io: CommandIO): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: { ...clusterFlags, records: { type: 'string' }, group: { type: 'string' }, 'timeout-ms': { type: 'string' }, 'record-size': { type: 'string' } },
+  });
+  const target = clusterTarget(values, io);
+  if (target.bootstrap !== undefined && values['record-size'] !== undefined) throw new UsageError('--record-size sizes the records a local cluster is filled with; it cannot go with --bootstrap');
+  if (values.group?.length === 0) throw new UsageError('--group names a group');
+  const options = {
+    ...target,
+    topic: requiredTopic(values.topic),
+    records: requiredInteger('records', values.records, 1, RECORDS_MAX),
+    ...(values.group === undefined ? {} : { groupId: values.group }),
+    idleTimeoutMs: integerFlag('timeout-ms', values['timeout-ms'], 30_000, 1, 3_600_000),
+    fillRecordBytes: integerFlag('record-size', values['record-size'], 100, 0, RECORD_BYTES_MAX),
+  };
+  const result = await withContext(io, (context) => benchPerfConsume(options, context));
+  if (values.json) {
+    printJson(io, result);
+    return;
+  }
+  io.stdout(`${result.records} records read, ${result.recordsPerSec} records/sec (${result.mbPerSec} MB/sec), first record after ${result.timeToFirstRecordMs} ms\n`);
 }

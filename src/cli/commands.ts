@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { benchIdle, benchProduce } from '../bench/cluster.js';
 import { benchStorage } from '../bench/storage.js';
-import { PERF_USAGE, runBenchPerfProduce } from '../bench/perf-cli.js';
+import { PERF_USAGE, runBenchPerfConsume, runBenchPerfProduce } from '../bench/perf-cli.js';
 import { benchFailover } from '../bench/failover.js';
 import { runBenchAll } from '../bench/suite.js';
 import { startBroker } from '../broker/node-broker.js';
@@ -299,10 +299,11 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
       if (what === 'storage') await runBenchStorage(args, io);
       else if (what === 'produce') await runBenchPerfProduce(args, io);
       else if (what === 'raw-produce') await runBenchProduce(args, io);
+      else if (what === 'consume') await runBenchPerfConsume(args, io);
       else if (what === 'idle') await runBenchIdle(args, io);
       else if (what === 'failover') await runBenchFailover(args, io);
       else if (what === 'all') await runBenchAll(args, io);
-      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, raw-produce, idle, failover, all)`);
+      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, consume, raw-produce, idle, failover, all)`);
       return;
     }
     case 'quorum':
@@ -347,7 +348,7 @@ const COMMAND_WORDS: Readonly<Record<string, readonly string[]>> = {
   cluster: ['describe', 'run'],
   produce: [],
   consume: [],
-  bench: ['storage', 'produce', 'raw-produce', 'idle', 'failover', 'all'],
+  bench: ['storage', 'produce', 'consume', 'raw-produce', 'idle', 'failover', 'all'],
   start: [],
   quorum: [],
 };
