@@ -6,6 +6,7 @@ import { bootstrapFrom, integerFlag, printJson, UsageError, type CommandIO } fro
 import type { Acks } from '../client/producer.js';
 import { LOCAL_NODES_MAX, type ClusterTarget, type LatencySummaryMs, type RunContext } from './perf-common.js';
 import { benchPerfConsume } from './perf-consume.js';
+import { benchPerfE2e, E2E_RECORD_BYTES_MIN, E2E_RECORDS_MAX } from './perf-e2e.js';
 import { benchPerfProduce, PRODUCERS_MAX } from './perf-produce.js';
 
 export const PERF_USAGE = `  bench produce [--bootstrap HOST:PORT,... | --nodes N] --topic T --records N --record-size B
@@ -18,6 +19,10 @@ export const PERF_USAGE = `  bench produce [--bootstrap HOST:PORT,... | --nodes 
       a client Consumer reads N records from the beginning (every partition assigned, or as a
       member of group G); records/s, MB/s, time to the first record. A local cluster is first
       filled with N records of B bytes (default 100) by the produce benchmark
+  bench e2e [--bootstrap HOST:PORT,... | --nodes N] --topic T --throughput R --duration S
+      [--record-size B] [--acks 0|1|all] [--linger-ms MS] [--grace-ms MS] [--json]
+      a Producer at R records/s for S seconds and a Consumer reading at the same time: latency
+      from send() to the consumer's poll (p50..max) and records lost (not read within the grace)
   bench raw-produce [--target HOST:PORT | --nodes N] [--partitions N] [--replication-factor N]
       [--acks 0|1|all] [--record-bytes N] [--batch-records N] [--requests-in-flight N] [--seconds N] [--json]
       raw HTTP record batches at the partition leaders for a fixed time (no client library)`;
@@ -169,4 +174,35 @@ export async function runBenchPerfConsume(args: string[], io: CommandIO): Promis
     return;
   }
   io.stdout(`${result.records} records read, ${result.recordsPerSec} records/sec (${result.mbPerSec} MB/sec), first record after ${result.timeToFirstRecordMs} ms\n`);
+}
+
+export async function runBenchPerfE2e(args: string[], io: CommandIO): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: { ...clusterFlags, throughput: { type: 'string' }, duration: { type: 'string' }, 'record-size': { type: 'string' }, acks: { type: 'string' }, 'linger-ms': { type: 'string' }, 'grace-ms': { type: 'string' } },
+  });
+  const target = clusterTarget(values, io);
+  const topic = requiredTopic(values.topic);
+  const throughputRecordsPerSec = requiredInteger('throughput', values.throughput, 1, 10_000_000);
+  const durationSeconds = requiredInteger('duration', values.duration, 1, 86_400);
+  if (throughputRecordsPerSec * durationSeconds > E2E_RECORDS_MAX) throw new UsageError(`--throughput times --duration is at most ${E2E_RECORDS_MAX} records`);
+  const options = {
+    ...target,
+    topic,
+    throughputRecordsPerSec,
+    durationSeconds,
+    recordBytes: integerFlag('record-size', values['record-size'], 100, E2E_RECORD_BYTES_MIN, RECORD_BYTES_MAX),
+    acks: acksFlag(values.acks, 'all'),
+    lingerMs: integerFlag('linger-ms', values['linger-ms'], 1, 0, 60_000),
+    graceMs: integerFlag('grace-ms', values['grace-ms'], 5000, 0, 3_600_000),
+  };
+  const result = await withContext(io, (context) => benchPerfE2e(options, context));
+  if (values.json) {
+    printJson(io, result);
+    return;
+  }
+  io.stdout(`${result.records} records end to end, ${result.recordsPerSec} records/sec, ${result.lost} lost\n`);
+  io.stdout(`latency ${latencyText(result.latencyMs)}\n`);
 }

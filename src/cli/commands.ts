@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { benchIdle, benchProduce } from '../bench/cluster.js';
 import { benchStorage } from '../bench/storage.js';
-import { PERF_USAGE, runBenchPerfConsume, runBenchPerfProduce } from '../bench/perf-cli.js';
+import { PERF_USAGE, runBenchPerfConsume, runBenchPerfE2e, runBenchPerfProduce } from '../bench/perf-cli.js';
 import { benchFailover } from '../bench/failover.js';
 import { runBenchAll } from '../bench/suite.js';
 import { startBroker } from '../broker/node-broker.js';
@@ -300,10 +300,11 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
       else if (what === 'produce') await runBenchPerfProduce(args, io);
       else if (what === 'raw-produce') await runBenchProduce(args, io);
       else if (what === 'consume') await runBenchPerfConsume(args, io);
+      else if (what === 'e2e') await runBenchPerfE2e(args, io);
       else if (what === 'idle') await runBenchIdle(args, io);
       else if (what === 'failover') await runBenchFailover(args, io);
       else if (what === 'all') await runBenchAll(args, io);
-      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, consume, raw-produce, idle, failover, all)`);
+      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, consume, e2e, raw-produce, idle, failover, all)`);
       return;
     }
     case 'quorum':
@@ -348,7 +349,7 @@ const COMMAND_WORDS: Readonly<Record<string, readonly string[]>> = {
   cluster: ['describe', 'run'],
   produce: [],
   consume: [],
-  bench: ['storage', 'produce', 'consume', 'raw-produce', 'idle', 'failover', 'all'],
+  bench: ['storage', 'produce', 'consume', 'e2e', 'raw-produce', 'idle', 'failover', 'all'],
   start: [],
   quorum: [],
 };
