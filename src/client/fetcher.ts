@@ -8,7 +8,7 @@ import { CONTROL_FLAG, decodeBatch, TIMESTAMP_TYPE_LOG_APPEND_TIME_FLAG, type He
 import { numberHeader, type Connections, type HttpAnswer, errorFromAnswer } from './connections.js';
 import type { Metadata } from './metadata.js';
 import type { ResolvedClientOptions } from './options.js';
-import { asDriftwoodError, backoffMs, isRetriable, monotonicMs, needsMetadataRefresh, type Timers } from './retry.js';
+import { asDriftwoodError, backoffMs, isRetriable, monotonicMs, needsMetadataRefresh, Wakeup, type Timers } from './retry.js';
 
 export interface TopicPartition {
   readonly topic: string;
@@ -106,7 +106,7 @@ export class Fetcher {
   private inFlight = 0;
   private cursor = 0;
   private readonly waiters = new Set<() => void>();
-  private wake: { atMs: number; cancel: () => void } | null = null;
+  private readonly wake: Wakeup;
 
   constructor(
     private readonly connections: Connections,
@@ -115,7 +115,9 @@ export class Fetcher {
     private readonly config: FetcherConfig,
     private readonly timers: Timers,
     private readonly committed: CommittedLookup | null,
-  ) {}
+  ) {
+    this.wake = new Wakeup(timers, () => { this.pump(); });
+  }
 
   get bufferedBytes(): number {
     let bytes = 0;
@@ -229,19 +231,7 @@ export class Fetcher {
       if (this.inFlight >= this.config.fetchesInFlightMax || bufferedBytes >= this.config.fetchBytesMax) break;
       void this.fetch(state);
     }
-    this.armWake(nextMs);
-  }
-
-  private armWake(atMs: number): void {
-    if (this.wake !== null && this.wake.atMs <= atMs && this.wake.atMs > monotonicMs()) return;
-    this.wake?.cancel();
-    this.wake = null;
-    if (atMs === Infinity) return;
-    const cancel = this.timers.after(atMs - monotonicMs(), () => {
-      this.wake = null;
-      this.pump();
-    });
-    this.wake = { atMs, cancel };
+    this.wake.at(nextMs);
   }
 
   private backOff(state: PartitionState, error: unknown): void {

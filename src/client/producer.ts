@@ -12,7 +12,7 @@ import { BufferPool, PartitionQueue, nextSequence, normalizeHeaders, recordSizeB
 import { Connections, errorFromAnswer } from './connections.js';
 import { Metadata, type TopicMetadata } from './metadata.js';
 import { checkedInteger, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
-import { asDriftwoodError, backoffMs, isRetriable, monotonicMs, needsMetadataRefresh, retryUntil, Timers } from './retry.js';
+import { asDriftwoodError, backoffMs, isRetriable, monotonicMs, needsMetadataRefresh, retryUntil, Timers, Wakeup } from './retry.js';
 
 export type { RecordMetadata } from './accumulator.js';
 
@@ -125,7 +125,7 @@ export class Producer {
   private flushing = 0;
   private closedValue = false;
   private closing: Promise<void> | null = null;
-  private wake: { atMs: number; cancel: () => void } | null = null;
+  private readonly wake = new Wakeup(this.timers, () => { this.pump(); });
   private producerIdValue: ProducerId | null = null;
   private producerIdFetch: Promise<ProducerId> | null = null;
   private producerIdGeneration = 0;
@@ -313,7 +313,7 @@ export class Producer {
     const nowMs = monotonicMs();
     let nextMs = Infinity;
     for (const queue of this.queues.values()) nextMs = Math.min(nextMs, this.pumpQueue(queue, nowMs));
-    this.armWake(nextMs);
+    this.wake.at(nextMs);
   }
 
   /** Expires, starts or schedules the queue's batches; returns when to look at it again. */
@@ -347,18 +347,6 @@ export class Producer {
       }
       this.failBatch(queue, batch, new DriftwoodError('REQUEST_TIMED_OUT', `${batch.recordCount} records for ${batch.topic}-${batch.partition} were not answered within deliveryTimeoutMs ${this.config.deliveryTimeoutMs}${batch.attempts > 0 ? '; they may have been written' : ''}`));
     }
-  }
-
-  private armWake(atMs: number): void {
-    if (this.wake !== null && this.wake.atMs <= atMs) return;
-    this.wake?.cancel();
-    this.wake = null;
-    if (atMs === Infinity) return;
-    const cancel = this.timers.after(atMs - monotonicMs(), () => {
-      this.wake = null;
-      this.pump();
-    });
-    this.wake = { atMs, cancel };
   }
 
   private async sendHead(queue: PartitionQueue): Promise<void> {

@@ -130,6 +130,31 @@ export class Timers {
   }
 }
 
+/**
+ * One timer that calls `wake` at the earliest time asked for: a loop (the producer's sender,
+ * the consumer's fetcher) asks for its next deadline after every pass, and a later ask keeps
+ * an earlier wake-up still to come.
+ */
+export class Wakeup {
+  private armed: { atMs: number; cancel: () => void } | null = null;
+
+  constructor(private readonly timers: Timers, private readonly wake: () => void) {}
+
+  /** Wakes at `atMs` (monotonic; Infinity: not at all), unless an earlier wake-up is pending. */
+  at(atMs: number): void {
+    const nowMs = monotonicMs();
+    if (this.armed !== null && this.armed.atMs <= atMs && this.armed.atMs > nowMs) return;
+    this.armed?.cancel();
+    this.armed = null;
+    if (atMs === Infinity) return;
+    const cancel = this.timers.after(atMs - nowMs, () => {
+      this.armed = null;
+      this.wake();
+    });
+    this.armed = { atMs, cancel };
+  }
+}
+
 /** Milliseconds on a clock that never goes back (deadlines, ages). */
 export function monotonicMs(): number {
   return performance.now();
