@@ -5,6 +5,7 @@
 //   idle:    a topic with many partitions at RF 3 sits idle; CPU used by each node per second,
 //            which is what the replica fetch sessions cost when nothing happens.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +73,11 @@ export interface IdleBenchResult {
   cpuPercentByNode: number[];
 }
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'driftwood.js');
+/** The built command: next to this file in dist/, or in dist/ when this file runs from source. */
+const BIN = ((): string => {
+  const sibling = join(import.meta.dirname, '..', '..', 'bin', 'driftwood.js');
+  return existsSync(sibling) ? sibling : join(import.meta.dirname, '..', '..', 'dist', 'bin', 'driftwood.js');
+})();
 const STARTUP_MS_MAX = 60_000;
 
 export function machine(): string {

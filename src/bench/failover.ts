@@ -6,18 +6,13 @@
 // of partition 0 after it; an acknowledged record is lost unless it is read back at the
 // offset it was acknowledged with.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { Admin } from '../client/admin.js';
 import { Consumer } from '../client/consumer.js';
 import { Producer } from '../client/producer.js';
 import { isDriftwoodError } from '../../storage/errors.js';
-import { freePort } from '../node-free-port.js';
-import { machine } from './cluster.js';
+import { machine, startCluster } from './cluster.js';
 
 export interface FailoverBenchOptions {
   /** Records sent per second, spread over the partitions. */
@@ -73,45 +68,29 @@ const READ_BACK_MS_MAX = 60_000;
 /** Sends one benchmark keeps at most (a bound on its memory). */
 const SENDS_MAX = 2_000_000;
 
-/** The built command: next to this file in dist/, or in dist/ when this file runs from source. */
-function driftwoodBin(): string {
-  const sibling = join(import.meta.dirname, '..', '..', 'bin', 'driftwood.js');
-  return existsSync(sibling) ? sibling : join(import.meta.dirname, '..', '..', 'dist', 'bin', 'driftwood.js');
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Starts `size` nodes in a fresh temp dir. stop() kills them and removes it; so does SIGINT
- * or SIGTERM of this process, which would otherwise leave the nodes running.
+ * Starts `size` nodes (cluster.ts's startCluster). stop() kills them and removes their temp
+ * dir; so does SIGINT or SIGTERM of this process, which would otherwise leave them running.
  */
-async function startNodes(size: number): Promise<{ nodes: BenchNode[]; stop: () => void }> {
-  const dir = await mkdtemp(join(os.tmpdir(), 'driftwood-failover-'));
-  const ports: number[] = [];
-  for (let i = 0; i < size; i += 1) ports.push(await freePort());
-  const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
-  const bin = driftwoodBin();
-  const nodes = ports.map((port, i): BenchNode => {
-    const id = i + 1;
-    const child = spawn(process.execPath, [bin, 'start', '--id', String(id), '--peers', peers, '--data', join(dir, `n${id}`)], { stdio: ['ignore', 'ignore', 'ignore'] });
-    return { id, address: `127.0.0.1:${port}`, child };
-  });
-  let stopped = false;
-  const stop = (): void => {
-    if (stopped) return;
-    stopped = true;
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    for (const node of nodes) if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+async function startNodes(size: number): Promise<{ nodes: BenchNode[]; stop: () => Promise<void> }> {
+  const cluster = await startCluster(size);
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await cluster.stop();
+    })();
+    return stopping;
   };
   function onSignal(signal: NodeJS.Signals): void {
-    stop();
-    process.kill(process.pid, signal);
+    void stop().finally(() => { process.kill(process.pid, signal); });
   }
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  return { nodes, stop };
+  return { nodes: cluster.nodes.map((node) => ({ id: node.id, address: `127.0.0.1:${node.port}`, child: node.child })), stop };
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
@@ -159,7 +138,7 @@ export async function benchFailover(options: FailoverBenchOptions): Promise<Fail
     return summarize(options, run, readBack);
   } finally {
     await admin.close().catch(() => undefined);
-    stop();
+    await stop();
   }
 }
 

@@ -14,7 +14,8 @@ import { NodeDisk } from '../../storage/node-disk.js';
 import { PartitionLog } from '../../storage/partition-log.js';
 import { buildBatch } from '../../storage/record-batch.js';
 import type { PartitionState } from '../../src/controller/image.js';
-import { Partition, type FollowerFetchAnswer } from '../../src/replica/partition.js';
+import { Partition } from '../../src/replica/partition.js';
+import { fetchOnce } from '../helpers/replica.js';
 import { readAll, valuesOf } from '../helpers/log.js';
 
 const DAY = 86_400_000;
@@ -47,14 +48,6 @@ function cluster(): Cluster {
       return Partition.open(broker, log, s, clock, { replicaLagTimeMaxMs: 10_000, producerIdExpirationMs: DAY }, 0);
     },
   };
-}
-
-async function fetchOnce(leader: Partition, follower: Partition, followerId: number): Promise<FollowerFetchAnswer> {
-  const answer = await leader.readForFollower({ followerId, leaderEpoch: leader.state.leaderEpoch, fetchOffset: follower.log.logEndOffset, lastFetchedEpoch: follower.lastFetchedEpoch, bytesMax: 1 << 20 });
-  if (answer.kind === 'records') await follower.appendFromLeader(answer.bytes, answer.highWatermark);
-  else if (answer.kind === 'diverging') await follower.truncateToDivergence(answer.epoch, answer.endOffset);
-  else await follower.startOver(answer.logStartOffset, answer.highWatermark);
-  return answer;
 }
 
 void t.test('a retried batch is answered with the original offsets and not written again', async (t) => {

@@ -7,7 +7,8 @@ import { SimDisk } from '../../sim/disk.js';
 import { slowDisk } from '../../sim/slow-disk.js';
 import { PartitionLog } from '../../storage/partition-log.js';
 import type { PartitionState } from '../../src/controller/image.js';
-import { Partition, type FollowerFetchAnswer } from '../../src/replica/partition.js';
+import { Partition } from '../../src/replica/partition.js';
+import { fetchOnce } from '../helpers/replica.js';
 import { isrChangeOutcome } from '../../src/replica/replica-manager.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import { makeBatch, readAll, valuesOf } from '../helpers/log.js';
@@ -26,15 +27,6 @@ function replicas(): { clock: VirtualClock; open: (broker: number, s: PartitionS
     clock,
     open: async (broker, s) => Partition.open(broker, await PartitionLog.open({ disk, dir: `b${broker}/T-0`, clock, config: { flushIntervalMs: 0 } }), s, clock, config, 0),
   };
-}
-
-/** One follower fetch round: ask the leader, apply the answer to the follower. */
-async function fetchOnce(leader: Partition, follower: Partition, followerId: number): Promise<FollowerFetchAnswer> {
-  const answer = await leader.readForFollower({ followerId, leaderEpoch: leader.state.leaderEpoch, fetchOffset: follower.log.logEndOffset, lastFetchedEpoch: follower.lastFetchedEpoch, bytesMax: 1 << 20 });
-  if (answer.kind === 'records') await follower.appendFromLeader(answer.bytes, answer.highWatermark);
-  else if (answer.kind === 'diverging') await follower.truncateToDivergence(answer.epoch, answer.endOffset);
-  else await follower.startOver(answer.logStartOffset, answer.highWatermark);
-  return answer;
 }
 
 void t.test('a sole replica commits at once: the high watermark follows the log end', async (t) => {
