@@ -90,10 +90,16 @@ export class ProducerBatch {
   }
 }
 
-/** The batches of one partition, oldest first; only the first is ever in flight. */
+/**
+ * The batches of one partition, oldest first. The first `requestBatches` of them are one
+ * request (in flight, or waiting to be retried with the same bytes); only one request per
+ * partition is in flight, so retries cannot reorder records.
+ */
 export class PartitionQueue {
   readonly batches: ProducerBatch[] = [];
   inFlight = false;
+  /** How many of the first batches the current request carries (0: none formed). */
+  requestBatches = 0;
   /** The next batch's baseSequence under the producer id of generation `sequenceGeneration`. */
   nextSequence = 0;
   sequenceGeneration = -1;

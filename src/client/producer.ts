@@ -1,7 +1,9 @@
 // The producer: send() picks a partition (explicit, murmur2 of the key as Kafka's default
 // partitioner, or sticky for null keys), appends the record to that partition's open batch,
-// and a sender pushes batches as RecordBatch v2 bytes to partition leaders, one batch in
-// flight per partition so that retries cannot reorder records. With idempotence (the default)
+// and a sender pushes batches as RecordBatch v2 bytes to partition leaders, one request in
+// flight per partition so that retries cannot reorder records. A request carries every batch
+// of its partition that waited for the one before (up to requestBytesMax), so a partition's
+// throughput is not one batch per round trip. With idempotence (the default)
 // every batch carries the producer id, epoch and a per-partition sequence; a retry resends
 // the same bytes, and the broker answers a duplicate with the offsets it wrote the first time.
 import assert from 'node:assert/strict';
@@ -206,9 +208,9 @@ export class Producer {
       this.buffer.close(new DriftwoodError('CLIENT_CLOSED', 'the producer closed while the send waited for buffer room'));
       this.timers.close();
       const abandoned = new DriftwoodError('CLIENT_CLOSED', 'the producer closed before the record was answered; it may have been written');
-      const batches = [...this.queues.values()].flatMap((queue) => queue.batches.map((batch) => ({ queue, batch })));
+      const batches = [...this.queues.values()].flatMap((queue) => queue.batches.map((batch, index) => ({ queue, batch, inFlight: queue.inFlight && index < queue.requestBatches })));
       // A batch in flight fails when its connection closes; the others fail here.
-      for (const { queue, batch } of batches) if (!(queue.inFlight && queue.batches[0] === batch)) this.failBatch(queue, batch, abandoned);
+      for (const { queue, batch, inFlight } of batches) if (!inFlight) this.failBatch(queue, batch, abandoned);
       await this.connections.close(timeoutMs === Infinity ? undefined : ABANDON_GRACE_MS);
       await Promise.all(batches.map(({ batch }) => batch.settled));
     })();
@@ -321,12 +323,13 @@ export class Producer {
     this.expire(queue, nowMs);
     const head = queue.batches[0];
     if (head === undefined) return Infinity;
-    const waiting = queue.inFlight ? queue.batches[1] : head;
+    // The request's own batches expire through retryOrFail; the first one after them here.
+    const waiting = queue.batches[queue.requestBatches];
     const expiryMs = waiting === undefined ? Infinity : waiting.createdMs + this.config.deliveryTimeoutMs;
     if (queue.inFlight) return expiryMs;
     const readyMs = this.readyAtMs(queue, head);
     if (readyMs > nowMs) return Math.min(readyMs, expiryMs);
-    void this.sendHead(queue);
+    void this.sendRequest(queue);
     return Infinity;
   }
 
@@ -337,9 +340,9 @@ export class Producer {
     return head.createdMs + this.config.lingerMs;
   }
 
-  /** Fails batches that waited deliveryTimeoutMs without being in flight (Kafka expires them the same way). */
+  /** Fails batches that waited deliveryTimeoutMs without being sent (Kafka expires them the same way). */
   private expire(queue: PartitionQueue, nowMs: number): void {
-    for (let index = queue.inFlight ? 1 : 0; index < queue.batches.length;) {
+    for (let index = queue.requestBatches; index < queue.batches.length;) {
       const batch = queue.batches[index] as ProducerBatch;
       if (nowMs < batch.createdMs + this.config.deliveryTimeoutMs) {
         index += 1;
@@ -349,28 +352,49 @@ export class Producer {
     }
   }
 
-  private async sendHead(queue: PartitionQueue): Promise<void> {
-    const batch = queue.batches[0];
-    assert(batch !== undefined && !queue.inFlight, 'one batch in flight per partition');
+  private async sendRequest(queue: PartitionQueue): Promise<void> {
+    assert(!queue.inFlight && queue.batches.length > 0, 'one request in flight per partition');
     queue.inFlight = true;
+    if (queue.requestBatches === 0) queue.requestBatches = this.requestBatchCount(queue);
+    const batches = queue.batches.slice(0, queue.requestBatches);
     // Sealed before anything is awaited: a record appended while the producer id is on its way
     // would be answered for without being in the bytes.
-    batch.sealed = true;
+    for (const batch of batches) batch.sealed = true;
+    const recordCount = batches.reduce((sum, batch) => sum + batch.recordCount, 0);
     try {
-      const bytes = batch.bytes ?? await this.freeze(queue, batch);
-      const leader = await this.metadata.currentLeader(batch.topic, batch.partition);
+      const bytes = await this.requestBytes(queue, batches);
+      const leader = await this.metadata.currentLeader(queue.topic, queue.partition);
       const timeoutMs = Math.min(this.client.requestTimeoutMs, PRODUCE_TIMEOUT_MS_MAX);
-      const path = `/v1/topics/${encodeURIComponent(batch.topic)}/partitions/${batch.partition}/records?acks=${this.config.acks}&timeoutMs=${timeoutMs}`;
+      const path = `/v1/topics/${encodeURIComponent(queue.topic)}/partitions/${queue.partition}/records?acks=${this.config.acks}&timeoutMs=${timeoutMs}`;
       this.metricsValue.requests += 1;
       const answer = await this.connections.request(leader.address, { method: 'POST', path, body: bytes, contentType: BATCH_CONTENT_TYPE, timeoutMs: timeoutMs + ANSWER_SLACK_MS });
       if (answer.status >= 300) throw errorFromAnswer(answer);
-      this.complete(queue, batch, this.config.acks === 0 ? -1 : baseOffsetOf(answer.body, batch.recordCount));
+      this.complete(queue, batches, this.config.acks === 0 ? -1 : baseOffsetOf(answer.body, recordCount));
     } catch (error) {
-      this.retryOrFail(queue, batch, asDriftwoodError(error));
+      this.retryOrFail(queue, batches, recordCount, asDriftwoodError(error));
     } finally {
       queue.inFlight = false;
       this.pump();
     }
+  }
+
+  /** How many of the queue's first batches one request takes: at least one, then while they fit requestBytesMax. */
+  private requestBatchCount(queue: PartitionQueue): number {
+    let count = 0;
+    let bytes = 0;
+    for (const batch of queue.batches) {
+      if (count > 0 && bytes + batch.sizeBytes > this.config.requestBytesMax) break;
+      bytes += batch.sizeBytes;
+      count += 1;
+    }
+    return count;
+  }
+
+  /** The request's body: its batches' bytes, built at the first send and the same for every retry. */
+  private async requestBytes(queue: PartitionQueue, batches: readonly ProducerBatch[]): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for (const batch of batches) parts.push(batch.bytes ?? await this.freeze(queue, batch));
+    return parts.length === 1 ? parts[0] as Buffer : Buffer.concat(parts);
   }
 
   /** Builds the batch's bytes once, with the producer id and next sequence when idempotent. */
@@ -395,27 +419,36 @@ export class Producer {
     return batch.bytes;
   }
 
-  private complete(queue: PartitionQueue, batch: ProducerBatch, baseOffset: number): void {
-    assert.equal(queue.batches[0], batch, 'the answered batch is the one in flight');
-    queue.batches.shift();
-    this.buffer.release(batch.bufferBytes);
-    batch.complete(baseOffset);
+  /** The request's batches are written from `baseOffset` on (-1: acks=0), in their order. */
+  private complete(queue: PartitionQueue, batches: readonly ProducerBatch[], baseOffset: number): void {
+    assert(batches.length === queue.requestBatches && batches.every((batch, index) => queue.batches[index] === batch), 'the answered batches are the ones in flight');
+    queue.batches.splice(0, batches.length);
+    queue.requestBatches = 0;
+    let offset = baseOffset;
+    for (const batch of batches) {
+      this.buffer.release(batch.bufferBytes);
+      batch.complete(baseOffset < 0 ? -1 : offset);
+      offset += batch.recordCount;
+    }
   }
 
-  private retryOrFail(queue: PartitionQueue, batch: ProducerBatch, error: DriftwoodError): void {
-    if (needsMetadataRefresh(error)) this.metadata.invalidate(batch.topic);
-    const waitMs = backoffMs(batch.attempts, this.client);
-    batch.attempts += 1;
-    const deadlineMs = batch.createdMs + this.config.deliveryTimeoutMs;
+  /** Retries the request (the same batches, the same bytes) after a backoff, or fails all its batches. */
+  private retryOrFail(queue: PartitionQueue, batches: readonly ProducerBatch[], recordCount: number, error: DriftwoodError): void {
+    if (needsMetadataRefresh(error)) this.metadata.invalidate(queue.topic);
+    const head = batches[0] as ProducerBatch;
+    const waitMs = backoffMs(head.attempts, this.client);
+    for (const batch of batches) batch.attempts += 1;
+    // The oldest batch's deadline is the request's.
+    const deadlineMs = head.createdMs + this.config.deliveryTimeoutMs;
     if (isRetriable(error) && !this.timers.closed) {
       if (monotonicMs() + waitMs < deadlineMs) {
-        batch.retryAtMs = monotonicMs() + waitMs;
+        head.retryAtMs = monotonicMs() + waitMs;
         this.metricsValue.retries += 1;
         return;
       }
-      error = new DriftwoodError('REQUEST_TIMED_OUT', `${batch.recordCount} records for ${batch.topic}-${batch.partition} were not answered within deliveryTimeoutMs ${this.config.deliveryTimeoutMs}; they may have been written (last error ${error.code}: ${error.message})`, { lastError: error.code });
+      error = new DriftwoodError('REQUEST_TIMED_OUT', `${recordCount} records for ${queue.topic}-${queue.partition} were not answered within deliveryTimeoutMs ${this.config.deliveryTimeoutMs}; they may have been written (last error ${error.code}: ${error.message})`, { lastError: error.code });
     }
-    this.failBatch(queue, batch, error);
+    for (const batch of batches) this.failBatch(queue, batch, error);
   }
 
   /**
@@ -427,6 +460,7 @@ export class Producer {
     const index = queue.batches.indexOf(batch);
     assert(index >= 0, 'a failed batch is queued');
     queue.batches.splice(index, 1);
+    if (index < queue.requestBatches) queue.requestBatches -= 1;
     this.buffer.release(batch.bufferBytes);
     if (batch.sequenced || PRODUCER_ID_CODES.has(error.code)) this.resetProducerId();
     batch.fail(error);

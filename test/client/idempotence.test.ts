@@ -17,14 +17,14 @@ void t.test('the idempotent producer across retries and resets', { timeout: 90_0
   const { cluster, bootstrap, admin } = await clientCluster(t, 'client-idempotence', 3);
 
   /** Sends 20 records while a follower of the topic's partition is stopped; answers the producer's retries. */
-  const sendThroughStall = async (topic: string, idempotent: boolean): Promise<{ offsets: number[]; retries: number }> => {
+  const sendThroughStall = async (topic: string, idempotent: boolean, batchBytesMax?: number): Promise<{ offsets: number[]; retries: number; requests: number; batches: number }> => {
     await createServedTopic(admin, topic, 1, 3, { 'min.insync.replicas': 2 });
     const partition = await waitFor(`the whole ISR of ${topic}`, 20_000, async () => {
       const p = (await admin.describeTopic(topic)).partitions[0]!;
       return p.isr.length === 3 ? p : undefined;
     });
     const follower = partition.replicas.find((id) => id !== partition.leader)!;
-    const producer = new Producer({ bootstrap, idempotent, lingerMs: 0, requestTimeoutMs: 300, deliveryTimeoutMs: 30_000 });
+    const producer = new Producer({ bootstrap, idempotent, lingerMs: 0, requestTimeoutMs: 300, deliveryTimeoutMs: 30_000, ...(batchBytesMax === undefined ? {} : { batchBytesMax }) });
     t.teardown(() => producer.close());
     await producer.send({ topic, value: 'warm' });
     const child = cluster.nodes.get(follower)!.child;
@@ -38,11 +38,11 @@ void t.test('the idempotent producer across retries and resets', { timeout: 90_0
     } finally {
       child.kill('SIGCONT');
     }
-    const { retries } = producer.metrics();
+    const { retries, requests, batches } = producer.metrics();
     await producer.close();
     // The stopped broker was fenced; the next topic needs it back.
     await waitFor('the stopped broker to be alive again', 20_000, async () => ((await admin.describeCluster()).brokers.every((b) => b.state === 'alive') ? true : undefined));
-    return { offsets, retries };
+    return { offsets, retries, requests, batches };
   };
   const values = async (topic: string): Promise<string[]> => ((await readAll(bootstrap, admin, topic)).get(0) ?? []).map((r) => r.value?.toString() ?? '');
   const expected = ['warm', ...Array.from({ length: 20 }, (_, i) => `v${i}`)];
@@ -56,8 +56,12 @@ void t.test('the idempotent producer across retries and resets', { timeout: 90_0
   });
 
   await t.test('with idempotence on, retries are answered with the original offsets', async (t) => {
-    const { offsets, retries } = await sendThroughStall('once', true);
+    // One record per batch: the sends queued behind the first request go as one request of
+    // many sequenced batches, and that request is what is retried.
+    const { offsets, retries, requests, batches } = await sendThroughStall('once', true, 64);
     t.ok(retries > 0, `the producer retried ${retries} times`);
+    t.equal(batches, 21, 'a batch per record');
+    t.ok(requests - retries < batches, `${batches} batches in ${requests - retries} requests (besides ${retries} retries)`);
     t.same(offsets, Array.from({ length: 20 }, (_, i) => i + 1), 'each record answered with its one offset');
     t.same(await values('once'), expected, 'every record stored once, in order');
   });
@@ -69,6 +73,8 @@ void t.test('the idempotent producer across retries and resets', { timeout: 90_0
     for (let round = 0; round < 3; round += 1) {
       await Promise.all(Array.from({ length: 25 }, (_, i) => producer.send({ topic: 'sequences', value: `r${round}-${i}-${'x'.repeat(40)}` })));
     }
+    const { requests, batches } = producer.metrics();
+    t.ok(requests < batches, `${batches} batches went in ${requests} requests`);
     const headers = await storedBatches(bootstrap, admin, 'sequences');
     t.ok(headers.length >= 4, `${headers.length} batches`);
     t.equal(new Set(headers.map((h) => h.producerId)).size, 1, 'one producer id');
