@@ -100,18 +100,39 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>): Prom
   throw new Error(`benchmark: timed out waiting for ${what}`);
 }
 
+/**
+ * Node options for the benchmark's nodes, for profiling them: DRIFTWOOD_NODE_ARGS="--cpu-prof
+ * --cpu-prof-dir=/tmp/prof" (node refuses --cpu-prof in NODE_OPTIONS). With it, stop() ends
+ * the nodes with SIGTERM and waits for them, so that they write their profiles.
+ */
+function nodeArgs(): string[] {
+  return (process.env['DRIFTWOOD_NODE_ARGS'] ?? '').split(/\s+/).filter((arg) => arg.length > 0);
+}
+
+/** How long stop() waits for a node it asked to exit (with DRIFTWOOD_NODE_ARGS) before it kills it. */
+const EXIT_WAIT_MS = 15_000;
+
 /** Starts `size` nodes with fresh data directories; every child is killed by stop(). */
 export async function startCluster(size: number): Promise<LocalCluster> {
+  const execArgs = nodeArgs();
   const dir = await mkdtemp(join(os.tmpdir(), 'driftwood-bench-'));
   const ports: number[] = [];
   for (let i = 0; i < size; i += 1) ports.push(await freePort());
   const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
   const nodes = ports.map((port, i): Node => {
     const id = i + 1;
-    const child = spawn(process.execPath, [BIN, 'start', '--id', String(id), '--peers', peers, '--data', join(dir, `n${id}`)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, [...execArgs, BIN, 'start', '--id', String(id), '--peers', peers, '--data', join(dir, `n${id}`)], { stdio: ['ignore', 'ignore', 'inherit'] });
     return { id, port, child, client: new Client(`http://127.0.0.1:${port}`, { allowH2: true, useH2c: true, pipelining: 256 } as Client.Options) };
   });
   const stop = async (): Promise<void> => {
+    if (execArgs.length > 0) {
+      await Promise.all(nodes.map(async (node) => {
+        if (node.child.exitCode !== null || node.child.signalCode !== null) return;
+        const exited = new Promise((resolve) => node.child.once('exit', resolve));
+        node.child.kill('SIGTERM');
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, EXIT_WAIT_MS))]);
+      }));
+    }
     for (const node of nodes) node.child.kill('SIGKILL');
     await Promise.all(nodes.map((node) => node.client.destroy()));
     await rm(dir, { recursive: true, force: true });
