@@ -19,7 +19,7 @@ import type { ReplicaChannel } from '../replica/fetch-protocol.js';
 import { replicaBugs, type ReplicaBug } from '../replica/partition.js';
 import { ReplicaManager, type ReplicaManagerConfig } from '../replica/replica-manager.js';
 import { BrokerAgent } from './broker-agent.js';
-import { handleControllerRequest, type ControllerAnswers, type ControllerChannel, type ControllerRequest, type ControllerRequestKind } from './controller-requests.js';
+import { errorFromWire, handleControllerRequest, type ControllerAnswers, type ControllerChannel, type ControllerRequest, type ControllerRequestKind } from './controller-requests.js';
 
 /**
  * Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`), as
@@ -138,9 +138,10 @@ export class BrokerNode {
       disk: ports.disk,
       image,
       channel: ports.replicaChannel,
-      alterPartition: (request) => {
-        if (node === null) return Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'starting'));
-        return node.toController({ kind: 'alter-partition', body: { ...request, brokerId: config.id, brokerEpoch: node.agent.epoch } });
+      alterPartitions: async (partitions) => {
+        if (node === null) throw new DriftwoodError('NOT_CONTROLLER', 'starting');
+        const answer = await node.toController({ kind: 'alter-partitions', body: { brokerId: config.id, brokerEpoch: node.agent.epoch, partitions } });
+        return answer.partitions.map((one) => ('state' in one ? one : { error: errorFromWire(one.refused, 'AlterPartitions refused the partition') }));
       },
       mayTakeRoles: () => {
         if (config.bugs?.has('roles-before-caught-up') === true) return true;

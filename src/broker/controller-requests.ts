@@ -3,9 +3,9 @@
 // broker runs it locally when its node leads the quorum and sends it through a
 // ControllerChannel otherwise (HTTP/2 between processes, the simulated network in sim/).
 import { DriftwoodError, errorCodes, type ErrorCode } from '../../storage/errors.js';
-import type { AlterPartitionRequest, CreateTopicRequest, ProducerIdBlock, RegisterBrokerRequest } from '../controller/commands.js';
+import type { AlterPartitionAnswer, AlterPartitionsRequest, CreateTopicRequest, ProducerIdBlock, RegisterBrokerRequest } from '../controller/commands.js';
 import type { Controller, HeartbeatRequest } from '../controller/controller.js';
-import type { PartitionState, TopicState } from '../controller/image.js';
+import type { TopicState } from '../controller/image.js';
 
 export interface BrokerEpochRequest {
   readonly brokerId: number;
@@ -16,7 +16,7 @@ interface Requests {
   register: RegisterBrokerRequest;
   heartbeat: HeartbeatRequest;
   shutdown: BrokerEpochRequest;
-  'alter-partition': AlterPartitionRequest;
+  'alter-partitions': AlterPartitionsRequest;
   'create-topic': CreateTopicRequest;
   'delete-topic': { readonly name: string };
   'elect-preferred-leaders': Readonly<Record<string, never>>;
@@ -27,7 +27,7 @@ export interface ControllerAnswers {
   register: { brokerEpoch: number };
   heartbeat: { fenced: boolean };
   shutdown: { ok: true };
-  'alter-partition': PartitionState;
+  'alter-partitions': { partitions: AlterPartitionAnswer[] };
   'create-topic': TopicState;
   'delete-topic': { ok: true };
   'elect-preferred-leaders': { elected: number };
@@ -37,7 +37,7 @@ export interface ControllerAnswers {
 export type ControllerRequestKind = keyof Requests;
 export type ControllerRequest<K extends ControllerRequestKind = ControllerRequestKind> = K extends ControllerRequestKind ? { readonly kind: K; readonly body: Requests[K] } : never;
 
-export const controllerRequestKinds: readonly ControllerRequestKind[] = ['register', 'heartbeat', 'shutdown', 'alter-partition', 'create-topic', 'delete-topic', 'elect-preferred-leaders', 'allocate-producer-ids'];
+export const controllerRequestKinds: readonly ControllerRequestKind[] = ['register', 'heartbeat', 'shutdown', 'alter-partitions', 'create-topic', 'delete-topic', 'elect-preferred-leaders', 'allocate-producer-ids'];
 
 /** The port a broker uses to reach the controller on another node. */
 export interface ControllerChannel {
@@ -56,7 +56,7 @@ async function dispatch(controller: Controller, request: ControllerRequest): Pro
     case 'register': return controller.registerBroker(request.body);
     case 'heartbeat': return controller.heartbeat(request.body);
     case 'shutdown': await controller.controlledShutdown(request.body); return { ok: true };
-    case 'alter-partition': return controller.alterPartition(request.body);
+    case 'alter-partitions': return { partitions: await controller.alterPartitions(request.body) };
     case 'create-topic': return controller.createTopic(request.body);
     case 'delete-topic': await controller.deleteTopic(request.body.name); return { ok: true };
     case 'elect-preferred-leaders': return controller.electPreferredLeaders();

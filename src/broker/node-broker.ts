@@ -12,6 +12,7 @@ import { openLevelKV } from '../../storage/node-kv.js';
 import { nodeRng } from '../../storage/node-rng.js';
 import type { NodeConfig } from '../config.js';
 import { defaultControllerConfig } from '../controller/controller.js';
+import { ALTER_PARTITIONS_PER_REQUEST_MAX } from '../controller/commands.js';
 import type { MetadataImage } from '../controller/image.js';
 import { createHttpApp, type HttpApp } from '../http/node-dual-server.js';
 import { PeerClients } from '../http/node-peer-clients.js';
@@ -184,18 +185,27 @@ const shutdownSchema = {
   properties: { brokerId: { type: 'integer', minimum: 1 }, brokerEpoch: { type: 'integer', minimum: 0 } },
 } as const;
 
-const alterPartitionSchema = {
+const alterPartitionItemSchema = {
   type: 'object',
-  required: ['brokerId', 'brokerEpoch', 'topicId', 'partition', 'leaderEpoch', 'partitionEpoch', 'newIsr'],
+  required: ['topicId', 'partition', 'leaderEpoch', 'partitionEpoch', 'newIsr'],
   additionalProperties: false,
   properties: {
-    brokerId: { type: 'integer', minimum: 1 },
-    brokerEpoch: { type: 'integer', minimum: 0 },
     topicId: { type: 'string', minLength: 1, maxLength: 64 },
     partition: { type: 'integer', minimum: 0 },
     leaderEpoch: { type: 'integer', minimum: 0 },
     partitionEpoch: { type: 'integer', minimum: 0 },
     newIsr: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1, maxItems: 64 },
+  },
+} as const;
+
+const alterPartitionsSchema = {
+  type: 'object',
+  required: ['brokerId', 'brokerEpoch', 'partitions'],
+  additionalProperties: false,
+  properties: {
+    brokerId: { type: 'integer', minimum: 1 },
+    brokerEpoch: { type: 'integer', minimum: 0 },
+    partitions: { type: 'array', minItems: 1, maxItems: ALTER_PARTITIONS_PER_REQUEST_MAX, items: alterPartitionItemSchema },
   },
 } as const;
 
@@ -266,7 +276,7 @@ const controllerRequestSchemas: Record<ControllerRequestKind, object> = {
   register: registerSchema,
   heartbeat: heartbeatSchema,
   shutdown: shutdownSchema,
-  'alter-partition': alterPartitionSchema,
+  'alter-partitions': alterPartitionsSchema,
   'create-topic': createTopicSchema,
   'delete-topic': deleteTopicSchema,
   'elect-preferred-leaders': { type: 'object', additionalProperties: false, properties: {} },

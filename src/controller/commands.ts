@@ -8,7 +8,7 @@
 // at a time and wait for it to apply. Two decisions against the same stale image (two
 // fences of one broker) would break an assertion on every node.
 import assert from 'node:assert/strict';
-import { DriftwoodError } from '../../storage/errors.js';
+import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import { applyPartitionChange, assertPartitionInvariants, type MetadataImage, type PartitionState } from './image.js';
 import { electLeader, placeReplicas, uncleanElectionAllowed } from './placement.js';
 import { NO_LEADER, type MetadataRecord, type PartitionChangeRecord } from './records.js';
@@ -237,6 +237,48 @@ export function alterPartition(request: AlterPartitionRequest, image: MetadataIm
   const record = change(p, p.leader, isr);
   if (record === null) return { records: [], partition: p };
   return { records: [record], partition: applyPartitionChange(p, record) };
+}
+
+/** One partition of an AlterPartitions: the change its leader asks for. */
+export type AlterPartitionItem = Omit<AlterPartitionRequest, 'brokerId' | 'brokerEpoch'>;
+
+/** A leader's ISR changes for many partitions at once (Kafka's AlterPartition is per broker, not per partition). */
+export interface AlterPartitionsRequest {
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+  readonly partitions: readonly AlterPartitionItem[];
+}
+
+/** One partition's answer: its state after the request, or why it was refused (a DriftwoodError as JSON). */
+export type AlterPartitionAnswer = { readonly state: PartitionState } | { readonly refused: Readonly<Record<string, unknown>> };
+
+/** Partitions one AlterPartitions may carry (it becomes one Raft entry). */
+export const ALTER_PARTITIONS_PER_REQUEST_MAX = 1000;
+
+/**
+ * Every partition's change decided against the same image, so that they commit as one entry
+ * instead of one Raft round each: a broker that opens or moves thousands of partitions would
+ * otherwise queue its heartbeats behind thousands of proposals. Each partition is refused or
+ * changed on its own; the partitions must be distinct.
+ */
+export function alterPartitions(request: AlterPartitionsRequest, image: MetadataImage): { records: MetadataRecord[]; answers: AlterPartitionAnswer[] } {
+  if (request.partitions.length > ALTER_PARTITIONS_PER_REQUEST_MAX) {
+    throw new DriftwoodError('INVALID_REQUEST', `${request.partitions.length} partitions in one AlterPartitions, over ${ALTER_PARTITIONS_PER_REQUEST_MAX}`);
+  }
+  const seen = new Set(request.partitions.map((item) => `${item.topicId}:${item.partition}`));
+  if (seen.size !== request.partitions.length) throw new DriftwoodError('INVALID_REQUEST', 'a partition appears twice in one AlterPartitions');
+  const records: MetadataRecord[] = [];
+  const answers = request.partitions.map((item): AlterPartitionAnswer => {
+    try {
+      const outcome = alterPartition({ ...item, brokerId: request.brokerId, brokerEpoch: request.brokerEpoch }, image);
+      records.push(...outcome.records);
+      return { state: outcome.partition };
+    } catch (error) {
+      if (!isDriftwoodError(error)) throw error;
+      return { refused: error.toJSON() };
+    }
+  });
+  return { records, answers };
 }
 
 /**

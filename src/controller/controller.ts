@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import type { Clock, TimerHandle } from '../../storage/clock.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { Rng } from '../../storage/rng.js';
-import { allocateProducerIds, alterPartition, createTopic, deleteTopic, electPreferredLeaders, fenceBroker, registerBroker, unfenceBroker, type AlterPartitionRequest, type CreateTopicRequest, type ProducerIdBlock, type RegisterBrokerRequest } from './commands.js';
-import type { MetadataImage, PartitionState, TopicState } from './image.js';
+import { allocateProducerIds, alterPartitions, createTopic, deleteTopic, electPreferredLeaders, fenceBroker, registerBroker, unfenceBroker, type AlterPartitionAnswer, type AlterPartitionsRequest, type CreateTopicRequest, type ProducerIdBlock, type RegisterBrokerRequest } from './commands.js';
+import type { MetadataImage, TopicState } from './image.js';
 import { preferredLeaderImbalance } from './placement.js';
 import { encodeRecords, type MetadataRecord } from './records.js';
 
@@ -209,10 +209,11 @@ export class Controller {
     return this.decide((image) => ({ records: fenceBroker(request.brokerId, image, this.electOutsideIsr), result: undefined }));
   }
 
-  alterPartition(request: AlterPartitionRequest): Promise<PartitionState> {
+  /** A leader's ISR changes, decided together and committed as one entry; answers per partition. */
+  alterPartitions(request: AlterPartitionsRequest): Promise<AlterPartitionAnswer[]> {
     return this.decide((image) => {
-      const outcome = alterPartition(request, image);
-      return { records: outcome.records, result: outcome.partition };
+      const { records, answers } = alterPartitions(request, image);
+      return { records, result: answers };
     });
   }
 

@@ -5,6 +5,7 @@
 // applied one reconcile pass at a time, in image order, so a partition never sees an older
 // state after a newer one. It also serves the data path (produce, consume, follower
 // fetches), runs the per-leader fetchers, asks for ISR changes and checkpoints high watermarks.
+import assert from 'node:assert/strict';
 import type { Clock, TimerHandle } from '../../storage/clock.js';
 import type { Disk } from '../../storage/disk.js';
 import { DriftwoodError } from '../../storage/errors.js';
@@ -12,6 +13,7 @@ import type { LogConfig } from '../../storage/log-config.js';
 import { PartitionLog, type AppendResult, type ReadResult } from '../../storage/partition-log.js';
 import { PRODUCER_ID_EXPIRATION_MS_DEFAULT } from '../../storage/producer-state.js';
 import type { ImageChange, MetadataImage, PartitionState, TopicState } from '../controller/image.js';
+import { ALTER_PARTITIONS_PER_REQUEST_MAX, type AlterPartitionItem } from '../controller/commands.js';
 import { NO_LEADER } from '../controller/records.js';
 import { effectiveTopicConfig } from '../controller/topic-config.js';
 import type { ReplicaChannel, ReplicaFetchRequest, ReplicaFetchResponse } from './fetch-protocol.js';
@@ -25,6 +27,8 @@ export interface ReplicaManagerConfig extends ReplicaConfig {
   readonly retentionCheckMs: number;
   /** How often led partitions check whether their ISR should shrink or expand. */
   readonly isrCheckMs: number;
+  /** Partitions a metadata change opens or moves to a new role concurrently (each may wait on the disk). */
+  readonly partitionsChangedAtOnceMax: number;
   /** How often high watermarks are checkpointed (Kafka: replica.high.watermark.checkpoint.interval.ms). */
   readonly highWatermarkCheckpointMs: number;
   readonly fetcher: FetcherConfig;
@@ -36,10 +40,14 @@ export const defaultReplicaManagerConfig: ReplicaManagerConfig = {
   producerIdExpirationMs: PRODUCER_ID_EXPIRATION_MS_DEFAULT,
   retentionCheckMs: 300_000,
   isrCheckMs: 500,
+  partitionsChangedAtOnceMax: 32,
   highWatermarkCheckpointMs: 5000,
   fetcher: defaultFetcherConfig,
   sessions: defaultFetchSessionsConfig,
 };
+
+/** What the controller said of one partition's ISR change: its state after the request, or the error that refused it. */
+export type IsrChangeAnswer = { readonly state: PartitionState } | { readonly error: unknown };
 
 export interface ReplicaManagerPorts {
   readonly brokerId: number;
@@ -48,8 +56,11 @@ export interface ReplicaManagerPorts {
   readonly image: MetadataImage;
   /** Fetches from partition leaders on other brokers. */
   readonly channel: ReplicaChannel;
-  /** Sends an ISR change to the controller with this broker's epoch (AlterPartition). */
-  readonly alterPartition: (request: { topicId: string; partition: number; leaderEpoch: number; partitionEpoch: number; newIsr: number[] }) => Promise<PartitionState>;
+  /**
+   * Sends ISR changes to the controller with this broker's epoch (AlterPartitions); answers
+   * per partition with its state after the request or the error that refused it.
+   */
+  readonly alterPartitions: (items: AlterPartitionItem[]) => Promise<IsrChangeAnswer[]>;
   /**
    * Whether this broker may take partition roles yet: registered in this process and
    * unfenced in its own image. Until then its image may lag the metadata log (a restart
@@ -115,6 +126,20 @@ export function isrChangeOutcome(error: unknown): 'refused' | 'outdated' | 'unan
   if (code === 'INELIGIBLE_REPLICA' || code === 'INVALID_REQUEST' || code === 'UNKNOWN_TOPIC_OR_PARTITION') return 'refused';
   if (code === 'FENCED_LEADER_EPOCH' || code === 'INVALID_UPDATE_VERSION' || code === 'STALE_BROKER_EPOCH') return 'outdated';
   return 'unanswered';
+}
+
+/** Settles a partition's pending ISR change with its AlterPartitions answer: the partition's new state, or an error. */
+function isrChangeAnswered(partition: Partition, sentPartitionEpoch: number, answer: IsrChangeAnswer): void {
+  if ('state' in answer) {
+    // No change recorded (the ISR was already that): nothing will clear the pending one.
+    if (answer.state.partitionEpoch === sentPartitionEpoch) partition.isrChangeFailed();
+    return;
+  }
+  if (partition.state.partitionEpoch !== sentPartitionEpoch) return; // the image answered already
+  const outcome = isrChangeOutcome(answer.error);
+  if (outcome === 'refused') partition.isrChangeFailed();
+  else if (outcome === 'outdated') partition.isrChangeOutdated();
+  else partition.isrChangeUnanswered();
 }
 
 export interface ConsumeOptions {
@@ -323,6 +348,11 @@ export class ReplicaManager {
     return this.reconciling;
   }
 
+  /** A method, as the flag changes across awaits. */
+  private isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Another change arrived during the pass (a method, as the flag changes across awaits). */
   private passRequested(): boolean {
     return this.again && !this.closed;
@@ -368,32 +398,48 @@ export class ReplicaManager {
       await partition.log.close();
       await this.ports.disk.removeDir(dir);
     }
+    const updates: Array<{ partition: Partition; state: PartitionState }> = [];
+    const opens: Array<{ id: string; topic: TopicState; state: PartitionState }> = [];
     for (const [id, { topic, state }] of wanted) {
+      const current = this.hosted.get(id)?.partition;
+      if (current === undefined) opens.push({ id, topic, state });
+      else if (current.state.partitionEpoch !== state.partitionEpoch || current.state.leaderEpoch !== state.leaderEpoch) updates.push({ partition: current, state });
+    }
+    changed ||= updates.length > 0 || opens.length > 0;
+    // Several at a time: each may wait on the disk (an fsync of its epoch file), and thousands
+    // of partitions changing role or arriving one by one took minutes.
+    const chunk = this.config.partitionsChangedAtOnceMax;
+    for (let start = 0; start < updates.length; start += chunk) {
       if (this.closed) return;
-      const current = this.hosted.get(id);
-      if (current !== undefined) {
-        const before = current.partition.state;
-        if (before.partitionEpoch !== state.partitionEpoch || before.leaderEpoch !== state.leaderEpoch) {
-          changed = true;
-          await current.partition.update(state);
-        }
-        continue;
-      }
-      changed = true;
-      const dir = partitionDir(topic, state.partition);
-      const log = await PartitionLog.open({ disk: this.ports.disk, dir, clock: this.ports.clock, config: logConfigFor(topic) });
-      // The hw-regress defect forgets the checkpoint (and, in Partition, serves an unestablished high watermark).
-      const highWatermark = this.config.bugs?.has('hw-regress') === true ? 0 : this.checkpointed.get(dir) ?? 0;
-      const partition = await Partition.open(this.ports.brokerId, log, state, this.ports.clock, this.config, highWatermark);
-      // Appends and high-watermark moves wake the followers' fetches waiting on this partition.
-      partition.onChange(() => { this.sessions.notify(state.topicId, state.partition); });
-      this.hosted.set(id, { partition, dir });
-      const keys = this.hostedByTopic.get(state.topicId) ?? new Set<string>();
-      keys.add(id);
-      this.hostedByTopic.set(state.topicId, keys);
+      await Promise.all(updates.slice(start, start + chunk).map(({ partition, state }) => partition.update(state)));
+    }
+    for (let start = 0; start < opens.length; start += chunk) {
+      if (this.closed) return;
+      const opened = await Promise.all(opens.slice(start, start + chunk).map(({ topic, state }) => this.openPartition(topic, state)));
+      // Hosted in image order, whatever order the opens finished in.
+      opens.slice(start, start + chunk).forEach(({ id, state }, i) => {
+        this.hosted.set(id, opened[i] as { partition: Partition; dir: string });
+        const keys = this.hostedByTopic.get(state.topicId) ?? new Set<string>();
+        keys.add(id);
+        this.hostedByTopic.set(state.topicId, keys);
+      });
+      // Followers start fetching as their partitions open, not when the whole pass is done:
+      // their leaders would drop them from the ISR after replicaLagTimeMaxMs.
+      if (!this.isClosed()) this.assignFetchers();
     }
     // Fetchers follow the hosted partitions' leaders, which only change with the replicas.
     if (!this.closed && changed) this.assignFetchers();
+  }
+
+  private async openPartition(topic: TopicState, state: PartitionState): Promise<{ partition: Partition; dir: string }> {
+    const dir = partitionDir(topic, state.partition);
+    const log = await PartitionLog.open({ disk: this.ports.disk, dir, clock: this.ports.clock, config: logConfigFor(topic) });
+    // The hw-regress defect forgets the checkpoint (and, in Partition, serves an unestablished high watermark).
+    const highWatermark = this.config.bugs?.has('hw-regress') === true ? 0 : this.checkpointed.get(dir) ?? 0;
+    const partition = await Partition.open(this.ports.brokerId, log, state, this.ports.clock, this.config, highWatermark);
+    // Appends and high-watermark moves wake the followers' fetches waiting on this partition.
+    partition.onChange(() => { this.sessions.notify(state.topicId, state.partition); });
+    return { partition, dir };
   }
 
   /** Every followed partition goes to the fetcher of its leader; fetchers left with nothing stop. */
@@ -431,30 +477,38 @@ export class ReplicaManager {
     return new Map([...this.fetchers].map(([leaderId, fetcher]) => [leaderId, fetcher.size]));
   }
 
-  /** Led partitions whose ISR should change ask the controller, one change in flight each. */
+  /**
+   * Led partitions whose ISR should change ask the controller: one AlterPartitions request at
+   * a time for all of them (Kafka batches the same way), one change in flight per partition.
+   * Partitions past the request's limit wait for the next check.
+   */
   private checkIsrs(): void {
+    if (this.isrRequestInFlight) return;
     const image = this.ports.image;
     const alive = (id: number): boolean => image.broker(id)?.fenced === false;
+    const changes: Array<{ partition: Partition; item: AlterPartitionItem }> = [];
     for (const { partition } of this.hosted.values()) {
+      if (changes.length >= ALTER_PARTITIONS_PER_REQUEST_MAX) break;
       const wanted = partition.wantedIsr(alive) ?? partition.isrChangeToResend();
       if (wanted === null) continue;
       const { topicId, partition: index, leaderEpoch, partitionEpoch } = partition.state;
       partition.isrChangeSent(wanted);
-      this.ports.alterPartition({ topicId, partition: index, leaderEpoch, partitionEpoch, newIsr: [...wanted] }).then(
-        (answer) => {
-          // No change recorded (the ISR was already that): nothing will clear the pending one.
-          if (answer.partitionEpoch === partitionEpoch) partition.isrChangeFailed();
-        },
-        (error: unknown) => {
-          if (partition.state.partitionEpoch !== partitionEpoch) return; // the image answered already
-          const outcome = isrChangeOutcome(error);
-          if (outcome === 'refused') partition.isrChangeFailed();
-          else if (outcome === 'outdated') partition.isrChangeOutdated();
-          else partition.isrChangeUnanswered();
-        },
-      );
+      changes.push({ partition, item: { topicId, partition: index, leaderEpoch, partitionEpoch, newIsr: [...wanted] } });
     }
+    if (changes.length === 0) return;
+    this.isrRequestInFlight = true;
+    this.ports.alterPartitions(changes.map((change) => change.item)).then(
+      (answers) => {
+        assert.equal(answers.length, changes.length, 'an AlterPartitions answer per partition');
+        changes.forEach((change, i) => { isrChangeAnswered(change.partition, change.item.partitionEpoch, answers[i] as IsrChangeAnswer); });
+      },
+      (error: unknown) => {
+        for (const change of changes) isrChangeAnswered(change.partition, change.item.partitionEpoch, { error });
+      },
+    ).finally(() => { this.isrRequestInFlight = false; });
   }
+
+  private isrRequestInFlight = false;
 
   /** Writes every hosted partition's high watermark (one write at a time, in order). */
   checkpointHighWatermarks(): Promise<void> {

@@ -1,6 +1,8 @@
 import t from 'tap';
 import {
+  ALTER_PARTITIONS_PER_REQUEST_MAX,
   alterPartition,
+  alterPartitions,
   alterTopicConfigs,
   createTopic,
   deleteTopic,
@@ -149,5 +151,25 @@ void t.test('preferred leaders return when healthy', (t) => {
   t.same(led(), log.image.partitions('T')!.map((p) => p.replicas[0]));
   t.same(electPreferredLeaders(log.image), []);
   log.image.checkInvariants();
+  t.end();
+});
+
+void t.test('alterPartitions decides each partition on its own, as one set of records', (t) => {
+  const log = cluster([1, 2, 3, 4]);
+  const leader = log.image.partition('T', 0)!.leader;
+  const led = (log.image.partitions('T') ?? []).filter((p) => p.leader === leader);
+  const other = (log.image.partitions('T') ?? []).find((p) => p.leader !== leader)!;
+  const shrink = (p: { partition: number; isr: readonly number[] }) => ({ topicId: 'T', partition: p.partition, leaderEpoch: 0, partitionEpoch: 0, newIsr: p.isr.slice(0, 2).includes(leader) ? p.isr.slice(0, 2) : [leader, ...p.isr.filter((id) => id !== leader).slice(0, 1)] });
+  const request = { brokerId: leader, brokerEpoch: log.image.broker(leader)!.brokerEpoch, partitions: [...led.map(shrink), shrink(other)] };
+  const { records, answers } = alterPartitions(request, log.image);
+  t.equal(records.length, led.length, 'a record per changed partition');
+  t.same(answers.slice(0, led.length).map((a) => 'state' in a && a.state.isr.length), led.map(() => 2), 'the led partitions shrink');
+  t.match(answers.at(-1), { refused: { error: 'NOT_LEADER_OR_FOLLOWER' } }, 'a partition it does not lead is refused alone');
+  log.commit(records);
+  t.same(led.map((p) => log.image.partition('T', p.partition)!.isr.length), led.map(() => 2));
+  t.match(alterPartitions(request, log.image).answers[0], { refused: { error: 'INVALID_UPDATE_VERSION' } }, 'sent again: stale');
+  throwsCode(t, () => alterPartitions({ ...request, partitions: [shrink(led[0]!), shrink(led[0]!)] }, log.image), 'INVALID_REQUEST', 'twice');
+  const many = Array.from({ length: ALTER_PARTITIONS_PER_REQUEST_MAX + 1 }, (_, i) => ({ ...shrink(led[0]!), partition: i }));
+  throwsCode(t, () => alterPartitions({ ...request, partitions: many }, log.image), 'INVALID_REQUEST', 'over');
   t.end();
 });

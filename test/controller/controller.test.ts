@@ -108,7 +108,8 @@ void t.test('leadership returns to preferred replicas once they are back in the 
   t.notOk(image.broker(1)?.fenced, 'back and unfenced');
   // Broker 1 caught up: each leader adds it back to its ISR (what replication will do).
   for (const p of image.partitions(topic.topicId) ?? []) {
-    await controller.alterPartition({ brokerId: p.leader, brokerEpoch: image.broker(p.leader)?.brokerEpoch ?? 0, topicId: p.topicId, partition: p.partition, leaderEpoch: p.leaderEpoch, partitionEpoch: p.partitionEpoch, newIsr: [...p.isr, 1] });
+    const [answer] = await controller.alterPartitions({ brokerId: p.leader, brokerEpoch: image.broker(p.leader)?.brokerEpoch ?? 0, partitions: [{ topicId: p.topicId, partition: p.partition, leaderEpoch: p.leaderEpoch, partitionEpoch: p.partitionEpoch, newIsr: [...p.isr, 1] }] });
+    t.ok(answer !== undefined && 'state' in answer && answer.state.isr.includes(1), `partition ${p.partition}: broker 1 back in the ISR`);
   }
   t.ok((image.partitions(topic.topicId) ?? []).every((p) => p.leader !== 1), 'not yet: the rebalance waits for its check');
   for (let waited = 0; waited <= defaultControllerConfig.leaderRebalanceCheckMs; waited += 250) {

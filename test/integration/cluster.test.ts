@@ -85,14 +85,18 @@ void t.test('a three-node cluster forms, places partitions evenly, survives kill
   const brokersNow = (await http(url(formed.controller, '/v1/brokers'))).json as Array<{ id: number; epoch: number }>;
   const leaderEpochOfBroker = brokersNow.find((b) => b.id === p0State.leader)?.epoch ?? 0;
   const shrunk = p0State.isr.filter((id) => id !== p0State.leader).slice(0, 1).concat([p0State.leader]);
-  const alter = { brokerId: p0State.leader, brokerEpoch: leaderEpochOfBroker, topicId, partition: p0State.partition, leaderEpoch: p0State.leaderEpoch, partitionEpoch: 0, newIsr: shrunk };
-  const altered = await http(url(formed.controller, '/internal/controller/alter-partition'), 'POST', alter);
+  const item = { topicId, partition: p0State.partition, leaderEpoch: p0State.leaderEpoch, partitionEpoch: 0, newIsr: shrunk };
+  const alter = { brokerId: p0State.leader, brokerEpoch: leaderEpochOfBroker, partitions: [item] };
+  type Answers = { partitions: Array<{ state?: { isr: number[] }; refused?: { error: string } }> };
+  const altered = await http(url(formed.controller, '/internal/controller/alter-partitions'), 'POST', alter);
   t.equal(altered.status, 200, 'the leader shrinks its ISR');
-  t.same([...(altered.json as { isr: number[] }).isr].sort(), [...shrunk].sort());
-  const stale = await http(url(formed.controller, '/internal/controller/alter-partition'), 'POST', alter);
-  t.match(stale, { status: 409, json: { error: 'INVALID_UPDATE_VERSION' } }, 'a stale partition epoch is refused');
-  const notLeader = await http(url(formed.controller, '/internal/controller/alter-partition'), 'POST', { ...alter, brokerId: shrunk[0], brokerEpoch: brokersNow.find((b) => b.id === shrunk[0])?.epoch ?? 0, partitionEpoch: 1 });
-  t.match(notLeader.json, { error: 'NOT_LEADER_OR_FOLLOWER' }, 'only the leader alters its partition');
+  t.same([...((altered.json as Answers).partitions[0]?.state?.isr ?? [])].sort(), [...shrunk].sort());
+  const stale = await http(url(formed.controller, '/internal/controller/alter-partitions'), 'POST', alter);
+  t.match(stale, { status: 200, json: { partitions: [{ refused: { error: 'INVALID_UPDATE_VERSION' } }] } }, 'a stale partition epoch is refused');
+  const notLeader = await http(url(formed.controller, '/internal/controller/alter-partitions'), 'POST', { brokerId: shrunk[0], brokerEpoch: brokersNow.find((b) => b.id === shrunk[0])?.epoch ?? 0, partitions: [{ ...item, partitionEpoch: 1 }] });
+  t.match(notLeader.json, { partitions: [{ refused: { error: 'NOT_LEADER_OR_FOLLOWER' } }] }, 'only the leader alters its partition');
+  const twice = await http(url(formed.controller, '/internal/controller/alter-partitions'), 'POST', { ...alter, partitions: [item, item] });
+  t.match(twice, { status: 400, json: { error: 'INVALID_REQUEST' } }, 'a partition twice in one request is refused');
 
   // SIGTERM: a clean stop moves the broker's partition leaderships away before it exits.
   const leaderNow = ((await http(url(formed.controller, '/v1/topics/orders'))).json as TopicView).partitions.map((p) => p.leader);

@@ -22,7 +22,7 @@ void t.test('hosts its replicas, follows leadership changes, removes deleted top
     image: log.image,
     // Nobody answers: the fetchers retry in the background (the clock never moves here).
     channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network in this test')) },
-    alterPartition: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller in this test')),
+    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller in this test')),
     mayTakeRoles: () => caughtUp,
     onFatal: (error) => { fatal.push(error); },
   });
@@ -70,7 +70,7 @@ void t.test('high watermarks survive a restart through the checkpoint file', asy
     disk,
     image: log.image,
     channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
-    alterPartition: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
+    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
     mayTakeRoles: () => true,
     onFatal: (error) => { t.fail(String(error)); },
   });
@@ -96,7 +96,7 @@ void t.test('a produce that arrives while this broker is still taking the leader
     disk: new SimDisk(),
     image: log.image,
     channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
-    alterPartition: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
+    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
     mayTakeRoles: () => true,
     onFatal: (error) => { t.fail(String(error)); },
   });

@@ -128,7 +128,7 @@ for (const [bug, seed, anomaly] of [
   ['controller-activate-early', 3, /\[(invariant|metadata-divergence|fenced-leader|inconsistent-offsets)\]/],
   ['ack-before-isr', 1, /\[(lost-write|inconsistent-offsets)\]/],
   ['truncate-to-hw', 13, /\[(lost-write|inconsistent-offsets|nonmonotonic-hw)\]/],
-  ['elect-outside-isr', 3, /\[(lost-write|inconsistent-offsets|nonmonotonic-hw)\]/],
+  ['elect-outside-isr', 7, /\[(lost-write|inconsistent-offsets|nonmonotonic-hw)\]/],
   ['roles-before-caught-up', 2, /\[(unregistered-leader|nonmonotonic-hw)\]/],
   ['hw-regress', 1, /\[nonmonotonic-hw\] .* high watermark go back/],
   ['idempotence-off', 1, /\[duplicate\] .* sent by an idempotent producer/],
