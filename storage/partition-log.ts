@@ -39,6 +39,7 @@ import {
 import { LOG_SUFFIX, OFFSET_INDEX_SUFFIX, parseSegmentFileName, Segment, segmentFileName, TIME_INDEX_SUFFIX } from './segment.js';
 import { OffsetIndex, TimeIndex } from './sparse-index.js';
 import { BatchCursor } from './batch-cursor.js';
+import { ignoredDurations, type DurationSink } from './observe.js';
 
 export interface PartitionLogOptions {
   readonly disk: Disk;
@@ -48,6 +49,8 @@ export interface PartitionLogOptions {
   readonly config?: Partial<LogConfig>;
   /** The first offset of a new, empty log. */
   readonly initialOffset?: number;
+  /** Where each fsync of the active segment reports its duration (fsync latency metric). */
+  readonly fsyncDurations?: DurationSink;
 }
 
 export interface AppendResult {
@@ -122,6 +125,8 @@ export class PartitionLog {
   private failure: DriftwoodError | null = null;
   private closed = false;
   private flushed: number;
+  /** Set after construction by open(): both open paths build through the one constructor. */
+  private fsyncDurations: DurationSink = ignoredDurations;
 
   private constructor(
     private readonly disk: Disk,
@@ -139,6 +144,12 @@ export class PartitionLog {
 
   /** Opens the log in `dir`, creating it if empty, and recovers from a crash if there was one. */
   static async open(options: PartitionLogOptions): Promise<PartitionLog> {
+    const log = await PartitionLog.openOrCreate(options);
+    if (options.fsyncDurations !== undefined) log.fsyncDurations = options.fsyncDurations;
+    return log;
+  }
+
+  private static async openOrCreate(options: PartitionLogOptions): Promise<PartitionLog> {
     const config = makeLogConfig(options.config);
     const { disk, dir } = options;
     await disk.mkdir(dir);
@@ -444,7 +455,9 @@ export class PartitionLog {
 
   private async syncActive(): Promise<void> {
     const end = this.logEndOffset;
+    const startMs = this.clock.monotonicMs();
     await this.active().file.sync();
+    this.fsyncDurations.observeMs(this.clock.monotonicMs() - startMs);
     this.unsyncedBytes = 0;
     this.flushed = end;
   }

@@ -7,6 +7,7 @@ import type { Clock } from '../../storage/clock.js';
 import type { Disk } from '../../storage/disk.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { KV } from '../../storage/kv.js';
+import { silentLog, type DurationSink, type Log } from '../../storage/observe.js';
 import type { Rng } from '../../storage/rng.js';
 import type { Entry, NodeIdOrNone, Ready, Role } from '../../raft/index.js';
 import { Controller, type ControllerBug, type ControllerConfig } from '../controller/controller.js';
@@ -49,6 +50,12 @@ export interface BrokerNodePorts {
   readonly raftTransport: RaftTransport;
   readonly controllerChannel: ControllerChannel;
   readonly replicaChannel: ReplicaChannel;
+  /** Node-level events: leader changes, controller activation, fencing, partition changes. */
+  readonly log?: Log;
+  /** Partition log fsync durations. */
+  readonly fsyncDurations?: DurationSink;
+  /** Metadata proposals' time from propose to applied here. */
+  readonly commitDurations?: DurationSink;
 }
 
 export interface BrokerNodeEvents {
@@ -83,6 +90,7 @@ export class BrokerNode {
 
   static async start(config: BrokerNodeConfig, ports: BrokerNodePorts, events: BrokerNodeEvents): Promise<BrokerNode> {
     const image = new MetadataImage();
+    const log = ports.log ?? silentLog;
     let raft: RaftNode | null = null;
     let agent: BrokerAgent | null = null;
     // A new quorum leader may hold entries of earlier terms it has not applied yet (a deposed
@@ -100,6 +108,7 @@ export class BrokerNode {
       if (appliedIndex < activation.barrier) return;
       activation = null;
       controller.activate();
+      log.info({ term: status.term, appliedIndex }, 'controller activated');
     };
     const controllerBugs = new Set([...(config.bugs ?? [])].filter((bug): bug is ControllerBug => bug === 'elect-outside-isr'));
     const controller = new Controller(controllerBugs.size === 0 ? config.controller : { ...config.controller, bugs: controllerBugs }, {
@@ -108,13 +117,18 @@ export class BrokerNode {
       image,
       propose: (data) => (raft === null ? Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'starting')) : raft.propose(data)),
     });
-    raft = await RaftNode.start(config.raft, { clock: ports.clock, rng: ports.rng, kv: ports.kv, transport: ports.raftTransport, stateMachine: image }, {
+    const raftPorts = { clock: ports.clock, rng: ports.rng, kv: ports.kv, transport: ports.raftTransport, stateMachine: image };
+    let knownLeader: NodeIdOrNone = 0;
+    raft = await RaftNode.start(config.raft, ports.commitDurations === undefined ? raftPorts : { ...raftPorts, commitDurations: ports.commitDurations }, {
       onApply: (entry) => {
         events.onApply?.(entry);
         maybeActivate(entry.index);
       },
       ...(events.onPersisted === undefined ? {} : { onPersisted: events.onPersisted }),
       onRoleChange: (role, leader, term) => {
+        if (leader !== knownLeader) log.info({ role, leader, term, previousLeader: knownLeader }, leader === 0 ? 'metadata quorum has no leader' : 'metadata quorum leader changed');
+        knownLeader = leader;
+        if (controller.isActive) log.info({ term }, 'controller deactivated');
         controller.deactivate();
         activation = null;
         if (role === 'leader' && raft !== null) {
@@ -150,6 +164,8 @@ export class BrokerNode {
         return epoch > 0 && self?.brokerEpoch === epoch && !self.fenced;
       },
       onFatal: events.onFatal,
+      log,
+      ...(ports.fsyncDurations === undefined ? {} : { fsyncDurations: ports.fsyncDurations }),
     });
     const created: BrokerNode = new BrokerNode(config, image, raft, controller, new BrokerAgent(
       { brokerId: config.id, address: config.address, incarnationId, heartbeatMs: config.heartbeatMs },
@@ -170,6 +186,7 @@ export class BrokerNode {
       },
     }), ports.controllerChannel, ports.clock);
     node = created;
+    logFencing(config.id, image, controller, log);
     await replicas.start();
     agent = created.agent;
     agent.start();
@@ -249,6 +266,23 @@ function groupConfig(config: BrokerNodeConfig): GroupCoordinatorConfig {
   const base = config.groups ?? defaultGroupCoordinatorConfig;
   if (config.bugs?.has('grant-unreleased') !== true) return base;
   return { ...base, limits: { ...base.limits, bugs: new Set<GroupBug>(['grant-unreleased']) } };
+}
+
+/**
+ * Logs brokers' fenced/unfenced transitions as the image applies them: the active controller
+ * logs every broker's, each broker its own, so one event is not logged by every node.
+ */
+function logFencing(selfId: number, image: MetadataImage, controller: Controller, log: Log): void {
+  const fenced = new Map(image.brokers().map((b) => [b.brokerId, b.fenced]));
+  image.onChange(() => {
+    for (const broker of image.brokers()) {
+      const before = fenced.get(broker.brokerId);
+      fenced.set(broker.brokerId, broker.fenced);
+      if (before === broker.fenced || (!controller.isActive && broker.brokerId !== selfId)) continue;
+      const message = before === undefined ? 'broker registered' : broker.fenced ? 'broker fenced' : 'broker unfenced';
+      log.info({ broker: broker.brokerId, brokerEpoch: broker.brokerEpoch, fenced: broker.fenced }, message);
+    }
+  });
 }
 
 function randomHex(rng: Rng, bytes: number): string {

@@ -280,6 +280,18 @@ export class GroupCoordinator {
     return groups.sort((a, b) => (a.group < b.group ? -1 : 1));
   }
 
+  /** Every committed offset of the groups this broker coordinates now (for the lag metric). */
+  committedOffsets(): Array<{ group: string; topic: string; partition: number; offset: number }> {
+    const offsets: Array<{ group: string; topic: string; partition: number; offset: number }> = [];
+    for (const loaded of this.partitions.values()) {
+      if (loaded.status !== 'ready') continue;
+      for (const [name, { group }] of loaded.groups) {
+        for (const [key, committed] of group.offsets) offsets.push({ group: name, ...splitPartitionKey(key), offset: committed.offset });
+      }
+    }
+    return offsets;
+  }
+
   /** Loads every internal partition this broker leads (so list sees groups nobody asked about yet). */
   async loadLed(): Promise<void> {
     const topic = this.ports.image.topic(OFFSETS_TOPIC);

@@ -8,6 +8,7 @@ import { Raft, type Entry, type Message, type NodeId, type NodeIdOrNone, type Ra
 import type { Clock, TimerHandle } from '../../storage/clock.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { KV } from '../../storage/kv.js';
+import type { DurationSink } from '../../storage/observe.js';
 import type { Rng } from '../../storage/rng.js';
 import { RaftStorage } from './raft-storage.js';
 import type { RaftTransport } from './transport.js';
@@ -62,6 +63,14 @@ export interface RaftNodePorts {
   readonly kv: KV;
   readonly transport: RaftTransport;
   readonly stateMachine: StateMachine;
+  /** Where each committed proposal reports the time from propose() to its apply here. */
+  readonly commitDurations?: DurationSink;
+}
+
+/** Plain counters a metrics adapter reads at scrape time. */
+export interface RaftNodeStats {
+  /** Times this node learned of a leader other than the last one it knew (the first one counts). */
+  leaderChanges: number;
 }
 
 /** Observers of the node, for checkers, metrics and the admin API. */
@@ -78,6 +87,7 @@ export interface RaftNodeEvents {
 
 interface PendingProposal {
   readonly term: number;
+  readonly startMs: number;
   readonly resolve: (index: number) => void;
   readonly reject: (error: unknown) => void;
   readonly timer: TimerHandle;
@@ -106,6 +116,8 @@ export class RaftNode {
   private lastSnapshotIndex: number;
   /** Index and term of the last entry applied (or of the snapshot restored). */
   private lastApplied: { index: number; term: number };
+  private knownLeader: NodeIdOrNone = 0;
+  readonly stats: RaftNodeStats = { leaderChanges: 0 };
 
   private constructor(
     readonly config: RaftNodeConfig,
@@ -211,12 +223,13 @@ export class RaftNode {
     const index = this.guard(() => this.raft.propose(data));
     if (index === null) return Promise.reject(this.notLeader());
     const term = this.raft.term;
+    const startMs = this.ports.clock.monotonicMs();
     const promise = new Promise<number>((resolve, reject) => {
       const timer = this.ports.clock.setTimer(this.config.requestTimeoutMs, () => {
         this.proposals.delete(index);
         reject(new DriftwoodError('REQUEST_TIMED_OUT', `entry ${index} did not commit within ${this.config.requestTimeoutMs} ms; it may still commit`, { index }));
       });
-      this.proposals.set(index, { term, resolve, reject, timer });
+      this.proposals.set(index, { term, startMs, resolve, reject, timer });
     });
     this.process();
     return promise;
@@ -343,7 +356,15 @@ export class RaftNode {
     if (ready.messages.length > 0) this.ports.transport.send(ready.messages);
     for (const entry of ready.committed) this.apply(entry);
     for (const state of ready.readStates) this.onReadState(state.requestId, state.index);
-    if (ready.softState !== null) this.events.onRoleChange?.(ready.softState.role, ready.softState.leader, this.raft.term);
+    if (ready.softState !== null) {
+      // An election in progress (no leader) is not a change; the next leader, if another, is.
+      const leader = ready.softState.leader;
+      if (leader !== 0 && leader !== this.knownLeader) {
+        this.stats.leaderChanges += 1;
+        this.knownLeader = leader;
+      }
+      this.events.onRoleChange?.(ready.softState.role, ready.softState.leader, this.raft.term);
+    }
     this.guard(() => { this.raft.advance(); });
     this.settleReads();
   }
@@ -358,7 +379,10 @@ export class RaftNode {
     this.proposals.delete(entry.index);
     proposal.timer.cancel();
     // Another leader's entry took this index: ours was never committed.
-    if (entry.term === proposal.term) proposal.resolve(entry.index);
+    if (entry.term === proposal.term) {
+      this.ports.commitDurations?.observeMs(this.ports.clock.monotonicMs() - proposal.startMs);
+      proposal.resolve(entry.index);
+    }
     else proposal.reject(new DriftwoodError('NOT_CONTROLLER', `entry ${entry.index} was replaced by a newer leader's; it did not commit`, { leaderId: this.raft.leader }));
   }
 

@@ -16,6 +16,7 @@ import type { ImageChange, MetadataImage, PartitionState, TopicState } from '../
 import { ALTER_PARTITIONS_PER_REQUEST_MAX, type AlterPartitionItem } from '../controller/commands.js';
 import { NO_LEADER } from '../controller/records.js';
 import { effectiveTopicConfig } from '../controller/topic-config.js';
+import { silentLog, type DurationSink, type Log } from '../../storage/observe.js';
 import type { ReplicaChannel, ReplicaFetchRequest, ReplicaFetchResponse } from './fetch-protocol.js';
 import { defaultFetchSessionsConfig, FetchSessions, type FetchSessionsConfig } from './fetch-sessions.js';
 import { readHighWatermarks, writeHighWatermarks } from './high-watermark-checkpoint.js';
@@ -70,6 +71,34 @@ export interface ReplicaManagerPorts {
   readonly mayTakeRoles: () => boolean;
   /** A hosted log failed (disk error) or an invariant broke: the broker must stop. */
   readonly onFatal: (error: unknown) => void;
+  /** Leadership and ISR changes of hosted partitions (default: none). */
+  readonly log?: Log;
+  /** Every hosted log's fsync durations (default: dropped). */
+  readonly fsyncDurations?: DurationSink;
+}
+
+/** Plain counters since start, read by the metrics adapter at scrape time. */
+export interface ReplicaStats {
+  produceRequests: number;
+  producedBytes: number;
+  producedRecords: number;
+  /** Consumer reads (follower fetches are not counted here). */
+  fetchRequests: number;
+  fetchedBytes: number;
+  /** ISR changes of partitions this broker led before and after the change. */
+  isrShrinks: number;
+  isrExpands: number;
+}
+
+/** One hosted partition as the metrics adapter sees it. */
+export interface HostedPartitionView {
+  readonly topicId: string;
+  readonly partition: number;
+  readonly isLeader: boolean;
+  readonly replicas: readonly number[];
+  readonly isr: readonly number[];
+  readonly highWatermark: number;
+  readonly logBytes: number;
 }
 
 export interface PartitionOffsets {
@@ -172,12 +201,15 @@ export class ReplicaManager {
   private checkpointed = new Map<string, number>();
   private readonly fetchers = new Map<number, ReplicaFetcher>();
   readonly sessions: FetchSessions;
+  readonly stats: ReplicaStats = { produceRequests: 0, producedBytes: 0, producedRecords: 0, fetchRequests: 0, fetchedBytes: 0, isrShrinks: 0, isrExpands: 0 };
+  private readonly log: Log;
 
   constructor(private readonly config: ReplicaManagerConfig, private readonly ports: ReplicaManagerPorts) {
     this.sessions = new FetchSessions(config.sessions, ports.clock, (topicId, partition) => {
       const replica = this.partition(topicId, partition);
       return replica?.isLeader === true ? replica : undefined;
     });
+    this.log = ports.log ?? silentLog;
   }
 
   /** Starts following the image; resolves once the partitions it names now are open. */
@@ -247,6 +279,9 @@ export class ReplicaManager {
     if (now?.leader !== this.ports.brokerId || now.leaderEpoch !== leaderEpoch) {
       throw new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.ports.brokerId} lost the leadership of ${topicName}-${partition} while writing; the write may or may not be kept`, { leader: now === undefined || now.leader === NO_LEADER ? null : now.leader });
     }
+    this.stats.produceRequests += 1;
+    this.stats.producedBytes += bytes.length;
+    this.stats.producedRecords += result.recordCount;
     return result;
   }
 
@@ -264,7 +299,11 @@ export class ReplicaManager {
       const read = await replica.readCommitted(offset, options.bytesMax);
       const leftMs = deadlineMs - this.ports.clock.monotonicMs();
       if (!replica.isLeader) throw this.notLeader(replica);
-      if (read.bytes.length >= options.minBytes || leftMs <= 0) return { ...read, highWatermark: replica.highWatermark, leaderEpoch: replica.state.leaderEpoch };
+      if (read.bytes.length >= options.minBytes || leftMs <= 0) {
+        this.stats.fetchRequests += 1;
+        this.stats.fetchedBytes += read.bytes.length;
+        return { ...read, highWatermark: replica.highWatermark, leaderEpoch: replica.state.leaderEpoch };
+      }
       await this.highWatermarkPast(replica, watermark, leftMs);
     }
   }
@@ -325,6 +364,19 @@ export class ReplicaManager {
       offsets.push({ partition: partition.state.partition, logStartOffset: partition.log.logStartOffset, logEndOffset: partition.log.logEndOffset, highWatermark: partition.highWatermark });
     }
     return offsets.sort((a, b) => a.partition - b.partition);
+  }
+
+  /** Every hosted partition, for metrics (sizes are summed over segments: O(segments)). */
+  hostedPartitions(): HostedPartitionView[] {
+    return [...this.hosted.values()].map(({ partition }) => ({
+      topicId: partition.state.topicId,
+      partition: partition.state.partition,
+      isLeader: partition.isLeader,
+      replicas: partition.state.replicas,
+      isr: partition.state.isr,
+      highWatermark: partition.highWatermark,
+      logBytes: partition.log.sizeBytes,
+    }));
   }
 
   /** Brings the hosted set in line with the image; concurrent calls coalesce into one more pass. */
@@ -398,12 +450,12 @@ export class ReplicaManager {
       await partition.log.close();
       await this.ports.disk.removeDir(dir);
     }
-    const updates: Array<{ partition: Partition; state: PartitionState }> = [];
+    const updates: Array<{ partition: Partition; topic: TopicState; state: PartitionState }> = [];
     const opens: Array<{ id: string; topic: TopicState; state: PartitionState }> = [];
     for (const [id, { topic, state }] of wanted) {
       const current = this.hosted.get(id)?.partition;
       if (current === undefined) opens.push({ id, topic, state });
-      else if (current.state.partitionEpoch !== state.partitionEpoch || current.state.leaderEpoch !== state.leaderEpoch) updates.push({ partition: current, state });
+      else if (current.state.partitionEpoch !== state.partitionEpoch || current.state.leaderEpoch !== state.leaderEpoch) updates.push({ partition: current, topic, state });
     }
     changed ||= updates.length > 0 || opens.length > 0;
     // Several at a time: each may wait on the disk (an fsync of its epoch file), and thousands
@@ -411,7 +463,10 @@ export class ReplicaManager {
     const chunk = this.config.partitionsChangedAtOnceMax;
     for (let start = 0; start < updates.length; start += chunk) {
       if (this.closed) return;
-      await Promise.all(updates.slice(start, start + chunk).map(({ partition, state }) => partition.update(state)));
+      await Promise.all(updates.slice(start, start + chunk).map(({ partition, topic, state }) => {
+        this.noteChange(topic, partition.state, state);
+        return partition.update(state);
+      }));
     }
     for (let start = 0; start < opens.length; start += chunk) {
       if (this.closed) return;
@@ -433,13 +488,36 @@ export class ReplicaManager {
 
   private async openPartition(topic: TopicState, state: PartitionState): Promise<{ partition: Partition; dir: string }> {
     const dir = partitionDir(topic, state.partition);
-    const log = await PartitionLog.open({ disk: this.ports.disk, dir, clock: this.ports.clock, config: logConfigFor(topic) });
+    const log = await PartitionLog.open({ disk: this.ports.disk, dir, clock: this.ports.clock, config: logConfigFor(topic), ...(this.ports.fsyncDurations === undefined ? {} : { fsyncDurations: this.ports.fsyncDurations }) });
     // The hw-regress defect forgets the checkpoint (and, in Partition, serves an unestablished high watermark).
     const highWatermark = this.config.bugs?.has('hw-regress') === true ? 0 : this.checkpointed.get(dir) ?? 0;
     const partition = await Partition.open(this.ports.brokerId, log, state, this.ports.clock, this.config, highWatermark);
     // Appends and high-watermark moves wake the followers' fetches waiting on this partition.
     partition.onChange(() => { this.sessions.notify(state.topicId, state.partition); });
     return { partition, dir };
+  }
+
+  /** Counts and logs a hosted partition's ISR and leadership changes as the image brings them. */
+  private noteChange(topic: TopicState, before: PartitionState, after: PartitionState): void {
+    assert.equal(before.topicId, after.topicId);
+    assert.equal(before.partition, after.partition);
+    const fields = { topic: topic.name, partition: after.partition, leaderEpoch: after.leaderEpoch };
+    if (before.leader !== after.leader) {
+      this.log.info({ ...fields, from: before.leader, to: after.leader }, 'partition leadership changed');
+    }
+    // Counted on the broker that led before and after, as Kafka counts IsrShrinksPerSec on the leader.
+    const self = this.ports.brokerId;
+    if (before.leader !== self || after.leader !== self) return;
+    const shrank = before.isr.some((id) => !after.isr.includes(id));
+    const grew = after.isr.some((id) => !before.isr.includes(id));
+    if (shrank) {
+      this.stats.isrShrinks += 1;
+      this.log.info({ ...fields, from: before.isr, to: after.isr }, 'ISR shrank');
+    }
+    if (grew) {
+      this.stats.isrExpands += 1;
+      this.log.info({ ...fields, from: before.isr, to: after.isr }, 'ISR expanded');
+    }
   }
 
   /** Every followed partition goes to the fetcher of its leader; fetchers left with nothing stop. */
