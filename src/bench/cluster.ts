@@ -121,7 +121,7 @@ export async function startCluster(size: number): Promise<LocalCluster> {
   const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
   const nodes = ports.map((port, i): Node => {
     const id = i + 1;
-    const child = spawn(process.execPath, [...execArgs, BIN, 'start', '--id', String(id), '--peers', peers, '--data', join(dir, `n${id}`)], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, [...execArgs, BIN, 'start', '--id', String(id), '--peers', peers, '--data', join(dir, `n${id}`), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
     return { id, port, child, client: new Client(`http://127.0.0.1:${port}`, { allowH2: true, useH2c: true, pipelining: 256 } as Client.Options) };
   });
   const stop = async (): Promise<void> => {

@@ -31,6 +31,9 @@ import { addAdminRoutes, REPLICA_OFFSETS_PATH } from './node-admin-routes.js';
 import { addDataRoutes } from './node-data-routes.js';
 import { addGroupRoutes } from './node-group-routes.js';
 import { CONTROLLER_PATH_PREFIX, HttpControllerChannel } from './node-controller-channel.js';
+import { createNodeLogger, logPort } from './node-logger.js';
+import { NodeMetrics } from './node-metrics.js';
+import type { Logger } from 'pino';
 
 export interface BrokerTiming {
   /** How often the broker agent heartbeats to the controller. */
@@ -51,10 +54,11 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-export async function startBroker(config: NodeConfig, timing: BrokerTiming = defaultBrokerTiming): Promise<Broker> {
+export async function startBroker(config: NodeConfig, timing: BrokerTiming = defaultBrokerTiming, logger: Logger = createNodeLogger({ nodeId: config.id, format: 'json', level: 'silent' })): Promise<Broker> {
   await mkdir(config.dataDir, { recursive: true });
   const kv = await openLevelKV(join(config.dataDir, 'metadata'));
-  const app = createHttpApp({ bodyLimitBytes: BODY_BYTES_MAX });
+  const app = createHttpApp({ bodyLimitBytes: BODY_BYTES_MAX, logger });
+  const metrics = new NodeMetrics();
   const others = new Map(config.peers.filter((peer) => peer.id !== config.id).map((peer) => [peer.id, peerUrl(peer)]));
   const transport = new HttpTransport({ peers: others, requestTimeoutMs: defaultRaftTiming.requestTimeoutMs, queuedMessagesMax: 10_000 });
   const peers = new PeerClients(others);
@@ -67,6 +71,7 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
     if (ready === null) throw new DriftwoodError('NOT_CONTROLLER', `node ${config.id} is starting; retry`);
     return ready;
   };
+  metrics.attach(app, () => ready);
   addInternalRoutes(app, current);
   addAdminRoutes(app, current);
   addDataRoutes(app, current);
@@ -91,10 +96,13 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
         raftTransport: transport,
         controllerChannel: channel,
         replicaChannel: new HttpReplicaChannel(peers, timing.forwardTimeoutMs),
+        log: logPort(logger),
+        fsyncDurations: metrics.fsyncDurations,
+        commitDurations: metrics.commitDurations,
       },
       {
         onFatal: (error) => {
-          process.stderr.write(`node ${config.id}: fatal: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+          logger.fatal({ err: error }, 'fatal: the node stops');
           process.exit(70);
         },
       },
@@ -114,7 +122,7 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
     },
   };
   ready = broker;
-  await tieDataDirToCluster(config, node.image);
+  await tieDataDirToCluster(config, node.image, logger);
   return broker;
 }
 
@@ -123,19 +131,19 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
  * to go on in a cluster other than the one the directory belongs to (Kafka's
  * INCONSISTENT_CLUSTER_ID): the process exits with 2.
  */
-async function tieDataDirToCluster(config: NodeConfig, image: MetadataImage): Promise<void> {
+async function tieDataDirToCluster(config: NodeConfig, image: MetadataImage, logger: Logger): Promise<void> {
   const identity = await readIdentity(config.dataDir);
   let recorded = identity?.clusterId;
   const check = (): void => {
     const clusterId = image.clusterId;
     if (clusterId === undefined || clusterId === recorded) return;
     if (recorded !== undefined) {
-      process.stderr.write(`driftwood: data directory ${config.dataDir} belongs to cluster ${recorded}, but this cluster is ${clusterId}\n`);
+      logger.fatal({ dataDir: config.dataDir, recordedClusterId: recorded, clusterId }, `data directory ${config.dataDir} belongs to cluster ${recorded}, but this cluster is ${clusterId}`);
       process.exit(2);
     }
     recorded = clusterId;
     writeIdentity(config.dataDir, { version: 1, nodeId: config.id, clusterId }).catch((error: unknown) => {
-      process.stderr.write(`driftwood: cannot record the cluster id in ${config.dataDir}: ${String(error)}\n`);
+      logger.error({ dataDir: config.dataDir, err: error }, 'cannot record the cluster id in the data directory');
     });
   };
   image.onChange(check);

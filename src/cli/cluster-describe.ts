@@ -8,6 +8,8 @@ import { bootstrapFrom, clientFlags, fields, positionals, printJson, table, type
 
 export const CLUSTER_DESCRIBE_USAGE = `usage: driftwood cluster [describe] [--bootstrap HOST:PORT,...] [--json]
       the cluster id, the active controller and the brokers (alive or fenced)
+       driftwood cluster health [--bootstrap HOST:PORT,...] [--json]
+      exit 0 when every partition has a leader and a full ISR, else 1 listing those that do not
        driftwood cluster run [--nodes 3] [--data data] [--base-port 9091]
       a local cluster in the foreground (what make cluster runs); Ctrl-C stops it
 

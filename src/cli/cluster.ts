@@ -44,7 +44,7 @@ export async function runCluster(options: ClusterOptions, out: (line: string) =>
 
 function startNode(id: number, peers: string, options: ClusterOptions, out: (line: string) => void): ChildProcess {
   const script = process.argv[1] ?? '';
-  const child = spawn(process.execPath, [script, 'start', '--id', String(id), '--peers', peers, '--data', join(options.dataDir, String(id))], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, 'start', '--id', String(id), '--peers', peers, '--data', join(options.dataDir, String(id)), '--log-format', 'pretty'], { stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => { out(`[node ${id}] ${line}`); });
   }

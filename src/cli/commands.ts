@@ -6,7 +6,8 @@ import { benchStorage } from '../bench/storage.js';
 import { PERF_USAGE, runBenchPerfConsume, runBenchPerfE2e, runBenchPerfProduce } from '../bench/perf-cli.js';
 import { benchFailover } from '../bench/failover.js';
 import { runBenchAll } from '../bench/suite.js';
-import { startBroker } from '../broker/node-broker.js';
+import { defaultBrokerTiming, startBroker } from '../broker/node-broker.js';
+import { createNodeLogger, logFormats, logLevels, type LogFormat, type LogLevel } from '../broker/node-logger.js';
 import { defaultClusterOptions, runCluster } from './cluster.js';
 import { resolveConfig, settingsFromEnv, settingsFromFile, type NodeConfig } from '../config.js';
 import type { RaftNode } from '../quorum/raft-node.js';
@@ -14,6 +15,7 @@ import { checkDataDirWritable, checkIdentity, checkPortFree, readIdentity, write
 import { startQuorumServer } from '../quorum/node-quorum-server.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import { CLUSTER_DESCRIBE_USAGE, runClusterDescribe } from './cluster-describe.js';
+import { runClusterHealth } from './cluster-health.js';
 import { runConsume } from './consume.js';
 import { runGroups } from './groups.js';
 import { errorText, isUsageError, ReportedFailure, UsageError, type CommandIO } from './io.js';
@@ -37,9 +39,12 @@ ${PERF_USAGE}
       append ~1 GiB through the partition log and compare with plain fs writes
   start --id N --peers 1@HOST:PORT,... --data DIR [--listen HOST:PORT] [--voters 1,2,3]
         [--config FILE.json]    (also DRIFTWOOD_ID, _PEERS, _DATA, _LISTEN, _VOTERS, _CONFIG)
-      run one driftwood node: metadata quorum, controller, broker and the admin API
+        [--log-format json|pretty] [--log-level trace|debug|info|warn|error|fatal|silent]
+      run one driftwood node: metadata quorum, controller, broker and the admin API; logs
+      go to stderr (JSON lines with nodeId by default)
   quorum --id N --peers 1@HOST:PORT,... --data DIR [--listen HOST:PORT] [--voters 1,2,3]
          [--config FILE.json]   (also DRIFTWOOD_ID, _PEERS, _DATA, _LISTEN, _VOTERS, _CONFIG)
+         [--log-format json|pretty] [--log-level LEVEL]
       run one node of the bare Raft quorum (HTTP/1.1 and HTTP/2 on one port); peers not in
       --voters observe; SIGTERM hands leadership away and stops
   sim raft --seeds A..B [--nodes 5] [--bug NAME] [--json] | sim --list-bugs
@@ -50,6 +55,8 @@ ${PERF_USAGE}
 client commands (each takes --bootstrap HOST:PORT,... (default $DRIFTWOOD_BOOTSTRAP, else
 127.0.0.1:9091,9092,9093), --json for one JSON document on stdout, and --help):
   cluster [describe]                 cluster id, controller, brokers alive or fenced
+  cluster health                     exit 0 when every partition has a leader and a full ISR,
+                                     else 1 with the leaderless and under-replicated listed
   topics create NAME [--partitions N] [--replication-factor N] [--config KEY=VALUE ...]
   topics delete NAME | topics describe NAME | topics list
   produce TOPIC [--key-separator SEP] [--acks 0|1|all]
@@ -198,7 +205,23 @@ const nodeFlags = {
   data: { type: 'string' },
   voters: { type: 'string' },
   config: { type: 'string' },
+  'log-format': { type: 'string' },
+  'log-level': { type: 'string' },
 } as const;
+
+/** --log-format json|pretty (default json) and --log-level (default info) of `start`. */
+function logFlags(args: string[]): { format: LogFormat; level: LogLevel } {
+  const { values } = parseArgs({ args, strict: true, allowPositionals: false, options: nodeFlags });
+  const format = values['log-format'] ?? 'json';
+  const level = values['log-level'] ?? 'info';
+  if (!isOneOf(logFormats, format)) throw new UsageError(`--log-format must be ${logFormats.join(' or ')}, got '${format}'`);
+  if (!isOneOf(logLevels, level)) throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}, got '${level}'`);
+  return { format, level };
+}
+
+function isOneOf<T extends string>(allowed: readonly T[], value: string): value is T {
+  return (allowed as readonly string[]).includes(value);
+}
 
 /**
  * A node's config from a JSON file (--config or DRIFTWOOD_CONFIG), DRIFTWOOD_* variables and
@@ -251,27 +274,32 @@ async function runClusterCommand(args: string[], io: CommandIO): Promise<void> {
 }
 
 /** Runs one quorum node until SIGTERM or SIGINT. */
-async function runQuorum(args: string[], io: CommandIO): Promise<void> {
+async function runQuorum(args: string[]): Promise<void> {
+  const { format, level } = logFlags(args);
   const config = await loadNodeConfig(args);
-  const server = await startQuorumServer(config);
-  io.stderr(`node ${config.id} listening on ${config.host}:${config.port}\n`);
+  const logger = createNodeLogger({ nodeId: config.id, format, level });
+  const server = await startQuorumServer({ ...config, logger });
+  logger.info({ listen: `${config.host}:${config.port}` }, 'quorum node started');
   await untilSignalled();
   await handOffRaftLeadership(config, server.node);
   await server.close();
-  io.stderr(`node ${config.id} stopped\n`);
+  logger.info({}, 'quorum node stopped');
 }
 
 /** Runs one driftwood node (metadata quorum, controller, broker, admin API) until SIGTERM or SIGINT. */
-async function runStart(args: string[], io: CommandIO): Promise<void> {
+async function runStart(args: string[]): Promise<void> {
+  const { format, level } = logFlags(args);
   const config = await loadNodeConfig(args);
-  const broker = await startBroker(config);
-  io.stderr(`node ${config.id} listening on http://${config.host}:${config.port} (data in ${config.dataDir})\n`);
+  const logger = createNodeLogger({ nodeId: config.id, format, level });
+  const broker = await startBroker(config, defaultBrokerTiming, logger);
+  logger.info({ listen: `http://${config.host}:${config.port}`, dataDir: config.dataDir, peers: config.peers.length }, 'node started');
   await untilSignalled();
+  logger.info({}, 'node stopping');
   // Partition leadership first (while this node may still be the controller), then Raft's.
   await broker.node.controlledShutdown();
   await handOffRaftLeadership(config, broker.node.raft);
   await broker.close();
-  io.stderr(`node ${config.id} stopped\n`);
+  logger.info({}, 'node stopped');
 }
 
 /** Turns a config error into a usage error (exit code 2). */
@@ -308,14 +336,15 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
       return;
     }
     case 'quorum':
-      await runQuorum(rest, io);
+      await runQuorum(rest);
       return;
     case 'start':
-      await runStart(rest, io);
+      await runStart(rest);
       return;
     case 'cluster':
       // `cluster run` is the local cluster make cluster starts; anything else describes one.
       if (rest[0] === 'run') await runClusterCommand(rest.slice(1), io);
+      else if (rest[0] === 'health') await runClusterHealth(rest.slice(1), io);
       else if (rest[0] === 'help') io.stdout(`${CLUSTER_DESCRIBE_USAGE}\n`);
       else await runClusterDescribe(rest[0] === 'describe' ? rest.slice(1) : rest, io);
       return;
@@ -346,7 +375,7 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
 const COMMAND_WORDS: Readonly<Record<string, readonly string[]>> = {
   topics: ['create', 'delete', 'describe', 'list'],
   groups: ['list', 'describe', 'reset-offsets', 'delete'],
-  cluster: ['describe', 'run'],
+  cluster: ['describe', 'health', 'run'],
   produce: [],
   consume: [],
   bench: ['storage', 'produce', 'consume', 'e2e', 'raw-produce', 'idle', 'failover', 'all'],

@@ -6,16 +6,18 @@ import http from 'node:http';
 import http2, { type Http2Server } from 'node:http2';
 import net from 'node:net';
 import { Ajv } from 'ajv';
-import Fastify, { type FastifyHttp2Options, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttp2Options, type FastifyInstance } from 'fastify';
 
 /** A fastify app on the dual-protocol server (typed as the HTTP/2 one it mostly is). */
 export type HttpApp = FastifyInstance<Http2Server>;
 
 /** fastify on one port for HTTP/2 (peers) and HTTP/1.1 (curl, browsers). */
-export function createHttpApp(options: { bodyLimitBytes: number; server?: DualServerOptions }): HttpApp {
+export function createHttpApp(options: { bodyLimitBytes: number; server?: DualServerOptions; logger?: FastifyBaseLogger }): HttpApp {
   const fastifyOptions: FastifyHttp2Options<Http2Server> = {
     http2: true,
-    logger: false,
+    ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
+    // Per-request lines come from the metrics hook at debug level, without headers.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
     // fastify's types know either an http or an http2 server; this one hands out both.
     serverFactory: dualProtocolServerFactory(options.server) as unknown as NonNullable<FastifyHttp2Options<Http2Server>['serverFactory']>,

@@ -15,6 +15,7 @@ import { openLevelKV } from '../../storage/node-kv.js';
 import { nodeRng } from '../../storage/node-rng.js';
 import { createHttpApp, type HttpApp } from '../http/node-dual-server.js';
 import type { NodeConfig } from '../config.js';
+import type { Logger } from 'pino';
 import { peerUrl } from '../peers.js';
 import { decodeMessages } from './message-codec.js';
 import { HttpTransport, RAFT_MESSAGES_PATH } from './node-http-transport.js';
@@ -22,6 +23,8 @@ import { defaultRaftTiming, RaftNode, type StateMachine } from './raft-node.js';
 
 export interface QuorumServerOptions extends NodeConfig {
   readonly timing?: Partial<typeof defaultRaftTiming>;
+  /** The node's logger (default: none); fatal errors are written through it. */
+  readonly logger?: Logger;
 }
 
 /** Bodies larger than this are refused (a snapshot chunk is at most 256 KiB). */
@@ -65,7 +68,7 @@ export async function startQuorumServer(options: QuorumServerOptions): Promise<Q
   const members = membership(options);
   await mkdir(options.dataDir, { recursive: true });
   const kv = await openLevelKV(join(options.dataDir, 'raft'));
-  const app = createHttpApp({ bodyLimitBytes: BODY_BYTES_MAX });
+  const app = createHttpApp({ bodyLimitBytes: BODY_BYTES_MAX, ...(options.logger === undefined ? {} : { logger: options.logger }) });
   const others = new Map(options.peers.filter((peer) => peer.id !== options.id).map((peer) => [peer.id, peerUrl(peer)]));
   const timing = { ...defaultRaftTiming, ...options.timing };
   const transport = new HttpTransport({ peers: others, requestTimeoutMs: timing.requestTimeoutMs, queuedMessagesMax: 10_000 });
@@ -80,7 +83,8 @@ export async function startQuorumServer(options: QuorumServerOptions): Promise<Q
       {
         onFatal: (error) => {
           // A broken invariant or a failed disk: stop now rather than limp on (TigerStyle).
-          process.stderr.write(`node ${options.id}: fatal: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+          if (options.logger === undefined) process.stderr.write(`node ${options.id}: fatal: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+          else options.logger.fatal({ err: error }, 'fatal: the node stops');
           process.exit(70);
         },
       },
