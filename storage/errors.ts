@@ -28,6 +28,9 @@ export const errorCodes = {
   NOT_ENOUGH_REPLICAS_AFTER_APPEND: { status: 503, message: 'Written, but the in-sync replicas fell below min.insync.replicas before it committed; it may or may not be kept' },
   REQUEST_TIMED_OUT: { status: 504, message: 'The request timed out' },
   UNAUTHORIZED: { status: 401, message: 'Not authorized' },
+  // Kafka's SASL_AUTHENTICATION_FAILED: who is asking could not be established (no bearer
+  // token, or the wrong one), as opposed to UNAUTHORIZED for a known caller without the right.
+  AUTHENTICATION_FAILED: { status: 401, message: 'Authentication failed: a valid bearer token is required' },
   // Controller (cluster metadata)
   INVALID_TOPIC_EXCEPTION: { status: 400, message: 'The topic name is invalid' },
   INVALID_PARTITIONS: { status: 400, message: 'The number of partitions is invalid' },
