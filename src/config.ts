@@ -3,6 +3,7 @@
 // or written, and a bad one is a one-line INVALID_CONFIG error (the CLI exits with 2).
 import { readFile } from 'node:fs/promises';
 import { DriftwoodError } from '../storage/errors.js';
+import type { NodeSecurity } from './http/security.js';
 import { parseListen, parsePeers, type Peer } from './peers.js';
 
 export interface NodeConfig {
@@ -13,6 +14,8 @@ export interface NodeConfig {
   readonly dataDir: string;
   /** Voting members of the metadata quorum; the other peers observe. Default: all peers. */
   readonly voters?: readonly number[];
+  /** Bearer token and TLS (from flags only: secrets stay out of config files). Default: none. */
+  readonly security?: NodeSecurity;
 }
 
 /** The settings a source may give, as strings (flags and environment) or JSON values (file). */

@@ -39,6 +39,7 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: match[1] ?? '', port };
 }
 
-export function peerUrl(peer: Peer): string {
-  return `http://${peer.host}:${peer.port}`;
+/** The peer's origin URL; the scheme follows the cluster's TLS setting. */
+export function peerUrl(peer: Peer, tls = false): string {
+  return `${tls ? 'https' : 'http'}://${peer.host}:${peer.port}`;
 }

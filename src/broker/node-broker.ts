@@ -16,6 +16,7 @@ import { ALTER_PARTITIONS_PER_REQUEST_MAX } from '../controller/commands.js';
 import type { MetadataImage } from '../controller/image.js';
 import { createHttpApp, type HttpApp } from '../http/node-dual-server.js';
 import { PeerClients } from '../http/node-peer-clients.js';
+import { callerOf } from '../http/security.js';
 import { peerUrl } from '../peers.js';
 import { decodeMessages } from '../quorum/message-codec.js';
 import { HttpTransport, RAFT_MESSAGES_PATH } from '../quorum/node-http-transport.js';
@@ -57,11 +58,13 @@ export interface Broker {
 export async function startBroker(config: NodeConfig, timing: BrokerTiming = defaultBrokerTiming, logger: Logger = createNodeLogger({ nodeId: config.id, format: 'json', level: 'silent' })): Promise<Broker> {
   await mkdir(config.dataDir, { recursive: true });
   const kv = await openLevelKV(join(config.dataDir, 'metadata'));
-  const app = createHttpApp({ bodyLimitBytes: BODY_BYTES_MAX, logger });
+  const security = config.security ?? {};
+  const app = createHttpApp({ bodyLimitBytes: BODY_BYTES_MAX, logger, security });
   const metrics = new NodeMetrics();
-  const others = new Map(config.peers.filter((peer) => peer.id !== config.id).map((peer) => [peer.id, peerUrl(peer)]));
-  const transport = new HttpTransport({ peers: others, requestTimeoutMs: defaultRaftTiming.requestTimeoutMs, queuedMessagesMax: 10_000 });
-  const peers = new PeerClients(others);
+  const others = new Map(config.peers.filter((peer) => peer.id !== config.id).map((peer) => [peer.id, peerUrl(peer, security.tls !== undefined)]));
+  const caller = callerOf(security);
+  const transport = new HttpTransport({ peers: others, caller, requestTimeoutMs: defaultRaftTiming.requestTimeoutMs, queuedMessagesMax: 10_000 });
+  const peers = new PeerClients(others, caller);
   const channel = new HttpControllerChannel(peers, timing.forwardTimeoutMs);
   const ids = config.peers.map((peer) => peer.id);
   const voters = config.voters === undefined ? ids : [...config.voters];

@@ -2,6 +2,7 @@
 // happens, with a request timeout that suits a person waiting at a terminal.
 import { DriftwoodError } from '../../storage/errors.js';
 import { Admin } from '../client/admin.js';
+import type { ClientTarget } from './security-flags.js';
 
 /**
  * How long one admin call may take, retries included (the library's default is a minute): a
@@ -10,8 +11,8 @@ import { Admin } from '../client/admin.js';
  */
 export const ADMIN_API_TIMEOUT_MS = 10_000;
 
-export async function withAdmin<T>(bootstrap: readonly string[], call: (admin: Admin) => Promise<T>): Promise<T> {
-  const admin = new Admin({ bootstrap, clientId: 'driftwood-cli', requestTimeoutMs: ADMIN_API_TIMEOUT_MS, apiTimeoutMs: ADMIN_API_TIMEOUT_MS });
+export async function withAdmin<T>(target: ClientTarget, call: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = new Admin({ ...target, clientId: 'driftwood-cli', requestTimeoutMs: ADMIN_API_TIMEOUT_MS, apiTimeoutMs: ADMIN_API_TIMEOUT_MS });
   try {
     return await call(admin);
   } finally {

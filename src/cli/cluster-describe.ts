@@ -4,7 +4,8 @@
 import { parseArgs } from 'node:util';
 import type { ClusterDescription } from '../client/admin.js';
 import { withAdmin } from './admin.js';
-import { bootstrapFrom, clientFlags, fields, positionals, printJson, table, type CommandIO } from './io.js';
+import { clientFlags, fields, positionals, printJson, table, type CommandIO } from './io.js';
+import { clientTargetFrom } from './security-flags.js';
 
 export const CLUSTER_DESCRIBE_USAGE = `usage: driftwood cluster [describe] [--bootstrap HOST:PORT,...] [--json]
       the cluster id, the active controller and the brokers (alive or fenced)
@@ -14,6 +15,9 @@ export const CLUSTER_DESCRIBE_USAGE = `usage: driftwood cluster [describe] [--bo
       a local cluster in the foreground (what make cluster runs); Ctrl-C stops it
 
   --bootstrap   any nodes of the cluster (default $DRIFTWOOD_BOOTSTRAP, else 127.0.0.1:9091,9092,9093)
+  --token-file  a file holding the cluster's bearer token (default $DRIFTWOOD_TOKEN_FILE)
+  --tls-ca      the CA that signed the nodes' certificates: connect over TLS (default
+                $DRIFTWOOD_TLS_CA; --tls for TLS with the system's CAs)
   --json        one JSON document on stdout instead of text`;
 
 export async function runClusterDescribe(args: string[], io: CommandIO): Promise<void> {
@@ -23,7 +27,7 @@ export async function runClusterDescribe(args: string[], io: CommandIO): Promise
     return;
   }
   positionals(given, [], 'cluster describe');
-  const info = await withAdmin(bootstrapFrom(values.bootstrap, io), (admin) => admin.describeCluster());
+  const info = await withAdmin(await clientTargetFrom(values, io), (admin) => admin.describeCluster());
   if (values.json) {
     printJson(io, info);
     return;

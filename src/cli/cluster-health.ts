@@ -5,7 +5,8 @@
 import { parseArgs } from 'node:util';
 import type { Admin, ClusterDescription, TopicDescription } from '../client/admin.js';
 import { withAdmin } from './admin.js';
-import { bootstrapFrom, clientFlags, fields, positionals, printJson, ReportedFailure, table, type CommandIO } from './io.js';
+import { clientFlags, fields, positionals, printJson, ReportedFailure, table, type CommandIO } from './io.js';
+import { clientTargetFrom } from './security-flags.js';
 
 export const CLUSTER_HEALTH_USAGE = `usage: driftwood cluster health [--bootstrap HOST:PORT,...] [--json]
       exit 0 when every partition has a leader and a full ISR; otherwise lists the
@@ -44,7 +45,7 @@ export async function runClusterHealth(args: string[], io: CommandIO): Promise<v
     return;
   }
   positionals(given, [], 'cluster health');
-  const health = await withAdmin(bootstrapFrom(values.bootstrap, io), readHealth);
+  const health = await withAdmin(await clientTargetFrom(values, io), readHealth);
   if (values.json) printJson(io, health);
   else io.stdout(formatHealth(health));
   if (!health.healthy) throw new ReportedFailure('the cluster is not healthy');

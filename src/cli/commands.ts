@@ -20,6 +20,7 @@ import { runConsume } from './consume.js';
 import { runGroups } from './groups.js';
 import { errorText, isUsageError, ReportedFailure, UsageError, type CommandIO } from './io.js';
 import { runProduce } from './produce.js';
+import { NODE_SECURITY_USAGE, nodeSecurityFlags, nodeSecurityFrom } from './security-flags.js';
 import { runTopics } from './topics.js';
 
 const USAGE = `usage: driftwood <command> [options]
@@ -40,11 +41,16 @@ ${PERF_USAGE}
   start --id N --peers 1@HOST:PORT,... --data DIR [--listen HOST:PORT] [--voters 1,2,3]
         [--config FILE.json]    (also DRIFTWOOD_ID, _PEERS, _DATA, _LISTEN, _VOTERS, _CONFIG)
         [--log-format json|pretty] [--log-level trace|debug|info|warn|error|fatal|silent]
+        ${NODE_SECURITY_USAGE}
       run one driftwood node: metadata quorum, controller, broker and the admin API; logs
-      go to stderr (JSON lines with nodeId by default)
+      go to stderr (JSON lines with nodeId by default).
+      --auth-token-file: internal routes and every change need 'Authorization: Bearer TOKEN'
+      (reads too with --auth-reads token); --tls-*: HTTP/2 and HTTP/1.1 over TLS, peers
+      verified with --tls-ca. Every node of a cluster takes the same security flags
   quorum --id N --peers 1@HOST:PORT,... --data DIR [--listen HOST:PORT] [--voters 1,2,3]
          [--config FILE.json]   (also DRIFTWOOD_ID, _PEERS, _DATA, _LISTEN, _VOTERS, _CONFIG)
          [--log-format json|pretty] [--log-level LEVEL]
+         ${NODE_SECURITY_USAGE}
       run one node of the bare Raft quorum (HTTP/1.1 and HTTP/2 on one port); peers not in
       --voters observe; SIGTERM hands leadership away and stops
   sim raft --seeds A..B [--nodes 5] [--bug NAME] [--json] | sim --list-bugs
@@ -53,7 +59,9 @@ ${PERF_USAGE}
       a local cluster in the foreground (data kept under DIR/<id>); Ctrl-C stops it
 
 client commands (each takes --bootstrap HOST:PORT,... (default $DRIFTWOOD_BOOTSTRAP, else
-127.0.0.1:9091,9092,9093), --json for one JSON document on stdout, and --help):
+127.0.0.1:9091,9092,9093), --token-file FILE (default $DRIFTWOOD_TOKEN_FILE), --tls-ca FILE
+(default $DRIFTWOOD_TLS_CA; or --tls for the system's CAs), --json for one JSON document on
+stdout, and --help):
   cluster [describe]                 cluster id, controller, brokers alive or fenced
   cluster health                     exit 0 when every partition has a leader and a full ISR,
                                      else 1 with the leaderless and under-replicated listed
@@ -207,6 +215,7 @@ const nodeFlags = {
   config: { type: 'string' },
   'log-format': { type: 'string' },
   'log-level': { type: 'string' },
+  ...nodeSecurityFlags,
 } as const;
 
 /** --log-format json|pretty (default json) and --log-level (default info) of `start`. */
@@ -236,10 +245,11 @@ async function loadNodeConfig(args: string[]): Promise<NodeConfig> {
     const file = configPath === undefined ? {} : await settingsFromFile(configPath);
     const flags = Object.fromEntries(Object.entries({ id: values.id, listen: values.listen, peers: values.peers, data: values.data, voters: values.voters }).filter(([, value]) => value !== undefined));
     const resolved = resolveConfig(file, env, flags);
+    const security = await nodeSecurityFrom(values);
     await checkDataDirWritable(resolved.dataDir);
     await checkIdentity(resolved.dataDir, resolved.id);
     await checkPortFree(resolved.host, resolved.port);
-    return resolved;
+    return { ...resolved, security };
   });
   // Keep a cluster id the directory already has; the broker records it on first join.
   const existing = await readIdentity(config.dataDir);
@@ -292,7 +302,9 @@ async function runStart(args: string[]): Promise<void> {
   const config = await loadNodeConfig(args);
   const logger = createNodeLogger({ nodeId: config.id, format, level });
   const broker = await startBroker(config, defaultBrokerTiming, logger);
-  logger.info({ listen: `http://${config.host}:${config.port}`, dataDir: config.dataDir, peers: config.peers.length }, 'node started');
+  const scheme = config.security?.tls === undefined ? 'http' : 'https';
+  const auth = config.security?.auth === undefined ? 'off' : config.security.auth.reads === 'token' ? 'every request' : 'internal routes and changes';
+  logger.info({ listen: `${scheme}://${config.host}:${config.port}`, dataDir: config.dataDir, peers: config.peers.length, auth }, 'node started');
   await untilSignalled();
   logger.info({}, 'node stopping');
   // Partition leadership first (while this node may still be the controller), then Raft's.

@@ -7,7 +7,8 @@ import { parseArgs } from 'node:util';
 import type { ErrorCode } from '../../storage/errors.js';
 import { Consumer, type ConsumerOptions, type ConsumerRecord, type TopicPartition } from '../client/consumer.js';
 import { partitionCount, withAdmin } from './admin.js';
-import { bootstrapFrom, clientFlags, errorText, integerFlag, positionals, UsageError, type CommandIO } from './io.js';
+import { clientFlags, errorText, integerFlag, positionals, UsageError, type CommandIO } from './io.js';
+import { clientTargetFrom, type ClientTarget } from './security-flags.js';
 
 export const CONSUME_USAGE = `usage: driftwood consume TOPIC [--group GROUP] [--from-beginning] [--max-messages N] [--timeout-ms T]
                         [--format value|json] [--partition P [--offset O|earliest|latest]]
@@ -23,6 +24,9 @@ export const CONSUME_USAGE = `usage: driftwood consume TOPIC [--group GROUP] [--
   --timeout-ms      stop after T ms without a new record (default: run until Ctrl-C or SIGTERM)
   --partition       read only this partition (not with --group); --offset says where to start
   --bootstrap       any nodes of the cluster (default $DRIFTWOOD_BOOTSTRAP, else 127.0.0.1:9091,9092,9093)
+  --token-file      a file holding the cluster's bearer token (default $DRIFTWOOD_TOKEN_FILE)
+  --tls-ca          the CA that signed the nodes' certificates: connect over TLS (default
+                    $DRIFTWOOD_TLS_CA; --tls for TLS with the system's CAs)
   Keys and values are printed as UTF-8 text; a null value prints as null. A summary goes to stderr.`;
 
 /** How long one poll waits, so that an interrupt or the idle timeout is noticed within it. */
@@ -102,17 +106,17 @@ export async function runConsume(args: string[], io: CommandIO): Promise<void> {
   }
   const [topic] = positionals(given, ['TOPIC'], 'consume') as [string];
   const plan = consumePlan(topic, values);
-  const bootstrap = bootstrapFrom(values.bootstrap, io);
-  const partitions = await withAdmin(bootstrap, (admin) => partitionCount(admin, topic));
+  const cluster = await clientTargetFrom(values, io);
+  const partitions = await withAdmin(cluster, (admin) => partitionCount(admin, topic));
   if (plan.partition !== null && plan.partition >= partitions) throw new UsageError(`${topic} has ${partitions} partition${partitions === 1 ? '' : 's'}; --partition ${plan.partition} is not one of them`);
-  const consumed = await consume(plan, partitions, bootstrap, io);
+  const consumed = await consume(plan, partitions, cluster, io);
   io.stderr(`consumed ${consumed} record${consumed === 1 ? '' : 's'}\n`);
 }
 
 /** Reads and prints until the plan says stop or the run is interrupted; returns the records printed. */
-async function consume(plan: ConsumePlan, partitions: number, bootstrap: readonly string[], io: CommandIO): Promise<number> {
+async function consume(plan: ConsumePlan, partitions: number, cluster: ClientTarget, io: CommandIO): Promise<number> {
   const options: ConsumerOptions = {
-    bootstrap,
+    ...cluster,
     clientId: 'driftwood-cli',
     autoOffsetReset: plan.fromBeginning || plan.offset === 'earliest' ? 'earliest' : 'latest',
     pollRecordsMax: POLL_RECORDS_MAX,

@@ -2,9 +2,10 @@
 import { parseArgs } from 'node:util';
 import type { GroupDescription, GroupListing, ResetGroupOffsets, ResetGroupOffsetsResult } from '../client/admin.js';
 import { withAdmin } from './admin.js';
-import { bootstrapFrom, cell, clientFlags, fields, integerFlag, positionals, printJson, table, UsageError, type CommandIO } from './io.js';
+import { cell, clientFlags, fields, integerFlag, positionals, printJson, table, UsageError, type CommandIO } from './io.js';
+import { clientTargetFrom } from './security-flags.js';
 
-const CLIENT_OPTIONS = '[--bootstrap HOST:PORT,...] [--json]';
+const CLIENT_OPTIONS = '[--bootstrap HOST:PORT,...] [--token-file FILE] [--tls-ca FILE] [--json]';
 
 export const GROUPS_USAGE = `usage: driftwood groups <list|describe|reset-offsets|delete> [options]
 
@@ -22,6 +23,9 @@ export const GROUPS_USAGE = `usage: driftwood groups <list|describe|reset-offset
       remove a group without members and its committed offsets
 
   --bootstrap   any nodes of the cluster (default $DRIFTWOOD_BOOTSTRAP, else 127.0.0.1:9091,9092,9093)
+  --token-file  a file holding the cluster's bearer token (default $DRIFTWOOD_TOKEN_FILE)
+  --tls-ca      the CA that signed the nodes' certificates: connect over TLS (default
+                $DRIFTWOOD_TLS_CA; --tls for TLS with the system's CAs)
   --json        one JSON document on stdout instead of text`;
 
 /** Partitions one --partitions list may name. */
@@ -52,7 +56,7 @@ async function groupsList(args: string[], io: CommandIO): Promise<void> {
     return;
   }
   positionals(given, [], 'groups list');
-  const groups = await withAdmin(bootstrapFrom(values.bootstrap, io), (admin) => admin.listGroups());
+  const groups = await withAdmin(await clientTargetFrom(values, io), (admin) => admin.listGroups());
   if (values.json) {
     printJson(io, groups);
     return;
@@ -67,7 +71,7 @@ async function groupsDescribe(args: string[], io: CommandIO): Promise<void> {
     return;
   }
   const [group] = positionals(given, ['GROUP'], 'groups describe') as [string];
-  const description = await withAdmin(bootstrapFrom(values.bootstrap, io), (admin) => admin.describeGroup(group));
+  const description = await withAdmin(await clientTargetFrom(values, io), (admin) => admin.describeGroup(group));
   if (values.json) {
     printJson(io, description);
     return;
@@ -97,7 +101,7 @@ async function groupsResetOffsets(args: string[], io: CommandIO): Promise<void> 
   }
   const [group] = positionals(given, ['GROUP'], 'groups reset-offsets') as [string];
   const reset = resetFromFlags(values);
-  const result = await withAdmin(bootstrapFrom(values.bootstrap, io), (admin) => admin.resetGroupOffsets(group, reset));
+  const result = await withAdmin(await clientTargetFrom(values, io), (admin) => admin.resetGroupOffsets(group, reset));
   if (values.json) {
     printJson(io, result);
     return;
@@ -151,7 +155,7 @@ async function groupsDelete(args: string[], io: CommandIO): Promise<void> {
     return;
   }
   const [group] = positionals(given, ['GROUP'], 'groups delete') as [string];
-  await withAdmin(bootstrapFrom(values.bootstrap, io), (admin) => admin.deleteGroup(group));
+  await withAdmin(await clientTargetFrom(values, io), (admin) => admin.deleteGroup(group));
   if (values.json) {
     printJson(io, { deleted: group });
     return;

@@ -32,9 +32,12 @@ export const DEFAULT_BOOTSTRAP = '127.0.0.1:9091,127.0.0.1:9092,127.0.0.1:9093';
 /** Addresses one --bootstrap may name (the client library's own bound is higher). */
 const BOOTSTRAP_ADDRESSES_MAX = 100;
 
-/** The flags of every command that talks to a cluster. */
+/** The flags of every command that talks to a cluster (security-flags.ts reads the last three). */
 export const clientFlags = {
   bootstrap: { type: 'string' },
+  'token-file': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  tls: { type: 'boolean', default: false },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;

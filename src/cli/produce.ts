@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { DriftwoodError } from '../../storage/errors.js';
 import { Producer, type Acks } from '../client/producer.js';
 import { partitionCount, withAdmin } from './admin.js';
-import { bootstrapFrom, clientFlags, errorText, positionals, printJson, ReportedFailure, UsageError, type CommandIO } from './io.js';
+import { clientFlags, errorText, positionals, printJson, ReportedFailure, UsageError, type CommandIO } from './io.js';
+import { clientTargetFrom, type ClientTarget } from './security-flags.js';
 
 export const PRODUCE_USAGE = `usage: driftwood produce TOPIC [--key-separator SEP] [--acks 0|1|all] [--bootstrap HOST:PORT,...] [--json]
       one record per line of standard input; with --key-separator the line is split at the
@@ -17,6 +18,9 @@ export const PRODUCE_USAGE = `usage: driftwood produce TOPIC [--key-separator SE
       with a key go to the partition murmur2(key) picks, as Kafka's default partitioner
   --acks        all (default) waits for every in-sync replica; 1 for the leader; 0 for nothing
   --bootstrap   any nodes of the cluster (default $DRIFTWOOD_BOOTSTRAP, else 127.0.0.1:9091,9092,9093)
+  --token-file  a file holding the cluster's bearer token (default $DRIFTWOOD_TOKEN_FILE)
+  --tls-ca      the CA that signed the nodes' certificates: connect over TLS (default
+                $DRIFTWOOD_TLS_CA; --tls for TLS with the system's CAs)
   --json        the summary as one JSON document on stdout ({topic, records, errors})
   Prints nothing for records written; failures go to stderr; exit code 1 if any record failed.
   The topic must exist (driftwood topics create TOPIC).`;
@@ -49,9 +53,9 @@ export async function runProduce(args: string[], io: CommandIO): Promise<void> {
   const acks = parseAcks(values.acks);
   const separator = values['key-separator'];
   if (separator === '') throw new UsageError('--key-separator must not be empty');
-  const bootstrap = bootstrapFrom(values.bootstrap, io);
-  await withAdmin(bootstrap, (admin) => partitionCount(admin, topic));
-  const summary = await produceLines(io.stdin ?? process.stdin, { topic, acks, bootstrap, ...(separator === undefined ? {} : { separator }) }, io);
+  const cluster = await clientTargetFrom(values, io);
+  await withAdmin(cluster, (admin) => partitionCount(admin, topic));
+  const summary = await produceLines(io.stdin ?? process.stdin, { ...cluster, topic, acks, ...(separator === undefined ? {} : { separator }) }, io);
   if (values.json) printJson(io, summary);
   else io.stderr(`produced ${summary.records} record${summary.records === 1 ? '' : 's'} to ${topic}, ${summary.errors} error${summary.errors === 1 ? '' : 's'}\n`);
   if (summary.errors > 0) throw new ProduceFailed(summary);
@@ -80,16 +84,16 @@ export function splitLine(line: string, separator: string | undefined): { key: s
   return { key: line.slice(0, at), value: line.slice(at + separator.length) };
 }
 
-interface ProduceTarget {
+interface ProduceTarget extends ClientTarget {
   readonly topic: string;
   readonly acks: Acks;
-  readonly bootstrap: readonly string[];
   readonly separator?: string;
 }
 
 /** Sends every line as a record and waits for every answer; counts what was written and what failed. */
 export async function produceLines(input: AsyncIterable<string | Buffer>, target: ProduceTarget, io: CommandIO): Promise<ProduceSummary> {
-  const producer = new Producer({ bootstrap: target.bootstrap, clientId: 'driftwood-cli', acks: target.acks });
+  const { topic: _topic, separator: _separator, ...cluster } = target;
+  const producer = new Producer({ ...cluster, clientId: 'driftwood-cli' });
   const inFlight = new Set<Promise<void>>();
   let records = 0;
   let errors = 0;

@@ -2,9 +2,10 @@
 import { parseArgs } from 'node:util';
 import type { TopicDescription } from '../client/admin.js';
 import { withAdmin } from './admin.js';
-import { bootstrapFrom, cell, clientFlags, fields, integerFlag, positionals, printJson, table, UsageError, type CommandIO } from './io.js';
+import { cell, clientFlags, fields, integerFlag, positionals, printJson, table, UsageError, type CommandIO } from './io.js';
+import { clientTargetFrom } from './security-flags.js';
 
-const CLIENT_OPTIONS = '[--bootstrap HOST:PORT,...] [--json]';
+const CLIENT_OPTIONS = '[--bootstrap HOST:PORT,...] [--token-file FILE] [--tls-ca FILE] [--json]';
 
 export const TOPICS_USAGE = `usage: driftwood topics <create|delete|describe|list> [options]
 
@@ -17,6 +18,9 @@ export const TOPICS_USAGE = `usage: driftwood topics <create|delete|describe|lis
   topics list ${CLIENT_OPTIONS}
 
   --bootstrap   any nodes of the cluster (default $DRIFTWOOD_BOOTSTRAP, else 127.0.0.1:9091,9092,9093)
+  --token-file  a file holding the cluster's bearer token (default $DRIFTWOOD_TOKEN_FILE)
+  --tls-ca      the CA that signed the nodes' certificates: connect over TLS (default
+                $DRIFTWOOD_TLS_CA; --tls for TLS with the system's CAs)
   --json        one JSON document on stdout instead of text`;
 
 /** Partitions and replicas one create may ask for (the broker's own bounds). */
@@ -57,7 +61,7 @@ async function topicsCreate(args: string[], io: CommandIO): Promise<void> {
   const partitions = integerFlag('partitions', values.partitions, 1, 1, PARTITIONS_MAX);
   const replicationFactor = values['replication-factor'] === undefined ? undefined : integerFlag('replication-factor', values['replication-factor'], 1, 1, REPLICATION_FACTOR_MAX);
   const configs = parseConfigs(values.config ?? []);
-  const created = await withAdmin(bootstrapFrom(values.bootstrap, io), (admin) => admin.createTopic({ name, partitions, ...(replicationFactor === undefined ? {} : { replicationFactor }), configs }));
+  const created = await withAdmin(await clientTargetFrom(values, io), (admin) => admin.createTopic({ name, partitions, ...(replicationFactor === undefined ? {} : { replicationFactor }), configs }));
   if (values.json) {
     printJson(io, created);
     return;
@@ -86,7 +90,7 @@ async function topicsDelete(args: string[], io: CommandIO): Promise<void> {
     return;
   }
   const [name] = positionals(given, ['NAME'], 'topics delete') as [string];
-  await withAdmin(bootstrapFrom(values.bootstrap, io), (admin) => admin.deleteTopic(name));
+  await withAdmin(await clientTargetFrom(values, io), (admin) => admin.deleteTopic(name));
   if (values.json) {
     printJson(io, { deleted: name });
     return;
@@ -101,7 +105,7 @@ async function topicsDescribe(args: string[], io: CommandIO): Promise<void> {
     return;
   }
   const [name] = positionals(given, ['NAME'], 'topics describe') as [string];
-  const topic = await withAdmin(bootstrapFrom(values.bootstrap, io), (admin) => admin.describeTopic(name));
+  const topic = await withAdmin(await clientTargetFrom(values, io), (admin) => admin.describeTopic(name));
   if (values.json) {
     printJson(io, topic);
     return;
@@ -116,7 +120,7 @@ async function topicsList(args: string[], io: CommandIO): Promise<void> {
     return;
   }
   positionals(given, [], 'topics list');
-  const topics = await withAdmin(bootstrapFrom(values.bootstrap, io), (admin) => admin.listTopics());
+  const topics = await withAdmin(await clientTargetFrom(values, io), (admin) => admin.listTopics());
   if (values.json) {
     printJson(io, topics);
     return;

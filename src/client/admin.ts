@@ -87,7 +87,7 @@ export class Admin {
   constructor(options: AdminOptions) {
     this.client = resolveClientOptions(options, 'admin');
     this.apiTimeoutMs = checkedInteger('apiTimeoutMs', options.apiTimeoutMs, 60_000, 1, 3_600_000);
-    this.connections = new Connections(this.client.requestsPerBrokerMax);
+    this.connections = new Connections(this.client.requestsPerBrokerMax, this.client.security);
     this.metadata = new Metadata(this.connections, this.client, this.timers);
   }
 

@@ -1,4 +1,4 @@
-// One undici HTTP/2 cleartext Client per broker address, opened on first use and shared by
+// One undici HTTP/2 Client per broker address (h2c, or TLS with the tls option), opened on first use and shared by
 // every request this client sends there. undici sends one request at a time per Client unless
 // `pipelining` allows more, and holds a POST behind any running request unless it is marked
 // idempotent (which only lifts that ordering: a Client never retries by itself), so both are
@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { Client } from 'undici';
 import { DriftwoodError } from '../../storage/errors.js';
 import { errorFromWire } from '../broker/controller-requests.js';
+import { callerHeaders, clientOptions, originOf, type CallerSecurity } from '../http/security.js';
 
 export interface HttpRequest {
   readonly method: 'GET' | 'POST' | 'DELETE';
@@ -32,9 +33,12 @@ const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOS
 export class Connections {
   private readonly clients = new Map<string, Client>();
   private closed = false;
+  private readonly headers: Record<string, string>;
 
-  constructor(private readonly requestsPerBrokerMax: number) {
+  /** `security`: the token every request carries, and TLS (default: neither). */
+  constructor(private readonly requestsPerBrokerMax: number, private readonly security: CallerSecurity = {}) {
     assert(Number.isInteger(requestsPerBrokerMax) && requestsPerBrokerMax > 0);
+    this.headers = callerHeaders(security);
   }
 
   /**
@@ -56,7 +60,8 @@ export class Connections {
         idempotent: true,
         headersTimeout: request.timeoutMs,
         bodyTimeout: request.timeoutMs,
-        ...(body === undefined ? {} : { body, headers: { 'content-type': request.contentType ?? 'application/json' } }),
+        headers: body === undefined ? this.headers : { ...this.headers, 'content-type': request.contentType ?? 'application/json' },
+        ...(body === undefined ? {} : { body }),
       });
       const bytes = Buffer.from(await response.body.arrayBuffer());
       return { status: response.statusCode, headers: response.headers, body: bytes };
@@ -104,7 +109,7 @@ export class Connections {
   private client(address: string): Client {
     let client = this.clients.get(address);
     if (client === undefined) {
-      client = new Client(`http://${address}`, { allowH2: true, useH2c: true, pipelining: this.requestsPerBrokerMax } as Client.Options);
+      client = new Client(originOf(address, this.security), clientOptions(this.security, { pipelining: this.requestsPerBrokerMax }));
       this.clients.set(address, client);
     }
     return client;

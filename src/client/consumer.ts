@@ -109,7 +109,7 @@ export class Consumer implements AsyncIterable<ConsumerRecord> {
     this.options = options;
     this.client = resolveClientOptions(options, 'consumer');
     this.config = resolveConsumerOptions(options);
-    this.connections = new Connections(this.client.requestsPerBrokerMax);
+    this.connections = new Connections(this.client.requestsPerBrokerMax, this.client.security);
     this.metadata = new Metadata(this.connections, this.client, this.timers);
     this.coordinator = this.config.groupId === null ? null : new GroupCoordinator(this.config.groupId, this.connections, this.metadata, this.client, this.timers);
     this.fetchMaxWaitMs = checkedInteger('fetchMaxWaitMs', options.fetchMaxWaitMs, 500, 0, 30_000);

@@ -2,6 +2,8 @@
 // long one request may take, how retries back off. Defaults follow Kafka's client configs
 // (request.timeout.ms, retry.backoff.ms, retry.backoff.max.ms, metadata.max.age.ms).
 import { DriftwoodError } from '../../storage/errors.js';
+import { tokenProblem } from '../http/auth.js';
+import type { CallerSecurity } from '../http/security.js';
 
 export interface ClientOptions {
   /** Any nodes of the cluster as "host:port" (or "http://host:port"); one answering is enough. */
@@ -18,6 +20,10 @@ export interface ClientOptions {
   readonly metadataMaxAgeMs?: number;
   /** Requests in flight to one broker at most (HTTP/2 streams on its one connection; default 100). */
   readonly requestsPerBrokerMax?: number;
+  /** The cluster's bearer token (nodes started with --auth-token-file need it); sent on every request. */
+  readonly token?: string;
+  /** Present when the nodes serve TLS: `ca` (PEM) verifies their certificates (default: the system's CAs). */
+  readonly tls?: { readonly ca?: string | Buffer };
 }
 
 export interface ResolvedClientOptions {
@@ -28,6 +34,7 @@ export interface ResolvedClientOptions {
   readonly retryBackoffMsMax: number;
   readonly metadataMaxAgeMs: number;
   readonly requestsPerBrokerMax: number;
+  readonly security: CallerSecurity;
 }
 
 /** Bootstrap addresses one client may name. */
@@ -47,9 +54,24 @@ export function resolveClientOptions(options: ClientOptions, kind: string): Reso
     retryBackoffMsMax: checkedInteger('retryBackoffMsMax', options.retryBackoffMsMax, 1000, 0, TIMEOUT_MS_MAX),
     metadataMaxAgeMs: checkedInteger('metadataMaxAgeMs', options.metadataMaxAgeMs, 300_000, 0, 24 * TIMEOUT_MS_MAX),
     requestsPerBrokerMax: checkedInteger('requestsPerBrokerMax', options.requestsPerBrokerMax, 100, 1, 1000),
+    security: checkedSecurity(options),
   };
   if (resolved.retryBackoffMsMax < resolved.retryBackoffMs) throw new DriftwoodError('INVALID_CONFIG', 'retryBackoffMsMax is below retryBackoffMs');
   return resolved;
+}
+
+function checkedSecurity(options: ClientOptions): CallerSecurity {
+  const { token, tls } = options;
+  if (token !== undefined) {
+    const problem = typeof token === 'string' ? tokenProblem(token) : 'is not a string';
+    if (problem !== null) throw new DriftwoodError('INVALID_CONFIG', `the token ${problem}`);
+  }
+  if (tls !== undefined) {
+    // Checked at run time for JavaScript callers, whatever the types say.
+    if (typeof tls !== 'object' || (tls as unknown) === null) throw new DriftwoodError('INVALID_CONFIG', 'tls is an object ({ ca?: PEM })');
+    if (tls.ca !== undefined && typeof tls.ca !== 'string' && !Buffer.isBuffer(tls.ca)) throw new DriftwoodError('INVALID_CONFIG', 'tls.ca is a PEM string or Buffer');
+  }
+  return { ...(token === undefined ? {} : { token }), ...(tls === undefined ? {} : { tls: tls.ca === undefined ? {} : { ca: tls.ca } }) };
 }
 
 /** An option that is an integer within [min, max], or its default when absent. */
@@ -71,8 +93,9 @@ export function normalizeAddress(address: string): string {
   } catch {
     throw new DriftwoodError('INVALID_CONFIG', `${address} is not a node address ("host:port")`);
   }
+  // Over TLS too an address is host:port: the scheme is the tls option's to choose.
   if (url.protocol !== 'http:' || url.port === '' || url.pathname !== '/') {
-    throw new DriftwoodError('INVALID_CONFIG', `${address} is not a node address ("host:port" over cleartext HTTP/2)`);
+    throw new DriftwoodError('INVALID_CONFIG', `${address} is not a node address ("host:port"; TLS is the tls option)`);
   }
   return url.host;
 }

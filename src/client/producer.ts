@@ -135,7 +135,7 @@ export class Producer {
   constructor(options: ProducerOptions) {
     this.client = resolveClientOptions(options, 'producer');
     this.config = resolveProducerOptions(options, this.client);
-    this.connections = new Connections(this.client.requestsPerBrokerMax);
+    this.connections = new Connections(this.client.requestsPerBrokerMax, this.client.security);
     this.metadata = new Metadata(this.connections, this.client, this.timers);
     this.buffer = new BufferPool(this.config.bufferBytesMax, this.timers);
   }

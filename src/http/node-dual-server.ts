@@ -1,34 +1,68 @@
-// One cleartext port for both protocols: brokers speak HTTP/2 (h2c) to each other, people
-// use curl and browsers over HTTP/1.1. A plain TCP server looks at the first bytes of each
+// One port for both protocols: brokers speak HTTP/2 to each other, people use curl and
+// browsers over HTTP/1.1. In cleartext a plain TCP server looks at the first bytes of each
 // connection and hands it to an HTTP/2 server when they are the HTTP/2 preface ("PRI * ..."),
-// to an HTTP/1.1 server otherwise; both run fastify's handler.
+// to an HTTP/1.1 server otherwise; over TLS, ALPN picks (h2, else http/1.1). Both run
+// fastify's handler, behind the bearer-token check when the node has a token.
 import http from 'node:http';
 import http2, { type Http2Server } from 'node:http2';
 import net from 'node:net';
 import { Ajv } from 'ajv';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttp2Options, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttp2Options, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { DriftwoodError } from '../../storage/errors.js';
+import { classifyRoute, needsToken, TokenCheck, type AuthPolicy } from './auth.js';
+import type { NodeSecurity, TlsServerFiles } from './security.js';
 
 /** A fastify app on the dual-protocol server (typed as the HTTP/2 one it mostly is). */
 export type HttpApp = FastifyInstance<Http2Server>;
 
 /** fastify on one port for HTTP/2 (peers) and HTTP/1.1 (curl, browsers). */
-export function createHttpApp(options: { bodyLimitBytes: number; server?: DualServerOptions; logger?: FastifyBaseLogger }): HttpApp {
+export function createHttpApp(options: { bodyLimitBytes: number; server?: DualServerOptions; logger?: FastifyBaseLogger; security?: NodeSecurity }): HttpApp {
+  const tls = options.security?.tls;
+  const factory = tls === undefined ? dualProtocolServerFactory(options.server) : secureServerFactory(tls, options.server);
   const fastifyOptions: FastifyHttp2Options<Http2Server> = {
     http2: true,
     ...(options.logger === undefined ? { logger: false } : { loggerInstance: options.logger }),
-    // Per-request lines come from the metrics hook at debug level, without headers.
+    // Per-request lines come from the metrics hook at debug level, without headers: an
+    // Authorization header must never reach a log.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
     // fastify's types know either an http or an http2 server; this one hands out both.
-    serverFactory: dualProtocolServerFactory(options.server) as unknown as NonNullable<FastifyHttp2Options<Http2Server>['serverFactory']>,
+    serverFactory: factory as unknown as NonNullable<FastifyHttp2Options<Http2Server>['serverFactory']>,
   };
   const app = Fastify(fastifyOptions);
+  const auth = options.security?.auth;
+  // Before any route, so that no route is ever added without the check.
+  if (auth !== undefined) addAuthHook(app, auth);
   // Query strings and path parameters arrive as text, so their schemas coerce ("10" -> 10);
   // JSON bodies carry their own types, so theirs do not (a key of 5 is refused, not "5").
   const coercing = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false });
   const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema));
   return app;
+}
+
+/**
+ * Refuses, before the body is read, a request that needs the token and does not carry it:
+ * 401 AUTHENTICATION_FAILED in the project's error shape.
+ */
+function addAuthHook(app: HttpApp, policy: AuthPolicy): void {
+  const tokens = new TokenCheck(policy.token);
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    // The route's pattern, not the URL as sent: the router has already decoded and matched it.
+    const routeClass = classifyRoute(request.method, request.routeOptions.url ?? request.url);
+    if (!needsToken(routeClass, policy.reads)) {
+      done();
+      return;
+    }
+    try {
+      tokens.check(request.headers.authorization);
+    } catch (error) {
+      const refused = error as DriftwoodError;
+      void reply.status(refused.status).header('www-authenticate', 'Bearer realm="driftwood"').send(refused.toJSON());
+      return;
+    }
+    done();
+  });
 }
 
 /** The HTTP/2 connection preface starts with this; no HTTP/1.1 method does. */
@@ -83,6 +117,47 @@ export function dualProtocolServerFactory(options: DualServerOptions = defaultDu
       h2.close();
       return server;
     };
+    return server;
+  };
+}
+
+/**
+ * A fastify `serverFactory` for TLS: one HTTP/2 secure server that also answers HTTP/1.1
+ * (allowHTTP1), the protocol chosen by ALPN. Client certificates are not asked for: callers
+ * prove themselves with the bearer token.
+ */
+export function secureServerFactory(tls: TlsServerFiles, options: DualServerOptions = defaultDualServerOptions): (handler: Handler) => net.Server {
+  return (handler) => {
+    const server = http2.createSecureServer(
+      {
+        cert: tls.cert,
+        key: tls.key,
+        ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+        allowHTTP1: true,
+        ALPNProtocols: ['h2', 'http/1.1'],
+        settings: { initialWindowSize: options.windowBytes },
+      },
+      handler as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void,
+    );
+    server.on('session', (session) => {
+      session.once('connect', () => { session.setLocalWindowSize(options.windowBytes); });
+    });
+    server.setTimeout(options.idleTimeoutMs);
+    // As in cleartext: peers keep sessions open, so closing the server ends them.
+    const sockets = new Set<net.Socket>();
+    server.on('connection', (socket: net.Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+      socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
+    });
+    // A client that fails the handshake (no CA, wrong protocol) must not take the server down.
+    server.on('tlsClientError', () => undefined);
+    const close = server.close.bind(server);
+    server.close = ((callback?: (error?: Error) => void) => {
+      close(callback);
+      for (const socket of sockets) socket.destroy();
+      return server;
+    });
     return server;
   };
 }

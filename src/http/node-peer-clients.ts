@@ -1,8 +1,10 @@
-// One HTTP/2 (h2c) client per peer node, shared by everything that calls other nodes:
-// controller requests, partition offsets for topic descriptions, and (later) replica fetches.
+// One HTTP/2 client per peer node (h2c, or TLS when the cluster uses it), shared by everything
+// that calls other nodes: controller requests, partition offsets for topic descriptions, and
+// replica fetches. Every request carries the cluster's bearer token when it has one.
 import { Client } from 'undici';
 import { DriftwoodError } from '../../storage/errors.js';
 import { errorFromWire } from '../broker/controller-requests.js';
+import { callerHeaders, clientOptions, type CallerSecurity } from './security.js';
 
 /**
  * Requests in flight to one peer at most. undici sends one request at a time per Client
@@ -15,9 +17,12 @@ const STREAMS_PER_PEER_MAX = 100;
 
 export class PeerClients {
   private readonly clients: Map<number, Client>;
+  private readonly headers: Record<string, string>;
 
-  constructor(peers: ReadonlyMap<number, string>) {
-    this.clients = new Map([...peers].map(([id, url]) => [id, new Client(url, { allowH2: true, useH2c: true, pipelining: STREAMS_PER_PEER_MAX } as Client.Options)]));
+  /** `peers`: id -> origin URL ('http://host:port', or https:// with TLS). */
+  constructor(peers: ReadonlyMap<number, string>, caller: CallerSecurity = {}) {
+    this.clients = new Map([...peers].map(([id, url]) => [id, new Client(url, clientOptions(caller, { pipelining: STREAMS_PER_PEER_MAX }))]));
+    this.headers = callerHeaders(caller);
   }
 
   /**
@@ -51,7 +56,8 @@ export class PeerClients {
         method,
         path,
         idempotent: true,
-        ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+        headers: body === undefined ? this.headers : { ...this.headers, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });

@@ -1,4 +1,4 @@
-// The real Raft transport: HTTP/2 cleartext (h2c) to each peer through one undici client per
+// The real Raft transport: HTTP/2 (h2c, or TLS when the cluster uses it) to each peer through one undici client per
 // peer, messages batched per peer. While a request to a peer is in flight, new messages for
 // it queue and leave together in the next request, so a busy leader sends one request per
 // round trip, not one per message. Raft tolerates loss: a failed request is dropped (the core
@@ -7,12 +7,15 @@ import { Client } from 'undici';
 import type { Message, NodeId } from '../../raft/index.js';
 import { encodeMessages, MESSAGES_PER_REQUEST_MAX } from './message-codec.js';
 import type { RaftTransport } from './transport.js';
+import { callerHeaders, clientOptions, type CallerSecurity } from '../http/security.js';
 
 export const RAFT_MESSAGES_PATH = '/internal/raft/messages';
 
 export interface HttpTransportOptions {
-  /** Peer id -> base URL, e.g. 'http://127.0.0.1:9092'. */
+  /** Peer id -> base URL, e.g. 'http://127.0.0.1:9092' (https:// with TLS). */
   readonly peers: ReadonlyMap<NodeId, string>;
+  /** The token every request carries and the TLS setting (default: none, cleartext). */
+  readonly caller?: CallerSecurity;
   /** A request that has not finished by then is abandoned (its messages are lost). */
   readonly requestTimeoutMs: number;
   /** Messages queued for one peer at most; past it the oldest are dropped. */
@@ -26,7 +29,11 @@ class PeerLink {
   private closed = false;
   dropped = 0;
 
-  constructor(private readonly peer: NodeId, private readonly client: Client, private readonly options: HttpTransportOptions) {}
+  private readonly headers: Record<string, string>;
+
+  constructor(private readonly peer: NodeId, private readonly client: Client, private readonly options: HttpTransportOptions) {
+    this.headers = { ...callerHeaders(options.caller ?? {}), 'content-type': 'application/json' };
+  }
 
   enqueue(message: Message): void {
     if (this.closed) return;
@@ -54,7 +61,7 @@ class PeerLink {
     const response = await this.client.request({
       method: 'POST',
       path: RAFT_MESSAGES_PATH,
-      headers: { 'content-type': 'application/json' },
+      headers: this.headers,
       body: encodeMessages(batch),
       headersTimeout: this.options.requestTimeoutMs,
       bodyTimeout: this.options.requestTimeoutMs,
@@ -75,7 +82,7 @@ export class HttpTransport implements RaftTransport {
 
   constructor(private readonly options: HttpTransportOptions) {
     for (const [peer, url] of options.peers) {
-      const client = new Client(url, { allowH2: true, useH2c: true, connectTimeout: options.requestTimeoutMs, keepAliveTimeout: 60_000 } as Client.Options);
+      const client = new Client(url, clientOptions(options.caller ?? {}, { connectTimeout: options.requestTimeoutMs, keepAliveTimeout: 60_000 }));
       this.links.set(peer, new PeerLink(peer, client, options));
     }
   }
