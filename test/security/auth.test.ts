@@ -113,8 +113,11 @@ void t.test('a cluster with a bearer token', { timeout: 90_000 }, async (t) => {
   // Reads are open by default, the same answers as with the token.
   const topics = await raw(port1, 'GET', '/v1/topics');
   t.equal(topics.status, 200, 'metadata reads are open');
-  const records = await raw(port1, 'GET', `/v1/topics/orders/partitions/0/records?offset=0&format=json`);
+  // Records are read at the partition's leader (elsewhere: 421 with the leader).
+  const leaderPort = cluster.ports[(before.partitions.find((p) => p.partition === 0)?.leader ?? 1) - 1] ?? 0;
+  const records = await raw(leaderPort, 'GET', `/v1/topics/orders/partitions/0/records?offset=0&format=json`);
   t.equal(records.status, 200, 'data reads are open');
+  t.equal((records.json as { records: unknown[] }).records.length, 10, 'and answer the records');
   const after = await admin.describeTopic('orders');
   t.same(after.partitions.map((p) => [p.partition, p.logEndOffset, p.highWatermark]), before.partitions.map((p) => [p.partition, p.logEndOffset, p.highWatermark]), 'the refused produces wrote nothing');
   t.same((await admin.listTopics()).map((topic) => topic.name).filter((name) => !name.startsWith('__')), ['orders'], 'no topic was created or deleted');
