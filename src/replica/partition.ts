@@ -186,6 +186,8 @@ export class Partition {
         this.failWaiters(new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.brokerId} no longer leads ${this.name}; the write may still be committed`, { leader: state.leader }));
         await this.becomeFollower();
       }
+      // Fetch sessions read only partitions that changed: a new role is news to followers.
+      this.notifyChange();
     }
     if (this.isLeader) this.advanceHighWatermark();
   }
