@@ -131,3 +131,31 @@ void t.test('the fetch codec round-trips and refuses damage', (t) => {
   t.throws(() => decodeFetchResponse(Buffer.from([0xff, 0, 0, 0])), { code: 'CORRUPT_MESSAGE' });
   t.end();
 });
+
+void t.test('sessions: idle partitions are read only every idlePartitionsScanMs, which keeps their followers in the ISR', async (t) => {
+  const { clock, leaders, sessions } = await setup(4);
+  const reads = leaders.map(() => 0);
+  leaders.forEach((leader, p) => {
+    const read = leader.readForFollower.bind(leader);
+    leader.readForFollower = (fetch) => {
+      reads[p] = (reads[p] ?? 0) + 1;
+      return read(fetch);
+    };
+  });
+  const opened = await sessions.handle(request({ positions: [at(0, 0), at(1, 0), at(2, 0), at(3, 0)] }));
+  t.same(reads, [1, 1, 1, 1], 'a new session reads every partition');
+  let epoch = 1;
+  const round = (): Promise<unknown> => sessions.handle(request({ sessionId: opened.sessionId, sessionEpoch: epoch++ }));
+  await round();
+  t.same(reads, [1, 1, 1, 1], 'an idle round reads none');
+  await leaders[2]!.appendAsLeader(makeBatch('c', 1), 1, 1, 1000);
+  await round();
+  t.same(reads, [1, 1, 2, 1], 'after an append, only that partition');
+  for (let ms = 0; ms < 12_000; ms += 500) {
+    clock.advance(500);
+    await round();
+  }
+  const scans = 12_000 / defaultFetchSessionsConfig.idlePartitionsScanMs;
+  t.ok(reads[0]! >= scans && reads[0]! <= scans + 2, `idle partition 0 was read ${reads[0]} times in 12 s of rounds every 500 ms`);
+  t.equal(leaders[0]!.wantedIsr(() => true), null, 'its follower stays in the ISR past replicaLagTimeMaxMs');
+});
