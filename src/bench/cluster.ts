@@ -4,6 +4,7 @@
 //            flight to the partition leaders, for a fixed time; records/s and MB/s acknowledged.
 //   idle:    a topic with many partitions at RF 3 sits idle; CPU used by each node per second,
 //            which is what the replica fetch sessions cost when nothing happens.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -69,9 +70,16 @@ export interface IdleBenchResult {
   partitions: number;
   replicationFactor: number;
   seconds: number;
+  /** From the create request to every partition led, in sync and serving, in seconds. */
+  createSeconds: number;
   /** CPU time each node used per second of wall time, in percent of one core. */
   cpuPercentByNode: number[];
+  /** Resident memory of each node at the end, in MiB (Linux /proc). */
+  rssMiBByNode: number[];
 }
+
+/** How long bench idle waits for its topic's partitions to be in sync (10,000 take ~100 s on 2 cores). */
+const IDLE_CREATE_MS_MAX = 600_000;
 
 /** The built command: next to this file in dist/, or in dist/ when this file runs from source. */
 const BIN = ((): string => {
@@ -90,8 +98,8 @@ async function request(client: Client, method: 'GET' | 'POST', path: string, bod
   return { status: response.statusCode, json: text.length > 0 ? JSON.parse(text) : null };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = performance.now() + STARTUP_MS_MAX;
+async function until<T>(what: string, probe: () => Promise<T | undefined>, waitMsMax = STARTUP_MS_MAX): Promise<T> {
+  const deadline = performance.now() + waitMsMax;
   while (performance.now() < deadline) {
     const value = await probe().catch(() => undefined);
     if (value !== undefined) return value;
@@ -236,6 +244,13 @@ export async function benchProduce(options: ProduceBenchOptions): Promise<Produc
 }
 
 /** utime + stime of a process in ms (Linux /proc; clock ticks are 100 Hz there). */
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kib = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]);
+  assert.ok(Number.isFinite(kib), `no VmRSS for process ${pid}`);
+  return Math.round(kib / 1024);
+}
+
 async function cpuMs(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -246,8 +261,24 @@ export async function benchIdle(options: IdleBenchOptions): Promise<IdleBenchRes
   options.progress('starting 3 nodes');
   const cluster = await startCluster(3);
   try {
+    const first = cluster.nodes[0];
+    if (first === undefined) throw new Error('no nodes');
     options.progress(`creating a topic with ${options.partitions} partitions at RF 3`);
-    await createTopic(cluster, 'idle', options.partitions, 3);
+    const createdMs = performance.now();
+    const created = await request(first.client, 'POST', '/v1/topics', { name: 'idle', partitions: options.partitions, replicationFactor: 3, configs: {} });
+    if (created.status !== 201) throw new Error(`benchmark: creating the idle topic failed: ${JSON.stringify(created.json)}`);
+    let reportedMs = performance.now();
+    await until(`${options.partitions} partitions in sync`, async () => {
+      const view = (await request(first.client, 'GET', '/v1/topics/idle')).json as { partitions: PartitionView[] };
+      const ready = view.partitions.filter((p) => p.isr.length === p.replicas.length && p.highWatermark !== null).length;
+      if (performance.now() - reportedMs >= 5000) {
+        reportedMs = performance.now();
+        options.progress(`${ready} of ${options.partitions} partitions in sync after ${((reportedMs - createdMs) / 1000).toFixed(0)} s`);
+      }
+      return ready === options.partitions ? true : undefined;
+    }, IDLE_CREATE_MS_MAX);
+    const createSeconds = Math.round((performance.now() - createdMs) / 100) / 10;
+    options.progress(`in sync after ${createSeconds} s; settling 5 s`);
     // Let ISR changes and leader rebalancing settle before measuring.
     await new Promise((resolve) => setTimeout(resolve, 5000));
     const pids = cluster.nodes.map((node) => node.child.pid ?? 0);
@@ -262,7 +293,9 @@ export async function benchIdle(options: IdleBenchOptions): Promise<IdleBenchRes
       partitions: options.partitions,
       replicationFactor: 3,
       seconds: options.seconds,
+      createSeconds,
       cpuPercentByNode: after.map((ms, i) => Math.round(((ms - (before[i] ?? 0)) / wallMs) * 1000) / 10),
+      rssMiBByNode: await Promise.all(pids.map(rssMiB)),
     };
   } finally {
     await cluster.stop();

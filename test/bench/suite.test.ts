@@ -40,9 +40,11 @@ void t.test('rows: met against the issue targets', (t) => {
   t.equal(failoverRow(failover(1600, 0)).met, 'no');
   t.equal(failoverRow(failover(null, 0)).met, 'no', 'no acknowledgement after the kill');
   t.match(failoverRow(failover(null, 0)).measured, /no acknowledgement after the kill/);
-  const idle = { machine: 'm', partitions: 10_000, replicationFactor: 3, seconds: 10, cpuPercentByNode: [2, 3, 4] };
-  t.equal(idleRow(idle).met, 'partly', 'CPU met, RSS not measured');
+  const idle = { machine: 'm', partitions: 10_000, replicationFactor: 3, seconds: 10, createSeconds: 97, cpuPercentByNode: [2, 3, 4], rssMiBByNode: [300, 310, 290] };
+  t.equal(idleRow(idle).met, 'yes', 'CPU and RSS under their bounds');
+  t.match(idleRow(idle).measured, /^in sync 97 s after the create; CPU per node 2% \/ 3% \/ 4%; RSS 300 \/ 310 \/ 290 MiB$/);
   t.equal(idleRow({ ...idle, cpuPercentByNode: [2, 6, 4] }).met, 'no');
+  t.equal(idleRow({ ...idle, rssMiBByNode: [300, 1100, 290] }).met, 'no', 'RSS over 1 GiB');
   t.equal(idleRow({ ...idle, partitions: 2000 }).met, 'no', 'fewer partitions than the issue asks');
   t.match(idleRow({ ...idle, partitions: 2000 }).measured, /smaller than the issue's 10,000/);
   t.end();
