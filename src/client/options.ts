@@ -12,7 +12,7 @@ export interface ClientOptions {
   readonly clientId?: string;
   /** How long one request may wait for its answer (default 30000). */
   readonly requestTimeoutMs?: number;
-  /** The first wait before a retry (default 100); it doubles per attempt. */
+  /** The first wait before a retry (default 100); it doubles per attempt, except after a leader moved (the producer looks it up again and retries at this pace). */
   readonly retryBackoffMs?: number;
   /** The longest wait before a retry (default 1000). */
   readonly retryBackoffMsMax?: number;

@@ -436,7 +436,10 @@ export class Producer {
   private retryOrFail(queue: PartitionQueue, batches: readonly ProducerBatch[], recordCount: number, error: DriftwoodError): void {
     if (needsMetadataRefresh(error)) this.metadata.invalidate(queue.topic);
     const head = batches[0] as ProducerBatch;
-    const waitMs = backoffMs(head.attempts, this.client);
+    // A leader that moved or died is looked up again before the retry, so the retry does not
+    // back off further each time: after a kill -9 the doubled waits (up to retryBackoffMsMax)
+    // kept producers away from the new leader for up to a second after it took over.
+    const waitMs = needsMetadataRefresh(error) ? backoffMs(0, this.client) : backoffMs(head.attempts, this.client);
     for (const batch of batches) batch.attempts += 1;
     // The oldest batch's deadline is the request's.
     const deadlineMs = head.createdMs + this.config.deliveryTimeoutMs;
