@@ -524,8 +524,10 @@ export class ReplicaManager {
   private assignFetchers(): void {
     // Followed partitions by leader, under their hosted keys (the fetchers' keys too).
     const wanted = new Map<number, Map<string, Partition>>();
+    this.led = [];
     for (const [id, { partition }] of this.hosted) {
       const leader = partition.state.leader;
+      if (partition.isLeader) this.led.push(partition);
       if (partition.isLeader || leader === NO_LEADER) continue;
       const followed = wanted.get(leader) ?? new Map<string, Partition>();
       followed.set(id, partition);
@@ -565,7 +567,7 @@ export class ReplicaManager {
     const image = this.ports.image;
     const alive = (id: number): boolean => image.broker(id)?.fenced === false;
     const changes: Array<{ partition: Partition; item: AlterPartitionItem }> = [];
-    for (const { partition } of this.hosted.values()) {
+    for (const partition of this.led) {
       if (changes.length >= ALTER_PARTITIONS_PER_REQUEST_MAX) break;
       const wanted = partition.wantedIsr(alive) ?? partition.isrChangeToResend();
       if (wanted === null) continue;
@@ -587,6 +589,8 @@ export class ReplicaManager {
   }
 
   private isrRequestInFlight = false;
+  /** The hosted partitions this broker leads, as of the last role change (the ISR check looks at no others). */
+  private led: Partition[] = [];
 
   /** Writes every hosted partition's high watermark (one write at a time, in order). */
   checkpointHighWatermarks(): Promise<void> {
