@@ -8,6 +8,13 @@ export const errorCodes = {
   INVALID_REQUEST: { status: 400, message: 'The request is malformed' },
   CORRUPT_MESSAGE: { status: 400, message: 'The record batch is corrupt' },
   MESSAGE_TOO_LARGE: { status: 413, message: 'The record batch is larger than the limit' },
+  // Kafka's name for a produce that carries more than the broker takes in one go; here: more
+  // records in one batch than RECORDS_PER_BATCH_MAX.
+  RECORD_LIST_TOO_LARGE: { status: 413, message: 'The record batch holds more records than the limit' },
+  // HTTP-level refusals of a request before any route sees it (fastify's own errors, mapped).
+  REQUEST_TOO_LARGE: { status: 413, message: 'The request body is larger than the limit of the route' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not one the route takes' },
+  UNKNOWN_ROUTE: { status: 404, message: 'No such route' },
   INVALID_CONFIG: { status: 400, message: 'A configuration value is invalid' },
   // Offsets and topics
   OFFSET_OUT_OF_RANGE: { status: 416, message: 'The offset is outside the log' },
@@ -55,6 +62,9 @@ export const errorCodes = {
   GROUP_MAX_SIZE_REACHED: { status: 409, message: 'The group has as many members as it may' },
   NON_EMPTY_GROUP: { status: 409, message: 'The group has members; stop them first' },
   COMMIT_OFFSET_REGRESSION: { status: 409, message: 'The offset is below the committed one; reset the group offsets to move back' },
+  // Kafka's UNKNOWN_SERVER_ERROR: an error nobody expected, which is a bug to fix (the only
+  // source of a 500).
+  UNKNOWN_SERVER_ERROR: { status: 500, message: 'An unexpected error on the server' },
   // Client side
   BUFFER_EXHAUSTED: { status: 503, message: 'The producer buffer is full' },
   CLIENT_CLOSED: { status: 503, message: 'The client is closed' },
