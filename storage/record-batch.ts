@@ -59,6 +59,13 @@ export const NO_PRODUCER_ID = -1;
 export const NO_PRODUCER_EPOCH = -1;
 export const NO_SEQUENCE = -1;
 export const NO_PARTITION_LEADER_EPOCH = -1;
+/**
+ * The most records one produced batch may hold (RECORD_LIST_TOO_LARGE beyond). Bytes alone
+ * would allow ~150,000 empty records in a 1 MiB batch; this bounds the per-record work a
+ * batch can cost later (JSON fetches decode it, consumers hold it). Producers split batches
+ * here too. Batches already in a log (replicated, recovered) are not checked again.
+ */
+export const RECORDS_PER_BATCH_MAX = 100_000;
 
 // The smallest record: length, attributes, timestampDelta, offsetDelta, key length, value
 // length and header count, one byte each. Bounds a claimed record count before decoding.
@@ -223,6 +230,13 @@ export function lastOffsetOf(header: BatchHeader): number {
 function checkHeaderBytes(pos: number, available: number): void {
   if (available < BATCH_HEADER_BYTES) {
     throw corrupt(pos, `${Math.max(available, 0)} bytes is too short for a ${BATCH_HEADER_BYTES}-byte batch header`);
+  }
+}
+
+/** Refuses a produced batch with more records than RECORDS_PER_BATCH_MAX. */
+export function checkRecordsPerBatch(header: BatchHeader, pos: number): void {
+  if (header.recordCount > RECORDS_PER_BATCH_MAX) {
+    throw new DriftwoodError('RECORD_LIST_TOO_LARGE', `batch at byte ${pos}: ${header.recordCount} records is over the limit of ${RECORDS_PER_BATCH_MAX}`);
   }
 }
 

@@ -2,7 +2,7 @@
 // Kafka's RecordAccumulator), and the pool of buffer bytes they hold (as its BufferPool).
 import assert from 'node:assert/strict';
 import { DriftwoodError } from '../../storage/errors.js';
-import { BATCH_HEADER_BYTES, type Header, type ProducerRecord } from '../../storage/record-batch.js';
+import { BATCH_HEADER_BYTES, RECORDS_PER_BATCH_MAX, type Header, type ProducerRecord } from '../../storage/record-batch.js';
 import { VARINT_BYTES_MAX, VARLONG_BYTES_MAX } from '../../storage/varint.js';
 import type { Timers } from './retry.js';
 
@@ -65,9 +65,10 @@ export class ProducerBatch {
     return bytes;
   }
 
-  /** Whether a record of `sizeBytes` may still join (an empty batch takes any one record). */
+  /** Whether a record of `sizeBytes` may still join (an empty batch takes any one record; brokers take at most RECORDS_PER_BATCH_MAX). */
   accepts(sizeBytes: number, batchBytesMax: number): boolean {
-    return !this.sealed && (this.records.length === 0 || this.sizeBytes + sizeBytes <= batchBytesMax);
+    if (this.sealed || this.records.length >= RECORDS_PER_BATCH_MAX) return false;
+    return this.records.length === 0 || this.sizeBytes + sizeBytes <= batchBytesMax;
   }
 
   add(pending: PendingRecord): void {

@@ -18,7 +18,7 @@ import type { Clock, TimerHandle } from '../../storage/clock.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { AppendResult, PartitionLog, ReadResult } from '../../storage/partition-log.js';
 import { isPending, PRODUCER_ID_EXPIRATION_MS_DEFAULT, ProducerStateManager, type PendingBatch, type ProducerBatch } from '../../storage/producer-state.js';
-import { readBatchHeader, splitBatches, type BatchHeader } from '../../storage/record-batch.js';
+import { checkRecordsPerBatch, readBatchHeader, splitBatches, type BatchHeader } from '../../storage/record-batch.js';
 import type { PartitionState } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
 
@@ -225,6 +225,12 @@ export class Partition {
       throw new DriftwoodError('NOT_ENOUGH_REPLICAS', `${this.name} has ${this.stateValue.isr.length} in-sync replicas, min.insync.replicas is ${minInsyncReplicas}`, { isr: this.stateValue.isr });
     }
     const headers = splitBatches(bytes, this.log.config.messageBytesMax);
+    // Produced batches only: a follower copies what its leader accepted.
+    let position = 0;
+    for (const header of headers) {
+      checkRecordsPerBatch(header, position);
+      position += header.sizeBytes;
+    }
     while (this.exclusiveTail !== null) await this.exclusiveTail;
     this.checkLeader();
     // From here to the log's enqueue nothing awaits: the check, the reservation and the
