@@ -1,8 +1,9 @@
 // The HTTP admin endpoints (DESIGN.md, HTTP interface): what a person asks with curl or a
 // browser. Reads answer from this node's metadata image; changes go to the controller (here
 // when this node leads, forwarded otherwise). Every route declares its schema; every failure
-// answers {error: CODE, message} with the code's status, never a 500 for bad input.
-import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
+// answers {error: CODE, message} with the code's status, never a 500 for bad input
+// (src/http/node-error-handler.ts, set up with the app).
+import { DriftwoodError } from '../../storage/errors.js';
 import type { HttpApp } from '../http/node-dual-server.js';
 import type { BrokerState, PartitionState, TopicState } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
@@ -34,16 +35,6 @@ export const REPLICA_OFFSETS_PATH = '/internal/replica/offsets/';
 const OFFSETS_WAIT_MS = 2000;
 
 export function addAdminRoutes(app: HttpApp, current: () => Broker): void {
-  app.setErrorHandler((error, _request, reply) => {
-    if (isDriftwoodError(error)) return reply.status(error.status).send(error.toJSON());
-    const statusCode = (error as { statusCode?: unknown }).statusCode;
-    if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
-      return reply.status(statusCode).send({ error: statusCode === 413 ? 'MESSAGE_TOO_LARGE' : 'INVALID_REQUEST', message: error instanceof Error ? error.message : String(error) });
-    }
-    return reply.status(500).send({ error: 'INTERNAL', message: error instanceof Error ? error.message : String(error) });
-  });
-  app.setNotFoundHandler((request, reply) => reply.status(404).send({ error: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` }));
-
   app.get('/healthz', () => ({ ok: true }));
   app.get('/readyz', (_request, reply) => {
     const node = current().node;

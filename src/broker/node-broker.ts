@@ -15,6 +15,7 @@ import { defaultControllerConfig } from '../controller/controller.js';
 import { ALTER_PARTITIONS_PER_REQUEST_MAX } from '../controller/commands.js';
 import type { MetadataImage } from '../controller/image.js';
 import { createHttpApp, type HttpApp } from '../http/node-dual-server.js';
+import { bodyLimits, fetchLimits } from '../http/limits.js';
 import { PeerClients } from '../http/node-peer-clients.js';
 import { callerOf } from '../http/security.js';
 import { peerUrl } from '../peers.js';
@@ -45,8 +46,6 @@ export interface BrokerTiming {
 
 export const defaultBrokerTiming: BrokerTiming = { heartbeatMs: 250, forwardTimeoutMs: 5000 };
 
-const BODY_BYTES_MAX = 8 * 1024 * 1024;
-
 export interface Broker {
   readonly config: NodeConfig;
   readonly node: BrokerNode;
@@ -59,7 +58,7 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
   await mkdir(config.dataDir, { recursive: true });
   const kv = await openLevelKV(join(config.dataDir, 'metadata'));
   const security = config.security ?? {};
-  const app = createHttpApp({ bodyLimitBytes: BODY_BYTES_MAX, logger, security });
+  const app = createHttpApp({ bodyLimitBytes: bodyLimits.adminBodyBytesMax, logger, security });
   const metrics = new NodeMetrics();
   const others = new Map(config.peers.filter((peer) => peer.id !== config.id).map((peer) => [peer.id, peerUrl(peer, security.tls !== undefined)]));
   const caller = callerOf(security);
@@ -154,7 +153,8 @@ async function tieDataDirToCluster(config: NodeConfig, image: MetadataImage, log
 }
 
 function addInternalRoutes(app: HttpApp, current: () => Broker): void {
-  app.post(RAFT_MESSAGES_PATH, (request, reply) => {
+  const internal = { bodyLimit: bodyLimits.internalBodyBytesMax };
+  app.post(RAFT_MESSAGES_PATH, internal, (request, reply) => {
     const broker = current();
     for (const message of decodeMessages(request.body)) {
       if (message.to !== broker.config.id) throw new DriftwoodError('INVALID_REQUEST', `message for node ${message.to} reached node ${broker.config.id}`);
@@ -168,24 +168,31 @@ function addInternalRoutes(app: HttpApp, current: () => Broker): void {
     return current().node.replicas.leaderOffsets(topicId);
   });
   // A follower's fetch session request (leader-pull replication); answered in binary.
-  app.post(REPLICA_FETCH_PATH, { schema: { body: replicaFetchSchema } }, async (request, reply) => {
+  app.post(REPLICA_FETCH_PATH, { ...internal, schema: { body: replicaFetchSchema } }, async (request, reply) => {
     const answer = await current().node.replicas.handleFetch(request.body as ReplicaFetchRequest);
     return reply.type('application/octet-stream').send(encodeFetchResponse(answer));
   });
   // Controller requests from other brokers; only the active controller answers them, so a
   // request that finds the controller moved is refused (NOT_CONTROLLER), never forwarded again.
   for (const kind of controllerRequestKinds) {
-    app.post(`${CONTROLLER_PATH_PREFIX}${kind}`, { schema: { body: controllerRequestSchemas[kind] } }, (request) => {
+    app.post(`${CONTROLLER_PATH_PREFIX}${kind}`, { ...internal, schema: { body: controllerRequestSchemas[kind] } }, (request) => {
       return current().node.handleControllerRequest({ kind, body: request.body } as ControllerRequest);
     });
   }
 }
 
+/** Ids, epochs and partition numbers are int32 on the wire (Kafka's); offsets and indexes are safe integers. */
+const INT32_MAX = 2 ** 31 - 1;
+const id32 = { type: 'integer', minimum: 1, maximum: INT32_MAX } as const;
+const epoch32 = { type: 'integer', minimum: 0, maximum: INT32_MAX } as const;
+const epoch64 = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+const offset64 = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
+
 const registerSchema = {
   type: 'object',
   required: ['brokerId', 'address', 'incarnationId'],
   additionalProperties: false,
-  properties: { brokerId: { type: 'integer', minimum: 1 }, address: { type: 'string', minLength: 1, maxLength: 300 }, incarnationId: { type: 'string', minLength: 1, maxLength: 100 } },
+  properties: { brokerId: id32, address: { type: 'string', minLength: 1, maxLength: 300 }, incarnationId: { type: 'string', minLength: 1, maxLength: 100 } },
 } as const;
 
 /** A broker naming itself by id and epoch: controlled shutdown, producer id blocks. */
@@ -193,7 +200,7 @@ const shutdownSchema = {
   type: 'object',
   required: ['brokerId', 'brokerEpoch'],
   additionalProperties: false,
-  properties: { brokerId: { type: 'integer', minimum: 1 }, brokerEpoch: { type: 'integer', minimum: 0 } },
+  properties: { brokerId: id32, brokerEpoch: epoch64 },
 } as const;
 
 const alterPartitionItemSchema = {
@@ -202,10 +209,10 @@ const alterPartitionItemSchema = {
   additionalProperties: false,
   properties: {
     topicId: { type: 'string', minLength: 1, maxLength: 64 },
-    partition: { type: 'integer', minimum: 0 },
-    leaderEpoch: { type: 'integer', minimum: 0 },
-    partitionEpoch: { type: 'integer', minimum: 0 },
-    newIsr: { type: 'array', items: { type: 'integer', minimum: 1 }, minItems: 1, maxItems: 64 },
+    partition: { type: 'integer', minimum: 0, maximum: 100_000 },
+    leaderEpoch: epoch32,
+    partitionEpoch: epoch32,
+    newIsr: { type: 'array', items: id32, minItems: 1, maxItems: 64 },
   },
 } as const;
 
@@ -214,8 +221,8 @@ const alterPartitionsSchema = {
   required: ['brokerId', 'brokerEpoch', 'partitions'],
   additionalProperties: false,
   properties: {
-    brokerId: { type: 'integer', minimum: 1 },
-    brokerEpoch: { type: 'integer', minimum: 0 },
+    brokerId: id32,
+    brokerEpoch: epoch64,
     partitions: { type: 'array', minItems: 1, maxItems: ALTER_PARTITIONS_PER_REQUEST_MAX, items: alterPartitionItemSchema },
   },
 } as const;
@@ -228,7 +235,7 @@ const createTopicSchema = {
     name: { type: 'string', minLength: 1, maxLength: 249 },
     partitions: { type: 'integer', minimum: 1, maximum: 10_000 },
     replicationFactor: { type: 'integer', minimum: 1, maximum: 64 },
-    configs: { type: 'object', maxProperties: 64 },
+    configs: { type: 'object', maxProperties: 64, additionalProperties: { anyOf: [{ type: 'string', maxLength: 1024 }, { type: 'number' }, { type: 'boolean' }] } },
   },
 } as const;
 
@@ -243,13 +250,14 @@ const heartbeatSchema = {
   type: 'object',
   required: ['brokerId', 'brokerEpoch', 'appliedIndex'],
   additionalProperties: false,
-  properties: { brokerId: { type: 'integer', minimum: 1 }, brokerEpoch: { type: 'integer', minimum: 0 }, appliedIndex: { type: 'integer', minimum: 0 } },
+  properties: { brokerId: id32, brokerEpoch: epoch64, appliedIndex: offset64 },
 } as const;
 
 const partitionKeySchema = {
   type: 'object',
   required: ['topicId', 'partition'],
-  properties: { topicId: { type: 'string', minLength: 1, maxLength: 64 }, partition: { type: 'integer', minimum: 0 } },
+  additionalProperties: false,
+  properties: { topicId: { type: 'string', minLength: 1, maxLength: 64 }, partition: { type: 'integer', minimum: 0, maximum: 100_000 } },
 } as const;
 
 const replicaFetchSchema = {
@@ -257,9 +265,9 @@ const replicaFetchSchema = {
   required: ['followerId', 'sessionId', 'sessionEpoch', 'positions', 'removed', 'maxWaitMs', 'bytesMax', 'partitionBytesMax'],
   additionalProperties: false,
   properties: {
-    followerId: { type: 'integer', minimum: 1 },
-    sessionId: { type: 'integer', minimum: 0 },
-    sessionEpoch: { type: 'integer', minimum: 0 },
+    followerId: id32,
+    sessionId: { type: 'integer', minimum: 0, maximum: INT32_MAX },
+    sessionEpoch: epoch64,
     positions: {
       type: 'array',
       maxItems: 100_000,
@@ -269,17 +277,17 @@ const replicaFetchSchema = {
         additionalProperties: false,
         properties: {
           topicId: { type: 'string', minLength: 1, maxLength: 64 },
-          partition: { type: 'integer', minimum: 0 },
-          leaderEpoch: { type: 'integer', minimum: 0 },
-          fetchOffset: { type: 'integer', minimum: 0 },
-          lastFetchedEpoch: { type: 'integer', minimum: -1 },
+          partition: { type: 'integer', minimum: 0, maximum: 100_000 },
+          leaderEpoch: epoch32,
+          fetchOffset: offset64,
+          lastFetchedEpoch: { type: 'integer', minimum: -1, maximum: INT32_MAX },
         },
       },
     },
     removed: { type: 'array', maxItems: 100_000, items: partitionKeySchema },
-    maxWaitMs: { type: 'integer', minimum: 0 },
-    bytesMax: { type: 'integer', minimum: 1 },
-    partitionBytesMax: { type: 'integer', minimum: 1 },
+    maxWaitMs: { type: 'integer', minimum: 0, maximum: fetchLimits.fetchWaitMsMax },
+    bytesMax: { type: 'integer', minimum: 1, maximum: fetchLimits.fetchBytesMax },
+    partitionBytesMax: { type: 'integer', minimum: 1, maximum: fetchLimits.fetchBytesMax },
   },
 } as const;
 

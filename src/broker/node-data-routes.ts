@@ -10,6 +10,7 @@ import { DriftwoodError } from '../../storage/errors.js';
 import { buildBatch, decodeBatch, readBatchHeader, type ProducerRecord } from '../../storage/record-batch.js';
 import type { TopicState } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
+import { bodyLimits, fetchLimits } from '../http/limits.js';
 import type { HttpApp } from '../http/node-dual-server.js';
 import { partitionForKey } from '../partitioner.js';
 import type { Acks } from '../replica/partition.js';
@@ -17,16 +18,15 @@ import { refuseInternal } from './node-admin-routes.js';
 import type { Broker } from './node-broker.js';
 
 export const BATCH_CONTENT_TYPE = 'application/vnd.driftwood.batch';
-/** Records one JSON produce may carry. */
+/** Records one JSON produce may carry (well within RECORDS_PER_BATCH_MAX: a JSON produce is one batch). */
 const JSON_RECORDS_MAX = 10_000;
 const PRODUCE_TIMEOUT_MS_DEFAULT = 30_000;
 const PRODUCE_TIMEOUT_MS_MAX = 300_000;
-const FETCH_BYTES_DEFAULT = 1024 * 1024;
-const FETCH_BYTES_MAX = 64 * 1024 * 1024;
-const FETCH_WAIT_MS_DEFAULT = 500;
+const { fetchBytesDefault: FETCH_BYTES_DEFAULT, fetchBytesMax: FETCH_BYTES_MAX, fetchWaitMsDefault: FETCH_WAIT_MS_DEFAULT, fetchWaitMsMax: FETCH_WAIT_MS_MAX } = fetchLimits;
+/** Offsets and timestamps are int64 in Kafka; here they stay within the integers a double holds exactly. */
+const INT64_SAFE_MAX = Number.MAX_SAFE_INTEGER;
 /** An offsets lookup has no timeout of its own; this is how long it waits for a leadership being taken. */
 const ROLE_WAIT_MS_OFFSETS = 1_000;
-const FETCH_WAIT_MS_MAX = 30_000;
 /** Slack on top of the produce timeout before a forwarded produce counts as lost. */
 const FORWARD_SLACK_MS = 5000;
 /** Kafka sets the timestamp-type bit (3) of the batch attributes for LogAppendTime. */
@@ -54,7 +54,7 @@ const jsonRecord = {
     key: { type: ['string', 'null'], maxLength: 1024 * 1024 },
     value: { type: ['string', 'null'] },
     headers: { type: 'object', additionalProperties: { type: ['string', 'null'] }, maxProperties: 64 },
-    timestamp: { type: 'integer', minimum: 0 },
+    timestamp: { type: 'integer', minimum: 0, maximum: INT64_SAFE_MAX },
   },
 } as const;
 
@@ -73,13 +73,13 @@ const fetchQuery = {
   required: ['offset'],
   additionalProperties: false,
   properties: {
-    offset: { type: 'integer', minimum: 0 },
+    offset: { type: 'integer', minimum: 0, maximum: INT64_SAFE_MAX },
     maxBytes: { type: 'integer', minimum: 1, maximum: FETCH_BYTES_MAX },
     maxWaitMs: { type: 'integer', minimum: 0, maximum: FETCH_WAIT_MS_MAX },
     minBytes: { type: 'integer', minimum: 0, maximum: FETCH_BYTES_MAX },
     format: { type: 'string', enum: ['binary', 'json'] },
     encoding: { type: 'string', enum: ['utf8', 'base64'] },
-    leaderEpoch: { type: 'integer', minimum: 0 },
+    leaderEpoch: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
   },
 } as const;
 
@@ -97,7 +97,8 @@ export function addDataRoutes(app: HttpApp, current: () => Broker): void {
   app.addContentTypeParser(BATCH_CONTENT_TYPE, { parseAs: 'buffer' }, (_request, body, done) => { done(null, body); });
   const stickyPartition = new Map<string, number>();
 
-  app.post('/v1/topics/:topic/partitions/:partition/records', { schema: { params: partitionParams, querystring: produceQuery } }, async (request, reply) => {
+  const produce = { bodyLimit: bodyLimits.produceBodyBytesMax };
+  app.post('/v1/topics/:topic/partitions/:partition/records', { ...produce, schema: { params: partitionParams, querystring: produceQuery } }, async (request, reply) => {
     const { topic, partition } = request.params as { topic: string; partition: number };
     refuseInternal(topic);
     const query = request.query as { acks?: string; timeoutMs?: number };
@@ -121,7 +122,7 @@ export function addDataRoutes(app: HttpApp, current: () => Broker): void {
   });
 
   // JSON only: a binary producer picks its partitions itself, as Kafka clients do.
-  app.post('/v1/topics/:topic/records', { schema: { params: { type: 'object', required: ['topic'], properties: { topic: { type: 'string', minLength: 1, maxLength: 249 } } }, querystring: produceQuery, body: jsonProduceBody } }, async (request) => {
+  app.post('/v1/topics/:topic/records', { ...produce, schema: { params: { type: 'object', required: ['topic'], properties: { topic: { type: 'string', minLength: 1, maxLength: 249 } } }, querystring: produceQuery, body: jsonProduceBody } }, async (request) => {
     const { topic: name } = request.params as { topic: string };
     refuseInternal(name);
     const query = request.query as { acks?: string; timeoutMs?: number };
@@ -232,7 +233,8 @@ function decodeText(text: string, encoding: 'utf8' | 'base64' | undefined): Buff
 
 /** A JSON produce as one batch (the only per-record work on a broker, and only for JSON). */
 function jsonToBatch(body: unknown, nowMs: number): Buffer {
-  const produce = body as JsonProduce | undefined;
+  // Any JSON may arrive on the partition route, whose body has no schema: null and 5 included.
+  const produce = typeof body === 'object' && body !== null ? (body as Partial<JsonProduce>) : undefined;
   if (produce === undefined || !Array.isArray(produce.records) || produce.records.length === 0) {
     throw new DriftwoodError('INVALID_REQUEST', `the body is neither ${BATCH_CONTENT_TYPE} bytes nor JSON {records: [...]}`);
   }

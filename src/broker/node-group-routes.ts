@@ -7,6 +7,7 @@ import { DriftwoodError } from '../../storage/errors.js';
 import { assignorNames } from '../group/assignor.js';
 import type { GroupDescription, OffsetLookup, ResetRequest } from '../group/coordinator.js';
 import type { HeartbeatRequest } from '../group/group.js';
+import { bodyLimits } from '../http/limits.js';
 import type { HttpApp } from '../http/node-dual-server.js';
 import type { PartitionOffsets } from '../replica/replica-manager.js';
 import { REPLICA_OFFSETS_PATH } from './node-admin-routes.js';
@@ -67,7 +68,7 @@ const commitBody = {
         type: 'object',
         required: ['topic', 'partition', 'offset'],
         additionalProperties: false,
-        properties: { topic: topicName, partition: { type: 'integer', minimum: 0, maximum: PARTITIONS_PER_TOPIC_MAX }, offset: { type: 'integer', minimum: 0 }, metadata: { type: 'string', maxLength: 4096 } },
+        properties: { topic: topicName, partition: { type: 'integer', minimum: 0, maximum: PARTITIONS_PER_TOPIC_MAX }, offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }, metadata: { type: 'string', maxLength: 4096 } },
       },
     },
   },
@@ -81,25 +82,26 @@ const resetBody = {
     topic: topicName,
     partitions: { type: 'array', minItems: 1, maxItems: PARTITIONS_PER_TOPIC_MAX, items: { type: 'integer', minimum: 0, maximum: PARTITIONS_PER_TOPIC_MAX } },
     to: { type: 'string', enum: ['earliest', 'latest', 'offset', 'timestamp'] },
-    value: { type: 'integer', minimum: 0 },
+    value: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
     dryRun: { type: 'boolean' },
   },
 } as const;
 
 export function addGroupRoutes(app: HttpApp, current: () => Broker): void {
+  const groupBody = { bodyLimit: bodyLimits.groupBodyBytesMax };
   app.get('/v1/groups/:group/coordinator', { schema: { params: groupParams } }, (request) => {
     const { group } = request.params as { group: string };
     const found = current().node.groups.coordinatorFor(group);
     return { group, coordinatorId: found.coordinatorId, coordinatorAddress: found.coordinatorAddress };
   });
 
-  app.post('/v1/groups/:group/heartbeat', { schema: { params: groupParams, body: heartbeatBody } }, (request) => {
+  app.post('/v1/groups/:group/heartbeat', { ...groupBody, schema: { params: groupParams, body: heartbeatBody } }, (request) => {
     const { group } = request.params as { group: string };
     const body = request.body as HeartbeatRequest;
     return current().node.groups.heartbeat(group, { ...body, memberId: body.memberId ?? null, host: request.ip });
   });
 
-  app.post('/v1/groups/:group/offsets', { schema: { params: groupParams, body: commitBody } }, (request) => {
+  app.post('/v1/groups/:group/offsets', { ...groupBody, schema: { params: groupParams, body: commitBody } }, (request) => {
     const { group } = request.params as { group: string };
     const body = request.body as { memberId?: string; memberEpoch?: number; offsets: Array<{ topic: string; partition: number; offset: number; metadata?: string }> };
     return current().node.groups.commit(group, body.memberId, body.memberEpoch, body.offsets);
@@ -137,7 +139,7 @@ export function addGroupRoutes(app: HttpApp, current: () => Broker): void {
     return current().node.groups.describe(group);
   });
 
-  app.post('/v1/groups/:group/offsets/reset', { schema: { params: groupParams, body: resetBody } }, (request) => {
+  app.post('/v1/groups/:group/offsets/reset', { ...groupBody, schema: { params: groupParams, body: resetBody } }, (request) => {
     const { group } = request.params as { group: string };
     const broker = current();
     return atCoordinator(broker, group, (b) => b.node.groups.resetOffsets(group, request.body as ResetRequest, offsetLookup(b)), 'POST', `/v1/groups/${encodeURIComponent(group)}/offsets/reset`, request.body);

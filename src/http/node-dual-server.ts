@@ -3,6 +3,7 @@
 // connection and hands it to an HTTP/2 server when they are the HTTP/2 preface ("PRI * ..."),
 // to an HTTP/1.1 server otherwise; over TLS, ALPN picks (h2, else http/1.1). Both run
 // fastify's handler, behind the bearer-token check when the node has a token.
+import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2, { type Http2Server } from 'node:http2';
 import net from 'node:net';
@@ -10,6 +11,8 @@ import { Ajv } from 'ajv';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttp2Options, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { DriftwoodError } from '../../storage/errors.js';
 import { classifyRoute, needsToken, TokenCheck, type AuthPolicy } from './auth.js';
+import { defaultConnectionLimits, type ConnectionLimits } from './limits.js';
+import { answerUnknownRoute, errorHandler, toDriftwoodError } from './node-error-handler.js';
 import type { NodeSecurity, TlsServerFiles } from './security.js';
 
 /** A fastify app on the dual-protocol server (typed as the HTTP/2 one it mostly is). */
@@ -26,10 +29,20 @@ export function createHttpApp(options: { bodyLimitBytes: number; server?: DualSe
     // Authorization header must never reach a log.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
+    // A URL the router cannot decode is bad input like any other: the project's shape.
+    frameworkErrors: (error, _request, reply) => {
+      const answer = toDriftwoodError(error);
+      // The reply's types depend on a route's generics, and no route matched here.
+      const plain = reply as unknown as { status(code: number): { send(payload: unknown): unknown } };
+      plain.status(answer.status).send(answer.toJSON());
+    },
     // fastify's types know either an http or an http2 server; this one hands out both.
     serverFactory: factory as unknown as NonNullable<FastifyHttp2Options<Http2Server>['serverFactory']>,
   };
   const app = Fastify(fastifyOptions);
+  // Before any route: every failure, fastify's own included, answers {error: CODE, message}.
+  app.setErrorHandler(errorHandler(app.log));
+  app.setNotFoundHandler(answerUnknownRoute);
   const auth = options.security?.auth;
   // Before any route, so that no route is ever added without the check.
   if (auth !== undefined) addAuthHook(app, auth);
@@ -68,26 +81,28 @@ function addAuthHook(app: HttpApp, policy: AuthPolicy): void {
 /** The HTTP/2 connection preface starts with this; no HTTP/1.1 method does. */
 const PREFACE_START = Buffer.from('PRI ');
 
-export interface DualServerOptions {
+export interface DualServerOptions extends ConnectionLimits {
   /** HTTP/2 flow-control window for each stream and connection, in bytes (bigger = faster uploads). */
   readonly windowBytes: number;
-  /** A connection that sends nothing for this long is closed. */
-  readonly idleTimeoutMs: number;
-  /** Headers must arrive within this (slowloris). */
-  readonly headersTimeoutMs: number;
 }
 
-export const defaultDualServerOptions: DualServerOptions = { windowBytes: 8 * 1024 * 1024, idleTimeoutMs: 120_000, headersTimeoutMs: 10_000 };
+export const defaultDualServerOptions: DualServerOptions = { windowBytes: 8 * 1024 * 1024, ...defaultConnectionLimits };
 
 type Handler = (request: http.IncomingMessage | http2.Http2ServerRequest, response: http.ServerResponse | http2.Http2ServerResponse) => void;
+
+/** The HTTP/2 settings a node announces: its window, and how many streams a client may open at once. */
+function h2Settings(options: DualServerOptions): http2.Settings {
+  assert(options.streamsPerConnectionMax >= 1, 'a connection takes at least one stream');
+  return { initialWindowSize: options.windowBytes, maxConcurrentStreams: options.streamsPerConnectionMax };
+}
 
 /** A fastify `serverFactory`: returns the TCP server fastify listens on. */
 export function dualProtocolServerFactory(options: DualServerOptions = defaultDualServerOptions): (handler: Handler) => net.Server {
   return (handler) => {
-    const h1 = http.createServer({ headersTimeout: options.headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5000 }, handler as http.RequestListener);
-    const h2 = http2.createServer({ settings: { initialWindowSize: options.windowBytes } }, handler as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void);
+    const h1 = http.createServer({ headersTimeout: options.headersTimeoutMs, requestTimeout: options.requestTimeoutMs, keepAliveTimeout: 5000 }, handler as http.RequestListener);
+    const h2 = http2.createServer({ settings: h2Settings(options) }, handler as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void);
     h2.on('session', (session) => {
-      session.once("connect", () => { session.setLocalWindowSize(options.windowBytes); });
+      session.once('connect', () => { session.setLocalWindowSize(options.windowBytes); });
     });
     h2.setTimeout(options.idleTimeoutMs);
     // Open connections (peers keep HTTP/2 sessions alive) would hold close() forever: closing
@@ -96,8 +111,11 @@ export function dualProtocolServerFactory(options: DualServerOptions = defaultDu
     const server = net.createServer((socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
-      socket.setTimeout(options.idleTimeoutMs, () => socket.destroy());
+      // A connection that says nothing holds a slot of connectionsMax: it gets as long as
+      // headers get, then the idle timeout once it has spoken.
+      socket.setTimeout(options.headersTimeoutMs, () => socket.destroy());
       socket.once('data', (first: Buffer) => {
+        socket.setTimeout(options.idleTimeoutMs);
         socket.pause();
         socket.unshift(first);
         if (first.subarray(0, PREFACE_START.length).equals(PREFACE_START)) {
@@ -109,6 +127,7 @@ export function dualProtocolServerFactory(options: DualServerOptions = defaultDu
         socket.resume();
       });
     });
+    server.maxConnections = options.connectionsMax;
     const close = server.close.bind(server);
     server.close = (callback?: (error?: Error) => void): net.Server => {
       close(callback);
@@ -135,7 +154,7 @@ export function secureServerFactory(tls: TlsServerFiles, options: DualServerOpti
         ...(tls.ca === undefined ? {} : { ca: tls.ca }),
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
-        settings: { initialWindowSize: options.windowBytes },
+        settings: h2Settings(options),
       },
       handler as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void,
     );
@@ -143,6 +162,7 @@ export function secureServerFactory(tls: TlsServerFiles, options: DualServerOpti
       session.once('connect', () => { session.setLocalWindowSize(options.windowBytes); });
     });
     server.setTimeout(options.idleTimeoutMs);
+    server.maxConnections = options.connectionsMax;
     // As in cleartext: peers keep sessions open, so closing the server ends them.
     const sockets = new Set<net.Socket>();
     server.on('connection', (socket: net.Socket) => {

@@ -8,12 +8,13 @@ import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Entry } from '../../raft/index.js';
-import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
+import { DriftwoodError } from '../../storage/errors.js';
 import type { KV } from '../../storage/kv.js';
 import { nodeClock } from '../../storage/node-clock.js';
 import { openLevelKV } from '../../storage/node-kv.js';
 import { nodeRng } from '../../storage/node-rng.js';
 import { createHttpApp, type HttpApp } from '../http/node-dual-server.js';
+import { bodyLimits } from '../http/limits.js';
 import { callerOf } from '../http/security.js';
 import type { NodeConfig } from '../config.js';
 import type { Logger } from 'pino';
@@ -28,8 +29,6 @@ export interface QuorumServerOptions extends NodeConfig {
   readonly logger?: Logger;
 }
 
-/** Bodies larger than this are refused (a snapshot chunk is at most 256 KiB). */
-const BODY_BYTES_MAX = 8 * 1024 * 1024;
 /** An entry proposed through the admin route is at most this large. */
 const PROPOSAL_BYTES_MAX = 64 * 1024;
 
@@ -70,7 +69,7 @@ export async function startQuorumServer(options: QuorumServerOptions): Promise<Q
   await mkdir(options.dataDir, { recursive: true });
   const kv = await openLevelKV(join(options.dataDir, 'raft'));
   const security = options.security ?? {};
-  const app = createHttpApp({ bodyLimitBytes: BODY_BYTES_MAX, security, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+  const app = createHttpApp({ bodyLimitBytes: bodyLimits.adminBodyBytesMax, security, ...(options.logger === undefined ? {} : { logger: options.logger }) });
   const others = new Map(options.peers.filter((peer) => peer.id !== options.id).map((peer) => [peer.id, peerUrl(peer, security.tls !== undefined)]));
   const timing = { ...defaultRaftTiming, ...options.timing };
   const transport = new HttpTransport({ peers: others, caller: callerOf(security), requestTimeoutMs: timing.requestTimeoutMs, queuedMessagesMax: 10_000 });
@@ -125,12 +124,8 @@ async function closeAll(app: HttpApp, transport: HttpTransport, kv: KV): Promise
 }
 
 function addRoutes(app: HttpApp, node: () => RaftNode | null, stateMachine: AppliedChain): void {
-  app.setErrorHandler((error, _request, reply) => {
-    if (isDriftwoodError(error)) return reply.status(error.status).send(error.toJSON());
-    const status = typeof (error as { statusCode?: unknown }).statusCode === 'number' ? (error as { statusCode: number }).statusCode : 500;
-    return reply.status(status).send({ error: status < 500 ? 'INVALID_REQUEST' : 'INTERNAL', message: error instanceof Error ? error.message : String(error) });
-  });
-  app.post(RAFT_MESSAGES_PATH, (request, reply) => {
+  // Raft messages carry entries and snapshot chunks (at most 256 KiB each).
+  app.post(RAFT_MESSAGES_PATH, { bodyLimit: bodyLimits.internalBodyBytesMax }, (request, reply) => {
     const target = node();
     if (target === null) throw new DriftwoodError('NOT_CONTROLLER', 'the Raft node is starting');
     for (const message of decodeMessages(request.body)) {
@@ -144,7 +139,7 @@ function addRoutes(app: HttpApp, node: () => RaftNode | null, stateMachine: Appl
     if (target === null) throw new DriftwoodError('NOT_CONTROLLER', 'the Raft node is starting');
     return { ...target.status(), applied: { count: stateMachine.count, lastIndex: stateMachine.lastIndex, chain: stateMachine.chain } };
   });
-  app.post('/v1/raft/entries', async (request) => {
+  app.post('/v1/raft/entries', { bodyLimit: bodyLimits.proposalBodyBytesMax }, async (request) => {
     const target = node();
     if (target === null) throw new DriftwoodError('NOT_CONTROLLER', 'the Raft node is starting');
     const body = request.body as { data?: unknown } | null;

@@ -70,7 +70,7 @@ void t.test('a three-node cluster forms, places partitions evenly, survives kill
     ['POST', '/v1/topics', { name: 'c', configs: { 'retention.ms': 'soon' } }, 400, 'INVALID_CONFIG'],
     ['GET', '/v1/topics/missing', undefined, 404, 'UNKNOWN_TOPIC_OR_PARTITION'],
     ['DELETE', '/v1/topics/missing', undefined, 404, 'UNKNOWN_TOPIC_OR_PARTITION'],
-    ['GET', '/v1/nothing-here', undefined, 404, 'NOT_FOUND'],
+    ['GET', '/v1/nothing-here', undefined, 404, 'UNKNOWN_ROUTE'],
   ];
   for (const [method, path, body, status, code] of bad) {
     const answer = await http(url(follower, path), method, body);

@@ -94,7 +94,7 @@ void t.test('produce, fetch, offsets and bad input on one node', { timeout: 120_
     ['a record with a numeric key', 'POST', '/v1/topics/events/partitions/0/records', { records: [{ key: 5, value: 'x' }] }, 'application/json', 400, 'INVALID_REQUEST'],
     ['a topic produce with a numeric key', 'POST', '/v1/topics/events/records', { records: [{ key: 5 }] }, 'application/json', 400, 'INVALID_REQUEST'],
     ['a text body', 'POST', '/v1/topics/events/partitions/0/records', Buffer.from('hello'), 'text/plain', 400, 'INVALID_REQUEST'],
-    ['an unknown content type', 'POST', '/v1/topics/events/partitions/0/records', Buffer.from('hello'), 'application/x-other', 415, 'INVALID_REQUEST'],
+    ['an unknown content type', 'POST', '/v1/topics/events/partitions/0/records', Buffer.from('hello'), 'application/x-other', 415, 'UNSUPPORTED_MEDIA_TYPE'],
     ['negative offset', 'GET', '/v1/topics/events/partitions/0/records?offset=-1', undefined, '', 400, 'INVALID_REQUEST'],
     ['no offset', 'GET', '/v1/topics/events/partitions/0/records', undefined, '', 400, 'INVALID_REQUEST'],
     ['maxBytes over the limit', 'GET', '/v1/topics/events/partitions/0/records?offset=0&maxBytes=999999999', undefined, '', 400, 'INVALID_REQUEST'],
