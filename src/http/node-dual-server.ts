@@ -78,6 +78,9 @@ function addAuthHook(app: HttpApp, policy: AuthPolicy): void {
   });
 }
 
+/** How often HTTP/1.1 connections are checked against headersTimeoutMs and requestTimeoutMs. */
+const TIMEOUT_CHECK_MS = 1000;
+
 /** The HTTP/2 connection preface starts with this; no HTTP/1.1 method does. */
 const PREFACE_START = Buffer.from('PRI ');
 
@@ -99,7 +102,9 @@ function h2Settings(options: DualServerOptions): http2.Settings {
 /** A fastify `serverFactory`: returns the TCP server fastify listens on. */
 export function dualProtocolServerFactory(options: DualServerOptions = defaultDualServerOptions): (handler: Handler) => net.Server {
   return (handler) => {
-    const h1 = http.createServer({ headersTimeout: options.headersTimeoutMs, requestTimeout: options.requestTimeoutMs, keepAliveTimeout: 5000 }, handler as http.RequestListener);
+    // Node checks the two timeouts every connectionsCheckingInterval (30 s by default, which
+    // would let a slowloris hold a connection three times longer than headersTimeoutMs).
+    const h1 = http.createServer({ headersTimeout: options.headersTimeoutMs, requestTimeout: options.requestTimeoutMs, connectionsCheckingInterval: TIMEOUT_CHECK_MS, keepAliveTimeout: 5000 }, handler as http.RequestListener);
     const h2 = http2.createServer({ settings: h2Settings(options) }, handler as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void);
     h2.on('session', (session) => {
       session.once('connect', () => { session.setLocalWindowSize(options.windowBytes); });
@@ -128,6 +133,10 @@ export function dualProtocolServerFactory(options: DualServerOptions = defaultDu
       });
     });
     server.maxConnections = options.connectionsMax;
+    // An http.Server starts tracking its connections against headersTimeout and requestTimeout
+    // when it emits 'listening'; this one never listens itself (it is handed sockets), so
+    // without this a slowloris would be bound only by the idle timeout (seen: no 408 in 45 s).
+    server.once('listening', () => h1.emit('listening'));
     const close = server.close.bind(server);
     server.close = (callback?: (error?: Error) => void): net.Server => {
       close(callback);
