@@ -42,8 +42,11 @@ export function parsePrometheus(text: string): Exposition {
       labels[label[1] ?? ''] = (label[2] ?? '').replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
       rest = rest.slice(label[0].length);
     }
-    const value = valueText === '+Inf' ? Infinity : valueText === '-Inf' ? -Infinity : Number(valueText);
-    if (Number.isNaN(value) && valueText !== 'NaN') fail('bad value');
+    // Prometheus parses values as Go's ParseFloat does: Inf and NaN in any case (prom-client
+    // writes an event-loop lag with no samples yet as "Nan").
+    const special = valueText.toLowerCase();
+    const value = special === '+inf' || special === 'inf' ? Infinity : special === '-inf' ? -Infinity : Number(valueText);
+    if (Number.isNaN(value) && special !== 'nan') fail('bad value');
     if (types.get(family) === 'histogram' && name.endsWith('_bucket') && labels.le === undefined) fail('a bucket without le');
     samples.push({ name, labels, value });
   }

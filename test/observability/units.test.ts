@@ -76,6 +76,7 @@ void t.test('the exposition reader refuses malformed text', (t) => {
   t.throws(() => parsePrometheus('b_total 1\n'), /no declared family/);
   t.throws(() => parsePrometheus('# TYPE a gauge\na{x=1} 1\n'), /bad labels/);
   t.throws(() => parsePrometheus('# TYPE a gauge\na one\n'), /bad value/);
+  t.ok(Number.isNaN(parsePrometheus('# TYPE a gauge\na Nan\n').samples[0]?.value), 'NaN in any case, as Prometheus reads it');
   t.throws(() => parsePrometheus('# TYPE h histogram\nh_bucket 1\n'), /without le/);
   t.end();
 });
