@@ -82,7 +82,7 @@ export interface IdleBenchResult {
 const IDLE_CREATE_MS_MAX = 600_000;
 
 /** The built command: next to this file in dist/, or in dist/ when this file runs from source. */
-const BIN = ((): string => {
+export const BIN = ((): string => {
   const sibling = join(import.meta.dirname, '..', '..', 'bin', 'driftwood.js');
   return existsSync(sibling) ? sibling : join(import.meta.dirname, '..', '..', 'dist', 'bin', 'driftwood.js');
 })();

@@ -6,6 +6,7 @@ import { benchStorage } from '../bench/storage.js';
 import { PERF_USAGE, runBenchPerfConsume, runBenchPerfE2e, runBenchPerfProduce } from '../bench/perf-cli.js';
 import { benchFailover } from '../bench/failover.js';
 import { runBenchAll } from '../bench/suite.js';
+import { CHAOS_USAGE, runChaosCommand } from '../chaos/cli.js';
 import { defaultBrokerTiming, startBroker } from '../broker/node-broker.js';
 import { createNodeLogger, logFormats, logLevels, type LogFormat, type LogLevel } from '../broker/node-logger.js';
 import { defaultClusterOptions, runCluster } from './cluster.js';
@@ -53,6 +54,7 @@ ${PERF_USAGE}
          ${NODE_SECURITY_USAGE}
       run one node of the bare Raft quorum (HTTP/1.1 and HTTP/2 on one port); peers not in
       --voters observe; SIGTERM hands leadership away and stops
+${CHAOS_USAGE}
   sim raft --seeds A..B [--nodes 5] [--bug NAME] [--json] | sim --list-bugs
       run the deterministic Raft simulator under faults
   cluster run [--nodes 3] [--data data] [--base-port 9091]
@@ -328,7 +330,7 @@ async function usageAsync<T>(parse: () => Promise<T>): Promise<T> {
 async function dispatch(argv: string[], io: CommandIO): Promise<void> {
   const [command, ...rest] = argv;
   // The node and benchmark commands have their flags in the main usage text.
-  const nodeCommand = command === 'bench' || command === 'start' || command === 'quorum' || (command === 'cluster' && rest[0] === 'run');
+  const nodeCommand = command === 'bench' || command === 'chaos' || command === 'start' || command === 'quorum' || (command === 'cluster' && rest[0] === 'run');
   if (nodeCommand && (rest.includes('--help') || rest.includes('-h'))) {
     io.stdout(`${USAGE}\n`);
     return;
@@ -347,6 +349,9 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
       else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, consume, e2e, raw-produce, idle, failover, all)`);
       return;
     }
+    case 'chaos':
+      await runChaosCommand(rest, io);
+      return;
     case 'quorum':
       await runQuorum(rest);
       return;
@@ -391,6 +396,7 @@ const COMMAND_WORDS: Readonly<Record<string, readonly string[]>> = {
   produce: [],
   consume: [],
   bench: ['storage', 'produce', 'consume', 'e2e', 'raw-produce', 'idle', 'failover', 'all'],
+  chaos: [],
   start: [],
   quorum: [],
 };
