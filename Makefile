@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NPM_FLAGS := --no-audit --no-fund --loglevel=error
 TAP_FLAGS ?=
 
-.PHONY: install build lint test cluster bench sim clean
+.PHONY: install build lint test cluster bench sim chaos clean
 
 install: node_modules/.installed
 
@@ -35,6 +35,12 @@ sim: build
 	node dist/bin/driftwood.js sim cluster --seeds $(SIM_SEEDS) --nodes 5 --json
 	node dist/bin/driftwood.js sim raft --seeds $(SIM_SEEDS) --json
 	SIM_PROPERTY_RUNS=$(SIM_PROPERTY_RUNS) npx tap --disable-coverage --timeout 0 test/sim/cluster-properties.test.ts
+
+# Real processes under kill -9, SIGSTOP and cuts (CI runs 30 s of it in test/chaos/chaos.test.ts).
+CHAOS_DURATION_S ?= 180
+CHAOS_SEED_FLAG := $(if $(CHAOS_SEED),--seed $(CHAOS_SEED),)
+chaos: build
+	node dist/bin/driftwood.js chaos --duration-s $(CHAOS_DURATION_S) $(CHAOS_SEED_FLAG)
 
 clean:
 	rm -rf dist coverage .tap
