@@ -1,8 +1,9 @@
 // Finding a group's coordinator and talking to it. The coordinator is the leader of one
 // partition of __consumer_offsets, so it moves when that leadership moves: an answer of
 // NOT_COORDINATOR (which names the new one), COORDINATOR_NOT_AVAILABLE or
-// COORDINATOR_LOAD_IN_PROGRESS, or a coordinator that cannot be reached, means look it up
-// again and retry after a backoff.
+// COORDINATOR_LOAD_IN_PROGRESS, a coordinator that cannot be reached, or NOT_CONTROLLER (what
+// a node answers to everything while it starts, as after a kill -9 and restart), means look
+// it up again and retry after a backoff.
 import { DriftwoodError, isDriftwoodError, type ErrorCode } from '../../storage/errors.js';
 import { normalizeAddress, type ResolvedClientOptions } from './options.js';
 import type { Connections, HttpRequest } from './connections.js';
@@ -15,6 +16,7 @@ const COORDINATOR_MOVED_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'COORDINATOR_LOAD_IN_PROGRESS',
   'NETWORK_EXCEPTION',
   'REQUEST_TIMED_OUT',
+  'NOT_CONTROLLER',
 ]);
 
 /** Whether an answer means "find the coordinator again and retry". */
@@ -51,14 +53,18 @@ export class GroupCoordinator {
     }
   }
 
-  /** The coordinator's address, looked up at any broker when not known (one attempt). */
+  /**
+   * The coordinator's address, looked up when not known (one attempt): at the node that
+   * answered last, then at the others while a node cannot answer it (it is starting, its
+   * metadata does not name the coordinator yet, or it cannot be reached).
+   */
   async find(): Promise<string> {
     if (this.address !== null) return this.address;
     this.lookup ??= this.metadata.anyBroker(async (address) => {
       const answer = await this.connections.json<{ coordinatorAddress?: unknown } | null>(address, { method: 'GET', path: `${this.path}/coordinator`, timeoutMs: this.options.requestTimeoutMs });
       if (typeof answer?.coordinatorAddress !== 'string') throw new DriftwoodError('COORDINATOR_NOT_AVAILABLE', `the coordinator of ${this.groupId} is not known yet`);
       return normalizeAddress(answer.coordinatorAddress);
-    }).finally(() => { this.lookup = null; });
+    }, isCoordinatorMoved).finally(() => { this.lookup = null; });
     const found = await this.lookup;
     this.address = found;
     return found;

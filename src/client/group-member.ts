@@ -10,7 +10,7 @@ import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import { isCoordinatorMoved, type GroupCoordinator } from './coordinator.js';
 import { partitionKey, type TopicPartition } from './fetcher.js';
 import type { ResolvedClientOptions } from './options.js';
-import { asDriftwoodError, backoffMs, monotonicMs, type Timers } from './retry.js';
+import { asDriftwoodError, backoffMs, isRetriable, monotonicMs, type Timers } from './retry.js';
 
 export type Assignor = 'range' | 'roundrobin';
 
@@ -192,7 +192,10 @@ export class GroupMember {
       // Join again at once, but not in a tight loop if the coordinator keeps refusing.
       return this.failures++ === 0 ? 0 : backoffMs(this.failures - 1, this.client);
     }
-    if (isCoordinatorMoved(error) || error.code === 'CLIENT_CLOSED') {
+    // Only a refusal that no retry can change ends the membership: anything a retry may get
+    // past (a coordinator moving or starting, a write it could not make durable yet) would
+    // otherwise stop the member for good while its coordinator recovers.
+    if (isCoordinatorMoved(error) || isRetriable(error) || error.code === 'CLIENT_CLOSED') {
       this.hooks.warn(error);
       return backoffMs(this.failures++, this.client);
     }

@@ -157,7 +157,7 @@ export class Metadata {
 
   private async fetchTopic(name: string): Promise<TopicMetadata> {
     const path = `/v1/topics/${encodeURIComponent(name)}`;
-    const answer = await this.anyBroker((address) => this.connections.json<unknown>(address, { method: 'GET', path, timeoutMs: this.options.requestTimeoutMs }));
+    const answer = await this.anyBroker((address) => this.connections.json<unknown>(address, { method: 'GET', path, timeoutMs: this.options.requestTimeoutMs }), unanswered);
     const metadata = parseTopic(answer, name);
     const missing = metadata.partitions.some((p) => p.leader !== null && !this.brokers.has(p.leader));
     if (missing || monotonicMs() - this.brokersFetchedMs > this.options.metadataMaxAgeMs) await this.refreshBrokers();
@@ -171,7 +171,7 @@ export class Metadata {
   }
 
   private async refreshBrokers(): Promise<void> {
-    const answer = await this.anyBroker((address) => this.connections.json<unknown>(address, { method: 'GET', path: '/v1/brokers', timeoutMs: this.options.requestTimeoutMs }));
+    const answer = await this.anyBroker((address) => this.connections.json<unknown>(address, { method: 'GET', path: '/v1/brokers', timeoutMs: this.options.requestTimeoutMs }), unanswered);
     const brokers = parseBrokers(answer);
     this.brokers.clear();
     for (const broker of brokers) this.brokers.set(broker.id, broker);
@@ -189,6 +189,15 @@ export class Metadata {
 /** The node could not be reached or did not answer: another may. */
 function unreachable(error: unknown): boolean {
   return isDriftwoodError(error) && (error.code === 'NETWORK_EXCEPTION' || error.code === 'REQUEST_TIMED_OUT');
+}
+
+/**
+ * A read another node may answer: this one cannot be reached, or it is starting (a node
+ * answers NOT_CONTROLLER to everything until it is up, as after a restart), which would
+ * otherwise keep a client whose last good node restarted from any metadata meanwhile.
+ */
+function unanswered(error: unknown): boolean {
+  return unreachable(error) || isDriftwoodError(error, 'NOT_CONTROLLER');
 }
 
 /** The request certainly never reached the node: sending it elsewhere cannot make it happen twice. */
