@@ -1,10 +1,11 @@
 // The member side of the consumer-group protocol (KIP-848 style: the coordinator assigns,
-// members reconcile). One heartbeat at a time: join with memberId null and epoch 0, then
+// members reconcile). One heartbeat at a time: join with epoch 0 (memberId null the first time), then
 // heartbeat every heartbeatIntervalMs with what the member owns. An answer's assignment is
 // the full set the member may own: partitions missing from it are revoked (stop fetching,
 // commit, then heartbeat at once without them, so the coordinator can hand them on), new
 // ones are taken up. Fenced (UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH) or silent for a whole
-// session, the member drops everything without committing and joins again.
+// session, the member drops everything without committing and joins again, naming the id it
+// had so that the coordinator frees that id's partitions at once.
 import assert from 'node:assert/strict';
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import { isCoordinatorMoved, type GroupCoordinator } from './coordinator.js';
@@ -47,6 +48,8 @@ const LEAVE_EPOCH = -1;
 
 export class GroupMember {
   private memberIdValue: string | null = null;
+  /** The id this member had before it dropped out, named when it joins again so the coordinator frees what that id held. */
+  private previousMemberId: string | null = null;
   private memberEpochValue = 0;
   private subscription: readonly string[];
   /** The coordinator has the current subscription (it was in an answered heartbeat). */
@@ -146,7 +149,7 @@ export class GroupMember {
     const subscription = this.subscription;
     const joining = this.memberIdValue === null;
     const body = joining
-      ? { memberId: null, memberEpoch: 0, clientId: this.client.clientId, subscribedTopics: subscription, sessionTimeoutMs: this.config.sessionTimeoutMs, assignor: this.config.assignor }
+      ? { memberId: this.previousMemberId, memberEpoch: 0, clientId: this.client.clientId, subscribedTopics: subscription, sessionTimeoutMs: this.config.sessionTimeoutMs, assignor: this.config.assignor }
       : { memberId: this.memberIdValue, memberEpoch: this.memberEpochValue, ownedPartitions: byTopic(this.hooks.owned()), ...(this.subscriptionSent ? {} : { subscribedTopics: subscription }) };
     let answer: HeartbeatAnswer;
     // The coordinator times the session from when it handled this heartbeat, which is no
@@ -164,6 +167,7 @@ export class GroupMember {
     // An answer that took a whole session proves nothing about the session now.
     if (sessionLeftMs <= 0) return 0;
     this.failures = 0;
+    if (joining) this.previousMemberId = null;
     this.memberIdValue = answer.memberId;
     this.memberEpochValue = answer.memberEpoch;
     this.heartbeatIntervalMs = answer.heartbeatIntervalMs;
@@ -206,6 +210,7 @@ export class GroupMember {
   /** Drops every partition without committing and forgets the membership: the next heartbeat joins. */
   private dropOut(reason: DriftwoodError): void {
     this.incarnation += 1;
+    this.previousMemberId = this.memberIdValue ?? this.previousMemberId;
     this.memberIdValue = null;
     this.memberEpochValue = 0;
     this.subscriptionSent = false;

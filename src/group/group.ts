@@ -164,7 +164,15 @@ export class ConsumerGroup {
    * `newMemberId` names a joining member.
    */
   heartbeat(request: HeartbeatRequest, nowMs: number, partitionCounts: (topic: string) => number | undefined, newMemberId: () => string, wallMs = nowMs): HeartbeatAnswer {
-    if (request.memberEpoch === 0) return this.join(request, nowMs, partitionCounts, newMemberId());
+    if (request.memberEpoch === 0) {
+      // A member that dropped out (fenced, or its session ran out as it counts it) and joins
+      // again names the id it had, as KIP-848's rejoin does: it holds nothing now, so what that
+      // id was granted is free at once, not only when the old session runs out at the
+      // coordinator (which a coordinator failover restarts). It still joins under a new id,
+      // so a commit the old one left in flight is refused.
+      if (request.memberId !== null && this.members.has(request.memberId)) this.remove(request.memberId, wallMs);
+      return this.join(request, nowMs, partitionCounts, newMemberId());
+    }
     const member = request.memberId === null ? undefined : this.members.get(request.memberId);
     if (member === undefined) throw new DriftwoodError('UNKNOWN_MEMBER_ID', `group ${this.groupId} has no member ${request.memberId ?? '(none)'}`);
     if (request.memberEpoch === -1) {

@@ -55,6 +55,32 @@ void t.test('every partition goes to exactly one subscribed member (property)', 
   t.end();
 });
 
+void t.test('a member joining again under the id it had frees what that id held at once', (t) => {
+  const g = new ConsumerGroup('g');
+  const partitions = counts({ t: 4 });
+  const a = g.heartbeat({ memberId: null, memberEpoch: 0, subscribedTopics: ['t'], sessionTimeoutMs: 6000 }, 0, partitions, fresh);
+  let b = g.heartbeat({ memberId: null, memberEpoch: 0, subscribedTopics: ['t'], sessionTimeoutMs: 6000 }, 0, partitions, fresh);
+  const a1 = g.heartbeat({ memberId: a.memberId, memberEpoch: a.memberEpoch, ownedPartitions: a.assignment }, 10, partitions, fresh);
+  const a2 = g.heartbeat({ memberId: a.memberId, memberEpoch: a1.memberEpoch, ownedPartitions: a1.assignment }, 20, partitions, fresh);
+  b = g.heartbeat({ memberId: b.memberId, memberEpoch: b.memberEpoch }, 30, partitions, fresh);
+  const heldByB = flat(b.assignment);
+  t.equal(heldByB.length, 2, 'b holds its half');
+  t.same([...heldByB, ...flat(a2.assignment)].sort(), ['t/0', 't/1', 't/2', 't/3'], 'a holds the other half');
+  // b stops hearing answers, drops everything as its session ran out (by its own count) and
+  // joins again naming its old id, long before the coordinator would expire that id.
+  const b2 = g.heartbeat({ memberId: b.memberId, memberEpoch: 0, subscribedTopics: ['t'], sessionTimeoutMs: 6000 }, 40, partitions, fresh);
+  t.not(b2.memberId, b.memberId, 'a new id: a commit the old one left in flight is refused');
+  t.equal(g.memberCount, 2, 'the old id is gone, not left holding its partitions until its session runs out');
+  t.throws(() => { g.checkCommit(b.memberId, b.memberEpoch, [{ topic: 't', partition: 2, offset: 1 }]); }, { code: 'UNKNOWN_MEMBER_ID' });
+  const targetB = g.heartbeat({ memberId: b2.memberId, memberEpoch: b2.memberEpoch }, 50, partitions, fresh);
+  t.same(flat(targetB.assignment), heldByB, 'what the old id held is granted to the new one at once');
+  // An id the group does not know (already expired) is a plain join.
+  const c = g.heartbeat({ memberId: 'gone', memberEpoch: 0, subscribedTopics: ['t'] }, 60, partitions, fresh);
+  t.not(c.memberId, 'gone');
+  t.equal(g.memberCount, 3);
+  t.end();
+});
+
 void t.test('a second member gets partitions only after the first gives them up', (t) => {
   const g = new ConsumerGroup('g');
   const partitions = counts({ t: 4 });
