@@ -2,27 +2,18 @@
 // three-node cluster; the JSON has the documented shape, the leader of partition 0 was
 // killed, partition 0 was acknowledged again after it, and no acknowledged record is missing.
 // No performance thresholds: the window is only checked to be a measured, positive time.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import t from 'tap';
-import { BIN, killAll, requireBuild } from '../helpers/processes.js';
+import { killAll } from '../helpers/processes.js';
+import { runDriftwood } from './helpers.js';
 
 /** The run below takes ~15 s (startup, 2 s warm-up, 8 s after the kill, read-back). */
 const RUN_MS_MAX = 55_000;
 
 void t.test('bench failover --json: shape, nothing lost, a positive window', { timeout: 60_000 }, async (t) => {
-  requireBuild();
   const processes = new Set<ChildProcess>();
   t.teardown(() => { killAll(processes); });
-  const child = spawn(process.execPath, [BIN, 'bench', 'failover', '--json', '--records-per-sec', '500', '--warmup-seconds', '2', '--after-kill-seconds', '8'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  processes.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_MS_MAX);
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  clearTimeout(timer);
-  processes.delete(child);
+  const { code, stdout, stderr } = await runDriftwood(['bench', 'failover', '--json', '--records-per-sec', '500', '--warmup-seconds', '2', '--after-kill-seconds', '8'], RUN_MS_MAX, processes);
   t.equal(code, 0, `exit code (stderr: ${stderr})`);
   t.match(stderr, /killed broker \d \(leader of partition 0\)/, 'a progress line tells of the kill');
   const result = JSON.parse(stdout) as Record<string, unknown>;

@@ -22,7 +22,8 @@ export function runDriftwood(args: string[], timeoutMs: number, processes?: Set<
       child.kill('SIGKILL');
       reject(new Error(`driftwood ${args.join(' ')} did not finish in ${timeoutMs} ms: ${stderr}`));
     }, timeoutMs);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': the output may still be arriving when the process has exited.
+    child.once('close', (code) => {
       clearTimeout(timer);
       processes?.delete(child);
       resolve({ code, stdout, stderr });

@@ -2,11 +2,12 @@
 // three-node cluster, then the checks. The seed is fixed so that the four kinds of fault
 // all fit in 30 s; the run must pass every check, report the documented counts and leave no
 // process or data directory behind.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import os from 'node:os';
 import t from 'tap';
-import { BIN, killAll, requireBuild } from '../helpers/processes.js';
+import { runDriftwood } from '../bench/helpers.js';
+import { killAll } from '../helpers/processes.js';
 
 /**
  * Startup ~5 s, 30 s of faults, recovery, drain, stop and checks: ~40 s on 2 cores (three runs
@@ -21,20 +22,10 @@ async function chaosDirs(): Promise<string[]> {
 }
 
 void t.test('driftwood chaos --duration-s 30 --json passes and reports', { timeout: RUN_MS_MAX + 10_000 }, async (t) => {
-  requireBuild();
   const processes = new Set<ChildProcess>();
   t.teardown(() => { killAll(processes); });
   const dirsBefore = new Set(await chaosDirs());
-  const child = spawn(process.execPath, [BIN, 'chaos', '--duration-s', '30', '--seed', String(SEED), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  processes.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_MS_MAX);
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  clearTimeout(timer);
-  processes.delete(child);
+  const { code, stdout, stderr } = await runDriftwood(['chaos', '--duration-s', '30', '--seed', String(SEED), '--json'], RUN_MS_MAX, processes);
   t.equal(code, 0, code === 0 ? 'exit code 0' : `exit code (stderr: ${stderr.slice(-4000)})`);
   t.match(stderr, new RegExp(`seed ${SEED} \\(replay: driftwood chaos --seed ${SEED}`), 'the seed is printed first');
   t.match(stderr, /faults \d+ \(kill-one \d+, kill-two \d+, pause \d+, cut \d+\); sent \d+, acknowledged \d+/, 'progress lines');
