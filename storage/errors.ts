@@ -22,7 +22,7 @@ export const errorCodes = {
   UNKNOWN_TOPIC_OR_PARTITION: { status: 404, message: 'No such topic or partition' },
   TOPIC_ALREADY_EXISTS: { status: 409, message: 'The topic exists already' },
   // Storage
-  KAFKA_STORAGE_ERROR: { status: 500, message: 'The log directory failed; the log is offline' },
+  KAFKA_STORAGE_ERROR: { status: 503, message: 'The log directory failed; the log is offline' },
   NOT_FOUND: { status: 404, message: 'No such file' },
   LOG_CLOSED: { status: 503, message: 'The log is closed' },
   INCONSISTENT_CLUSTER_ID: { status: 409, message: 'The data belongs to another cluster or node' },

@@ -51,6 +51,11 @@ export interface PartitionLogOptions {
   readonly initialOffset?: number;
   /** Where each fsync of the active segment reports its duration (fsync latency metric). */
   readonly fsyncDurations?: DurationSink;
+  /**
+   * Told once, synchronously, when an I/O error takes the log offline (every later call is
+   * refused until the log is opened again). It must not wait on the log.
+   */
+  readonly onFailure?: (failure: DriftwoodError) => void;
 }
 
 export interface AppendResult {
@@ -127,6 +132,7 @@ export class PartitionLog {
   private flushed: number;
   /** Set after construction by open(): both open paths build through the one constructor. */
   private fsyncDurations: DurationSink = ignoredDurations;
+  private onFailure: (failure: DriftwoodError) => void = () => undefined;
 
   private constructor(
     private readonly disk: Disk,
@@ -146,6 +152,7 @@ export class PartitionLog {
   static async open(options: PartitionLogOptions): Promise<PartitionLog> {
     const log = await PartitionLog.openOrCreate(options);
     if (options.fsyncDurations !== undefined) log.fsyncDurations = options.fsyncDurations;
+    if (options.onFailure !== undefined) log.onFailure = options.onFailure;
     return log;
   }
 
@@ -670,6 +677,7 @@ export class PartitionLog {
       this.flushTimer?.cancel();
       this.flushTimer = null;
       for (const item of this.pending.splice(0)) item.reject(this.failure);
+      this.onFailure(this.failure);
     }
     return this.failure;
   }

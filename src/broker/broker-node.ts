@@ -157,6 +157,10 @@ export class BrokerNode {
         const answer = await node.toController({ kind: 'alter-partitions', body: { brokerId: config.id, brokerEpoch: node.agent.epoch, partitions } });
         return answer.partitions.map((one) => ('state' in one ? one : { error: errorFromWire(one.refused, 'AlterPartitions refused the partition') }));
       },
+      reportReplicaStatus: async (report) => {
+        if (node === null) throw new DriftwoodError('NOT_CONTROLLER', 'starting');
+        await node.toController({ kind: 'replica-status', body: { brokerId: config.id, brokerEpoch: node.agent.epoch, ...report } });
+      },
       mayTakeRoles: () => {
         if (config.bugs?.has('roles-before-caught-up') === true) return true;
         const epoch = node?.agent.epoch ?? 0;

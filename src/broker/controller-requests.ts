@@ -3,7 +3,7 @@
 // broker runs it locally when its node leads the quorum and sends it through a
 // ControllerChannel otherwise (HTTP/2 between processes, the simulated network in sim/).
 import { DriftwoodError, errorCodes, type ErrorCode } from '../../storage/errors.js';
-import type { AlterPartitionAnswer, AlterPartitionsRequest, CreateTopicRequest, ProducerIdBlock, RegisterBrokerRequest } from '../controller/commands.js';
+import type { AlterPartitionAnswer, AlterPartitionsRequest, CreateTopicRequest, ProducerIdBlock, RegisterBrokerRequest, ReplicaStatusRequest } from '../controller/commands.js';
 import type { Controller, HeartbeatRequest } from '../controller/controller.js';
 import type { TopicState } from '../controller/image.js';
 
@@ -17,6 +17,7 @@ interface Requests {
   heartbeat: HeartbeatRequest;
   shutdown: BrokerEpochRequest;
   'alter-partitions': AlterPartitionsRequest;
+  'replica-status': ReplicaStatusRequest;
   'create-topic': CreateTopicRequest;
   'delete-topic': { readonly name: string };
   'elect-preferred-leaders': Readonly<Record<string, never>>;
@@ -28,6 +29,7 @@ export interface ControllerAnswers {
   heartbeat: { fenced: boolean };
   shutdown: { ok: true };
   'alter-partitions': { partitions: AlterPartitionAnswer[] };
+  'replica-status': { ok: true };
   'create-topic': TopicState;
   'delete-topic': { ok: true };
   'elect-preferred-leaders': { elected: number };
@@ -37,7 +39,7 @@ export interface ControllerAnswers {
 export type ControllerRequestKind = keyof Requests;
 export type ControllerRequest<K extends ControllerRequestKind = ControllerRequestKind> = K extends ControllerRequestKind ? { readonly kind: K; readonly body: Requests[K] } : never;
 
-export const controllerRequestKinds: readonly ControllerRequestKind[] = ['register', 'heartbeat', 'shutdown', 'alter-partitions', 'create-topic', 'delete-topic', 'elect-preferred-leaders', 'allocate-producer-ids'];
+export const controllerRequestKinds: readonly ControllerRequestKind[] = ['register', 'heartbeat', 'shutdown', 'alter-partitions', 'replica-status', 'create-topic', 'delete-topic', 'elect-preferred-leaders', 'allocate-producer-ids'];
 
 /** The port a broker uses to reach the controller on another node. */
 export interface ControllerChannel {
@@ -57,6 +59,7 @@ async function dispatch(controller: Controller, request: ControllerRequest): Pro
     case 'heartbeat': return controller.heartbeat(request.body);
     case 'shutdown': await controller.controlledShutdown(request.body); return { ok: true };
     case 'alter-partitions': return { partitions: await controller.alterPartitions(request.body) };
+    case 'replica-status': await controller.alterReplicaStatus(request.body); return { ok: true };
     case 'create-topic': return controller.createTopic(request.body);
     case 'delete-topic': await controller.deleteTopic(request.body.name); return { ok: true };
     case 'elect-preferred-leaders': return controller.electPreferredLeaders();

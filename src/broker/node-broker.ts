@@ -227,6 +227,25 @@ const alterPartitionsSchema = {
   },
 } as const;
 
+const partitionKeySchema = {
+  type: 'object',
+  required: ['topicId', 'partition'],
+  additionalProperties: false,
+  properties: { topicId: { type: 'string', minLength: 1, maxLength: 64 }, partition: { type: 'integer', minimum: 0, maximum: 100_000 } },
+} as const;
+
+const replicaStatusSchema = {
+  type: 'object',
+  required: ['brokerId', 'brokerEpoch', 'offline', 'online'],
+  additionalProperties: false,
+  properties: {
+    brokerId: id32,
+    brokerEpoch: epoch64,
+    offline: { type: 'array', maxItems: ALTER_PARTITIONS_PER_REQUEST_MAX, items: partitionKeySchema },
+    online: { type: 'array', maxItems: ALTER_PARTITIONS_PER_REQUEST_MAX, items: partitionKeySchema },
+  },
+} as const;
+
 const createTopicSchema = {
   type: 'object',
   required: ['name', 'partitions', 'replicationFactor', 'configs'],
@@ -251,13 +270,6 @@ const heartbeatSchema = {
   required: ['brokerId', 'brokerEpoch', 'appliedIndex'],
   additionalProperties: false,
   properties: { brokerId: id32, brokerEpoch: epoch64, appliedIndex: offset64 },
-} as const;
-
-const partitionKeySchema = {
-  type: 'object',
-  required: ['topicId', 'partition'],
-  additionalProperties: false,
-  properties: { topicId: { type: 'string', minLength: 1, maxLength: 64 }, partition: { type: 'integer', minimum: 0, maximum: 100_000 } },
 } as const;
 
 const replicaFetchSchema = {
@@ -296,6 +308,7 @@ const controllerRequestSchemas: Record<ControllerRequestKind, object> = {
   heartbeat: heartbeatSchema,
   shutdown: shutdownSchema,
   'alter-partitions': alterPartitionsSchema,
+  'replica-status': replicaStatusSchema,
   'create-topic': createTopicSchema,
   'delete-topic': deleteTopicSchema,
   'elect-preferred-leaders': { type: 'object', additionalProperties: false, properties: {} },

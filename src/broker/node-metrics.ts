@@ -102,6 +102,9 @@ function registerBrokerCollectors(registry: Registry, current: () => Broker | nu
   gauge(registry, 'driftwood_raft_commit_index', 'Metadata log commit index on this node', (b) => b.node.raft.status().commit, current);
   gauge(registry, 'driftwood_controller_active', '1 on the active controller, 0 elsewhere', (b) => (b.node.controller.isActive ? 1 : 0), current);
   gauge(registry, 'driftwood_partitions', 'Partition replicas hosted by this broker', (b) => b.node.replicas.hostedCount, current);
+  // As Kafka's OfflineReplicaCount: replicas whose log failed on this broker (disk full, an I/O error).
+  gauge(registry, 'driftwood_offline_replicas', 'Partition replicas on this broker whose log failed and is offline', (b) => b.node.replicas.offlinePartitions().length, current);
+  counter(registry, 'driftwood_log_failures_total', 'Hosted partition logs that failed (disk full, an I/O error) and went offline', (b) => stats(b).logFailures, current);
   gauge(registry, 'driftwood_leader_partitions', 'Partitions this broker leads', (b) => b.node.replicas.hostedPartitions().filter((p) => p.isLeader).length, current);
   gauge(registry, 'driftwood_under_replicated_partitions', 'Partitions this broker leads whose ISR is smaller than their replica set', (b) => b.node.replicas.hostedPartitions().filter((p) => p.isLeader && p.isr.length < p.replicas.length).length, current);
   // As Kafka's OfflinePartitionsCount: the controller reports it, every other node 0, so a sum over nodes is right.

@@ -11,6 +11,8 @@ const STALE_METADATA_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'FENCED_LEADER_EPOCH',
   'NETWORK_EXCEPTION',
   'UNKNOWN_LEADER_EPOCH',
+  // The leader's log failed; the controller moves the leadership (Kafka's KafkaStorageException is an InvalidMetadataException).
+  'KAFKA_STORAGE_ERROR',
 ]);
 
 /** Answers after which the same request may succeed later (Kafka's RetriableException family). */
@@ -21,7 +23,6 @@ const RETRIABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'NOT_ENOUGH_REPLICAS_AFTER_APPEND',
   'OFFSET_NOT_AVAILABLE',
   'LOG_CLOSED',
-  'KAFKA_STORAGE_ERROR',
   'NOT_CONTROLLER',
   'NOT_COORDINATOR',
   'COORDINATOR_NOT_AVAILABLE',

@@ -9,7 +9,7 @@
 // fences of one broker) would break an assertion on every node.
 import assert from 'node:assert/strict';
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
-import { applyPartitionChange, assertPartitionInvariants, type MetadataImage, type PartitionState } from './image.js';
+import { applyPartitionChange, assertPartitionInvariants, offlineReplicasOf, type MetadataImage, type PartitionState } from './image.js';
 import { electLeader, placeReplicas, uncleanElectionAllowed } from './placement.js';
 import { NO_LEADER, type MetadataRecord, type PartitionChangeRecord } from './records.js';
 import { validateTopicConfigs, validateTopicName } from './topic-config.js';
@@ -100,18 +100,29 @@ export function registerBroker(request: RegisterBrokerRequest, image: MetadataIm
   return { records, brokerEpoch };
 }
 
-function change(p: PartitionState, leader: number, isr: readonly number[]): PartitionChangeRecord | null {
-  const sameIsr = isr.length === p.isr.length && isr.every((id, i) => p.isr[i] === id);
-  if (leader === p.leader && sameIsr) return null;
+function sameMembers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((id, i) => b[i] === id);
+}
+
+function change(p: PartitionState, leader: number, isr: readonly number[], offline: readonly number[] = offlineReplicasOf(p)): PartitionChangeRecord | null {
+  const sameIsr = sameMembers(isr, p.isr);
+  const sameOffline = sameMembers(offline, offlineReplicasOf(p));
+  if (leader === p.leader && sameIsr && sameOffline) return null;
   const record: PartitionChangeRecord = {
     type: 'PartitionChange',
     topicId: p.topicId,
     partition: p.partition,
     ...(leader === p.leader ? {} : { leader }),
     ...(sameIsr ? {} : { isr: [...isr] }),
+    ...(sameOffline ? {} : { offlineReplicas: [...offline] }),
   };
   assertPartitionInvariants(applyPartitionChange(p, record));
   return record;
+}
+
+/** The brokers that may lead `p`: live ones whose replica of it is not offline. */
+function electable(p: PartitionState, live: ReadonlySet<number>, offline: readonly number[] = offlineReplicasOf(p)): Set<number> {
+  return new Set([...live].filter((id) => !offline.includes(id)));
 }
 
 function forEachPartition(image: MetadataImage, visit: (p: PartitionState) => void): void {
@@ -142,7 +153,7 @@ export function fenceBroker(brokerId: number, image: MetadataImage, electOutside
       ? { leader: p.leader, isr }
       : outside !== undefined
         ? { leader: outside, isr: [outside] } // the simulator's elect-outside-isr defect
-        : electLeader(p.replicas, isr, live, uncleanElectionAllowed(image, p.topicId));
+        : electLeader(p.replicas, isr, electable(p, live), uncleanElectionAllowed(image, p.topicId));
     const record = change(p, elected.leader, elected.isr);
     if (record !== null) records.push(record);
   });
@@ -165,7 +176,7 @@ export function unfenceBroker(brokerId: number, brokerEpoch: number, image: Meta
   const records: MetadataRecord[] = [{ type: 'BrokerUnfence', brokerId, brokerEpoch }];
   forEachPartition(image, (p) => {
     if (p.leader !== NO_LEADER || !p.replicas.includes(brokerId)) return;
-    const elected = electLeader(p.replicas, p.isr, live, uncleanElectionAllowed(image, p.topicId));
+    const elected = electLeader(p.replicas, p.isr, electable(p, live), uncleanElectionAllowed(image, p.topicId));
     const record = change(p, elected.leader, elected.isr);
     if (record !== null) records.push(record);
   });
@@ -233,6 +244,7 @@ export function alterPartition(request: AlterPartitionRequest, image: MetadataIm
     if (p.isr.includes(id)) continue;
     const broker = image.broker(id);
     if (broker === undefined || broker.fenced) throw new DriftwoodError('INELIGIBLE_REPLICA', `broker ${id} is fenced or unknown`);
+    if (offlineReplicasOf(p).includes(id)) throw new DriftwoodError('INELIGIBLE_REPLICA', `broker ${id} reported its replica offline`);
   }
   const record = change(p, p.leader, isr);
   if (record === null) return { records: [], partition: p };
@@ -292,10 +304,70 @@ export function electPreferredLeaders(image: MetadataImage): MetadataRecord[] {
     const preferred = p.replicas[0];
     assert(preferred !== undefined);
     if (records.length >= PREFERRED_ELECTIONS_PER_BATCH_MAX) return;
-    if (p.leader === preferred || !live.has(preferred) || !p.isr.includes(preferred)) return;
+    if (p.leader === preferred || !electable(p, live).has(preferred) || !p.isr.includes(preferred)) return;
     const record = change(p, preferred, p.isr);
     if (record !== null) records.push(record);
   });
+  return records;
+}
+
+/** One partition named by a broker's report. */
+export interface PartitionRef {
+  readonly topicId: string;
+  readonly partition: number;
+}
+
+/** A broker's report of hosted replicas whose log failed, or opened again after a failure. */
+export interface ReplicaStatusRequest {
+  readonly brokerId: number;
+  readonly brokerEpoch: number;
+  readonly offline: readonly PartitionRef[];
+  readonly online: readonly PartitionRef[];
+}
+
+/**
+ * Marks replicas offline or online again (Kafka moves leadership off a failed log directory
+ * the same way). An offline replica leaves the ISR unless it is the last member (the ISR
+ * never empties, as in fenceBroker), its partition elects another leader if it led, and it
+ * is not elected or taken back into the ISR until reported online; then a partition left
+ * without a leader elects one. Partitions that are gone, or that the broker does not host,
+ * are skipped: the report may cross a topic deletion.
+ */
+export function alterReplicaStatus(request: ReplicaStatusRequest, image: MetadataImage): MetadataRecord[] {
+  const broker = image.broker(request.brokerId);
+  if (broker?.brokerEpoch !== request.brokerEpoch) {
+    throw new DriftwoodError('STALE_BROKER_EPOCH', `broker ${request.brokerId} is not registered at epoch ${request.brokerEpoch}`);
+  }
+  const items = [...request.offline, ...request.online];
+  if (items.length > ALTER_PARTITIONS_PER_REQUEST_MAX) {
+    throw new DriftwoodError('INVALID_REQUEST', `${items.length} partitions in one replica status report, over ${ALTER_PARTITIONS_PER_REQUEST_MAX}`);
+  }
+  if (new Set(items.map((item) => `${item.topicId}:${item.partition}`)).size !== items.length) {
+    throw new DriftwoodError('INVALID_REQUEST', 'a partition appears twice in one replica status report');
+  }
+  const id = request.brokerId;
+  const live = new Set(image.unfencedBrokerIds());
+  const records: MetadataRecord[] = [];
+  const hosted = (ref: PartitionRef): PartitionState | undefined => {
+    const p = image.partition(ref.topicId, ref.partition);
+    return p?.replicas.includes(id) === true ? p : undefined;
+  };
+  for (const p of request.offline.map(hosted)) {
+    if (p === undefined || offlineReplicasOf(p).includes(id)) continue;
+    const offline = [...offlineReplicasOf(p), id];
+    const shrunk = p.isr.filter((member) => member !== id);
+    const isr = shrunk.length === 0 ? p.isr : shrunk;
+    const elected = p.leader === id ? electLeader(p.replicas, isr, electable(p, live, offline), uncleanElectionAllowed(image, p.topicId)) : { leader: p.leader, isr };
+    const record = change(p, elected.leader, elected.isr, offline);
+    if (record !== null) records.push(record);
+  }
+  for (const p of request.online.map(hosted)) {
+    if (p === undefined || !offlineReplicasOf(p).includes(id)) continue;
+    const offline = offlineReplicasOf(p).filter((member) => member !== id);
+    const elected = p.leader === NO_LEADER ? electLeader(p.replicas, p.isr, electable(p, live, offline), uncleanElectionAllowed(image, p.topicId)) : { leader: p.leader, isr: p.isr };
+    const record = change(p, elected.leader, elected.isr, offline);
+    if (record !== null) records.push(record);
+  }
   return records;
 }
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { Clock, TimerHandle } from '../../storage/clock.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { Rng } from '../../storage/rng.js';
-import { allocateProducerIds, alterPartitions, createTopic, deleteTopic, electPreferredLeaders, fenceBroker, registerBroker, unfenceBroker, type AlterPartitionAnswer, type AlterPartitionsRequest, type CreateTopicRequest, type ProducerIdBlock, type RegisterBrokerRequest } from './commands.js';
+import { allocateProducerIds, alterPartitions, alterReplicaStatus, createTopic, deleteTopic, electPreferredLeaders, fenceBroker, registerBroker, unfenceBroker, type AlterPartitionAnswer, type AlterPartitionsRequest, type CreateTopicRequest, type ProducerIdBlock, type RegisterBrokerRequest, type ReplicaStatusRequest } from './commands.js';
 import type { MetadataImage, TopicState } from './image.js';
 import { preferredLeaderImbalance } from './placement.js';
 import { encodeRecords, type MetadataRecord } from './records.js';
@@ -215,6 +215,11 @@ export class Controller {
       const { records, answers } = alterPartitions(request, image);
       return { records, result: answers };
     });
+  }
+
+  /** A broker's report of replicas whose log failed or recovered (see alterReplicaStatus). */
+  alterReplicaStatus(request: ReplicaStatusRequest): Promise<void> {
+    return this.decide((image) => ({ records: alterReplicaStatus(request, image), result: undefined }));
   }
 
   /** Fences brokers whose session ran out, one decision each. */

@@ -66,18 +66,31 @@ export function assertPartitionInvariants(p: PartitionState): void {
   assert.equal(new Set(p.isr).size, p.isr.length, `${where} has duplicate ISR members`);
   assert(p.isr.every((id) => p.replicas.includes(id)), `${where} has an ISR member that is not a replica`);
   if (p.leader !== NO_LEADER) assert(p.isr.includes(p.leader), `${where} has a leader outside the ISR`);
+  const offline = offlineReplicasOf(p);
+  assert(p.offlineReplicas === undefined || offline.length > 0, `${where} keeps an empty offline set`);
+  assert.equal(new Set(offline).size, offline.length, `${where} has duplicate offline replicas`);
+  assert(offline.every((id) => p.replicas.includes(id)), `${where} has an offline replica that is not a replica`);
+  assert(!offline.includes(p.leader), `${where} is led by an offline replica`);
   assert(p.leaderEpoch >= 0 && p.partitionEpoch >= 0, `${where} has a negative epoch`);
 }
 
+/** The replicas of a partition whose log is offline on their broker (none when the field is absent). */
+export function offlineReplicasOf(p: Pick<PartitionState, 'offlineReplicas'>): readonly number[] {
+  return p.offlineReplicas ?? [];
+}
+
 /** The partition after a change, with KRaft's epoch rules. Pure; shared by image and commands. */
-export function applyPartitionChange(p: PartitionState, change: Pick<PartitionChangeRecord, 'leader' | 'isr'>): PartitionState {
+export function applyPartitionChange(p: PartitionState, change: Pick<PartitionChangeRecord, 'leader' | 'isr' | 'offlineReplicas'>): PartitionState {
   const leader = change.leader ?? p.leader;
+  const { offlineReplicas: _dropped, ...rest } = p;
+  const offline = change.offlineReplicas ?? offlineReplicasOf(p);
   const next: PartitionState = {
-    ...p,
+    ...rest,
     isr: change.isr === undefined ? p.isr : [...change.isr],
     leader,
     leaderEpoch: leader === p.leader ? p.leaderEpoch : p.leaderEpoch + 1,
     partitionEpoch: p.partitionEpoch + 1,
+    ...(offline.length === 0 ? {} : { offlineReplicas: [...offline] }),
   };
   assert(next.leaderEpoch >= p.leaderEpoch);
   assert(next.partitionEpoch > p.partitionEpoch);
@@ -322,8 +335,8 @@ export class MetadataImage implements StateMachine {
     const partitions = this.partitionMap.get(record.topicId);
     assert(partitions !== undefined, `partition of unknown topic ${record.topicId}`);
     assert.equal(record.partition, partitions.length, `partitions of ${record.topicId} are added in order`);
-    const { topicId, partition, replicas, isr, leader, leaderEpoch, partitionEpoch } = record;
-    const state: PartitionState = { topicId, partition, replicas: [...replicas], isr: [...isr], leader, leaderEpoch, partitionEpoch };
+    const { topicId, partition, replicas, isr, leader, leaderEpoch, partitionEpoch, offlineReplicas } = record;
+    const state: PartitionState = { topicId, partition, replicas: [...replicas], isr: [...isr], leader, leaderEpoch, partitionEpoch, ...(offlineReplicas === undefined ? {} : { offlineReplicas: [...offlineReplicas] }) };
     assertPartitionInvariants(state);
     partitions.push(state);
   }

@@ -39,6 +39,12 @@ export interface PartitionRecord {
   readonly leader: number;
   readonly leaderEpoch: number;
   readonly partitionEpoch: number;
+  /**
+   * Replicas whose log failed on their broker (disk full, an I/O error): not electable and not
+   * taken back into the ISR until their broker reports them online. Absent when none, so
+   * records written before the field existed read the same.
+   */
+  readonly offlineReplicas?: readonly number[];
 }
 /**
  * A delta on one partition, as KRaft's PartitionChangeRecord: the epochs are not carried but
@@ -51,6 +57,8 @@ export interface PartitionChangeRecord {
   readonly partition: number;
   readonly leader?: number;
   readonly isr?: readonly number[];
+  /** The whole new offline set; empty clears it. */
+  readonly offlineReplicas?: readonly number[];
 }
 export interface RemoveTopicRecord { readonly type: 'RemoveTopic'; readonly topicId: string }
 /** Replaces a topic's config overrides as a whole. */
@@ -124,7 +132,8 @@ const isBrokerId: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
 const isEpoch: Check = (v) => Number.isSafeInteger(v) && (v as number) >= 0;
 const isLeader: Check = (v) => v === NO_LEADER || isBrokerId(v);
 const isNonEmptyString: Check = (v) => typeof v === 'string' && v.length > 0;
-const isBrokerList: Check = (v) => Array.isArray(v) && v.length > 0 && v.every(isBrokerId) && new Set(v).size === v.length;
+const isBrokerSet: Check = (v) => Array.isArray(v) && v.every(isBrokerId) && new Set(v).size === v.length;
+const isBrokerList: Check = (v) => isBrokerSet(v) && (v as unknown[]).length > 0;
 const isConfigs: Check = (v) => isObject(v) && Object.values(v).every((x) => ['string', 'number', 'boolean'].includes(typeof x)) && isValidStoredConfigs(v);
 
 /** Required fields and their checks per record type; optional fields are listed apart. */
@@ -137,8 +146,9 @@ const shapes: Record<RecordType, { required: Record<string, Check>; optional?: R
   Topic: { required: { name: isNonEmptyString, topicId: isNonEmptyString, configs: isConfigs } },
   Partition: {
     required: { topicId: isNonEmptyString, partition: isEpoch, replicas: isBrokerList, isr: isBrokerList, leader: isLeader, leaderEpoch: isEpoch, partitionEpoch: isEpoch },
+    optional: { offlineReplicas: isBrokerList },
   },
-  PartitionChange: { required: { topicId: isNonEmptyString, partition: isEpoch }, optional: { leader: isLeader, isr: isBrokerList } },
+  PartitionChange: { required: { topicId: isNonEmptyString, partition: isEpoch }, optional: { leader: isLeader, isr: isBrokerList, offlineReplicas: isBrokerSet } },
   RemoveTopic: { required: { topicId: isNonEmptyString } },
   TopicConfig: { required: { topicId: isNonEmptyString, configs: isConfigs } },
   ProducerIds: { required: { brokerId: isBrokerId, brokerEpoch: isEpoch, nextProducerId: (v) => Number.isSafeInteger(v) && (v as number) > 0 } },
@@ -166,6 +176,6 @@ export function decodeRecord(raw: unknown, position: number): MetadataRecord {
     const known = field === 'v' || field === 'type' || Object.hasOwn(shape.required, field) || Object.hasOwn(shape.optional ?? {}, field);
     assert(known, `${where} (${type}) has an unknown field ${field}`);
   }
-  if (type === 'PartitionChange') assert(record.leader !== undefined || record.isr !== undefined, `${where} changes nothing`);
+  if (type === 'PartitionChange') assert(record.leader !== undefined || record.isr !== undefined || record.offlineReplicas !== undefined, `${where} changes nothing`);
   return record as unknown as MetadataRecord;
 }

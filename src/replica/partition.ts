@@ -652,8 +652,9 @@ export class Partition {
     return this.log.latestEpoch;
   }
 
-  close(): void {
-    this.failWaiters(new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `${this.name} is no longer hosted here; the write may still be committed`));
+  /** Stops serving: requests waiting on it fail with `reason` (by default, not hosted here any more). */
+  close(reason = new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `${this.name} is no longer hosted here; the write may still be committed`)): void {
+    this.failWaiters(reason);
     this.changeListeners.clear();
   }
 

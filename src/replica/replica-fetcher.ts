@@ -110,9 +110,8 @@ export class ReplicaFetcher {
       } catch (error) {
         if (!this.isRunning()) return;
         // A failed request, or an answer that no longer fits the log (a role change raced
-        // it): start a new session after a pause. A storage failure or a broken invariant
-        // stops the broker.
-        if (!isDriftwoodError(error) || error.code === 'KAFKA_STORAGE_ERROR') {
+        // it): start a new session after a pause. A broken invariant stops the broker.
+        if (!isDriftwoodError(error)) {
           this.running = false;
           this.ports.onFatal(error);
           return;
@@ -181,7 +180,16 @@ export class ReplicaFetcher {
     this.removed.clear();
     for (const key of removed) this.sent.delete(partitionKey(key));
     for (const position of positions) this.sent.set(partitionKey(position), position);
-    for (const answer of response.partitions) await this.apply(answer, current.get(partitionKey(answer)));
+    for (const answer of response.partitions) {
+      try {
+        await this.apply(answer, current.get(partitionKey(answer)));
+      } catch (error) {
+        // The partition's log failed: it took itself offline (the replica manager stops
+        // hosting it). The other partitions of this leader go on.
+        if (!isDriftwoodError(error) || error.code !== 'KAFKA_STORAGE_ERROR') throw error;
+        this.unassign(answer);
+      }
+    }
   }
 
   /** Applies one partition's answer, unless the partition moved on (new leader or epoch) meanwhile. */

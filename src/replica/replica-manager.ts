@@ -13,7 +13,8 @@ import type { LogConfig } from '../../storage/log-config.js';
 import { PartitionLog, type AppendResult, type ReadResult } from '../../storage/partition-log.js';
 import { PRODUCER_ID_EXPIRATION_MS_DEFAULT } from '../../storage/producer-state.js';
 import type { ImageChange, MetadataImage, PartitionState, TopicState } from '../controller/image.js';
-import { ALTER_PARTITIONS_PER_REQUEST_MAX, type AlterPartitionItem } from '../controller/commands.js';
+import { ALTER_PARTITIONS_PER_REQUEST_MAX, type AlterPartitionItem, type PartitionRef } from '../controller/commands.js';
+import { offlineReplicasOf } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
 import { effectiveTopicConfig } from '../controller/topic-config.js';
 import { silentLog, type DurationSink, type Log } from '../../storage/observe.js';
@@ -32,6 +33,8 @@ export interface ReplicaManagerConfig extends ReplicaConfig {
   readonly partitionsChangedAtOnceMax: number;
   /** How often high watermarks are checkpointed (Kafka: replica.high.watermark.checkpoint.interval.ms). */
   readonly highWatermarkCheckpointMs: number;
+  /** How long a partition whose log failed (disk full, an I/O error) waits before opening it again. */
+  readonly offlineRetryMs: number;
   readonly fetcher: FetcherConfig;
   readonly sessions: FetchSessionsConfig;
 }
@@ -43,6 +46,7 @@ export const defaultReplicaManagerConfig: ReplicaManagerConfig = {
   isrCheckMs: 500,
   partitionsChangedAtOnceMax: 32,
   highWatermarkCheckpointMs: 5000,
+  offlineRetryMs: 5000,
   fetcher: defaultFetcherConfig,
   sessions: defaultFetchSessionsConfig,
 };
@@ -62,6 +66,8 @@ export interface ReplicaManagerPorts {
    * per partition with its state after the request or the error that refused it.
    */
   readonly alterPartitions: (items: AlterPartitionItem[]) => Promise<IsrChangeAnswer[]>;
+  /** Tells the controller which hosted replicas' logs failed, and which opened again after a failure. */
+  readonly reportReplicaStatus: (report: { offline: PartitionRef[]; online: PartitionRef[] }) => Promise<void>;
   /**
    * Whether this broker may take partition roles yet: registered in this process and
    * unfenced in its own image. Until then its image may lag the metadata log (a restart
@@ -69,7 +75,7 @@ export interface ReplicaManagerPorts {
    * acknowledge records a newer ISR member lacks (sim seed 252). Kafka waits the same way.
    */
   readonly mayTakeRoles: () => boolean;
-  /** A hosted log failed (disk error) or an invariant broke: the broker must stop. */
+  /** An invariant broke (or a failure outside the partition logs): the broker must stop. */
   readonly onFatal: (error: unknown) => void;
   /** Leadership and ISR changes of hosted partitions (default: none). */
   readonly log?: Log;
@@ -88,6 +94,8 @@ export interface ReplicaStats {
   /** ISR changes of partitions this broker led before and after the change. */
   isrShrinks: number;
   isrExpands: number;
+  /** Hosted logs that failed and were taken offline. */
+  logFailures: number;
 }
 
 /** One hosted partition as the metrics adapter sees it. */
@@ -99,6 +107,14 @@ export interface HostedPartitionView {
   readonly isr: readonly number[];
   readonly highWatermark: number;
   readonly logBytes: number;
+}
+
+/** A hosted partition whose log failed: not served until it opens again. */
+export interface OfflinePartitionView {
+  readonly topicId: string;
+  readonly partition: number;
+  readonly error: string;
+  readonly sinceMs: number;
 }
 
 export interface PartitionOffsets {
@@ -200,8 +216,18 @@ export class ReplicaManager {
   /** High watermarks as the checkpoint had them at start, by partition directory. */
   private checkpointed = new Map<string, number>();
   private readonly fetchers = new Map<number, ReplicaFetcher>();
+  /**
+   * Partitions whose log failed (disk full, an I/O error), by hosted key. They are not hosted
+   * (not served, not fetched) until retryAtMs, when a pass opens the log again: recovery cuts
+   * whatever the failed write left half done, and the replica catches up as a follower.
+   */
+  private readonly offline = new Map<string, { error: DriftwoodError; sinceMs: number; retryAtMs: number }>();
+  /** Failed partitions the controller may not know of yet, and reopened ones it may still list offline. */
+  private readonly unreportedOffline = new Set<string>();
+  private readonly unreportedOnline = new Set<string>();
+  private statusReportInFlight = false;
   readonly sessions: FetchSessions;
-  readonly stats: ReplicaStats = { produceRequests: 0, producedBytes: 0, producedRecords: 0, fetchRequests: 0, fetchedBytes: 0, isrShrinks: 0, isrExpands: 0 };
+  readonly stats: ReplicaStats = { produceRequests: 0, producedBytes: 0, producedRecords: 0, fetchRequests: 0, fetchedBytes: 0, isrShrinks: 0, isrExpands: 0, logFailures: 0 };
   private readonly log: Log;
 
   constructor(private readonly config: ReplicaManagerConfig, private readonly ports: ReplicaManagerPorts) {
@@ -232,6 +258,10 @@ export class ReplicaManager {
     const state = topic === undefined ? undefined : image.partition(topic.topicId, partition);
     if (topic === undefined || state === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `no partition ${topicName}-${partition}`);
     const replica = this.partition(topic.topicId, partition);
+    const failed = this.offline.get(key(topic.topicId, partition));
+    if (failed !== undefined) {
+      throw new DriftwoodError('KAFKA_STORAGE_ERROR', `${topicName}-${partition} is offline on broker ${this.ports.brokerId}: ${failed.error.message}`);
+    }
     if (replica?.isLeader !== true || state.leader !== this.ports.brokerId) {
       const leader = state.leader === NO_LEADER ? null : state.leader;
       throw new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.ports.brokerId} does not lead ${topicName}-${partition}${leader === null ? '; it has no leader now' : `; broker ${leader} does`}`, {
@@ -450,12 +480,17 @@ export class ReplicaManager {
       await partition.log.close();
       await this.ports.disk.removeDir(dir);
     }
-    const updates: Array<{ partition: Partition; topic: TopicState; state: PartitionState }> = [];
+    await this.forgetOfflineUnwanted(dirty, wanted);
+    const updates: Array<{ id: string; partition: Partition; topic: TopicState; state: PartitionState }> = [];
     const opens: Array<{ id: string; topic: TopicState; state: PartitionState }> = [];
+    const nowMs = this.ports.clock.monotonicMs();
     for (const [id, { topic, state }] of wanted) {
       const current = this.hosted.get(id)?.partition;
-      if (current === undefined) opens.push({ id, topic, state });
-      else if (current.state.partitionEpoch !== state.partitionEpoch || current.state.leaderEpoch !== state.leaderEpoch) updates.push({ partition: current, topic, state });
+      if (current === undefined) {
+        if ((this.offline.get(id)?.retryAtMs ?? 0) <= nowMs) opens.push({ id, topic, state });
+      } else if (current.state.partitionEpoch !== state.partitionEpoch || current.state.leaderEpoch !== state.leaderEpoch) {
+        updates.push({ id, partition: current, topic, state });
+      }
     }
     changed ||= updates.length > 0 || opens.length > 0;
     // Several at a time: each may wait on the disk (an fsync of its epoch file), and thousands
@@ -463,38 +498,161 @@ export class ReplicaManager {
     const chunk = this.config.partitionsChangedAtOnceMax;
     for (let start = 0; start < updates.length; start += chunk) {
       if (this.closed) return;
-      await Promise.all(updates.slice(start, start + chunk).map(({ partition, topic, state }) => {
+      await Promise.all(updates.slice(start, start + chunk).map(({ id, partition, topic, state }) => {
         this.noteChange(topic, partition.state, state);
-        return partition.update(state);
+        return partition.update(state).catch((error: unknown) => { this.containFailure(id, error); });
       }));
     }
     for (let start = 0; start < opens.length; start += chunk) {
       if (this.closed) return;
-      const opened = await Promise.all(opens.slice(start, start + chunk).map(({ topic, state }) => this.openPartition(topic, state)));
+      const opened = await Promise.all(opens.slice(start, start + chunk).map(({ id, topic, state }) => this.openPartition(id, topic, state).catch((error: unknown) => {
+        this.containFailure(id, error);
+        return null;
+      })));
       // Hosted in image order, whatever order the opens finished in.
-      opens.slice(start, start + chunk).forEach(({ id, state }, i) => {
-        this.hosted.set(id, opened[i] as { partition: Partition; dir: string });
+      opens.slice(start, start + chunk).forEach(({ id, topic, state }, i) => {
+        const hosted = opened[i];
+        if (hosted === null || hosted === undefined) return;
+        this.hosted.set(id, hosted);
         const keys = this.hostedByTopic.get(state.topicId) ?? new Set<string>();
         keys.add(id);
         this.hostedByTopic.set(state.topicId, keys);
+        if (this.offline.delete(id)) this.log.warn({ topic: topic.name, partition: state.partition }, 'partition log opened again after a failure');
       });
       // Followers start fetching as their partitions open, not when the whole pass is done:
       // their leaders would drop them from the ISR after replicaLagTimeMaxMs.
       if (!this.isClosed()) this.assignFetchers();
     }
+    // Hosted replicas the image still lists offline (opened again, or after a restart) are reported online.
+    for (const [id, { state }] of wanted) {
+      if (this.hosted.has(id) && offlineReplicasOf(state).includes(this.ports.brokerId)) this.unreportedOnline.add(id);
+    }
     // Fetchers follow the hosted partitions' leaders, which only change with the replicas.
     if (!this.closed && changed) this.assignFetchers();
+    this.reportReplicaStatus();
   }
 
-  private async openPartition(topic: TopicState, state: PartitionState): Promise<{ partition: Partition; dir: string }> {
+  private async openPartition(id: string, topic: TopicState, state: PartitionState): Promise<{ partition: Partition; dir: string }> {
     const dir = partitionDir(topic, state.partition);
-    const log = await PartitionLog.open({ disk: this.ports.disk, dir, clock: this.ports.clock, config: logConfigFor(topic), ...(this.ports.fsyncDurations === undefined ? {} : { fsyncDurations: this.ports.fsyncDurations }) });
+    const log = await PartitionLog.open({
+      disk: this.ports.disk,
+      dir,
+      clock: this.ports.clock,
+      config: logConfigFor(topic),
+      onFailure: (failure) => { queueMicrotask(() => { this.logFailed(id, log, failure); }); },
+      ...(this.ports.fsyncDurations === undefined ? {} : { fsyncDurations: this.ports.fsyncDurations }),
+    });
     // The hw-regress defect forgets the checkpoint (and, in Partition, serves an unestablished high watermark).
     const highWatermark = this.config.bugs?.has('hw-regress') === true ? 0 : this.checkpointed.get(dir) ?? 0;
-    const partition = await Partition.open(this.ports.brokerId, log, state, this.ports.clock, this.config, highWatermark);
+    let partition: Partition;
+    try {
+      partition = await Partition.open(this.ports.brokerId, log, state, this.ports.clock, this.config, highWatermark);
+    } catch (error) {
+      await log.close().catch(() => undefined);
+      throw error;
+    }
     // Appends and high-watermark moves wake the followers' fetches waiting on this partition.
     partition.onChange(() => { this.sessions.notify(state.topicId, state.partition); });
     return { partition, dir };
+  }
+
+  // --- partitions whose log failed ---
+
+  /** A storage failure takes the partition offline; anything else (a bug) goes on up. */
+  private containFailure(id: string, error: unknown): void {
+    if (!(error instanceof DriftwoodError) || error.code !== 'KAFKA_STORAGE_ERROR') throw error;
+    this.takeOffline(id, error);
+  }
+
+  /** A hosted log reported its failure; ignored when that log is no longer the one hosted. */
+  private logFailed(id: string, log: PartitionLog, failure: DriftwoodError): void {
+    if (this.closed || this.hosted.get(id)?.partition.log !== log) return;
+    this.takeOffline(id, failure);
+  }
+
+  /**
+   * Stops serving and following the partition, logs why, tells the controller (which moves
+   * the leadership and the ISR off this replica) and opens the log again after offlineRetryMs.
+   */
+  private takeOffline(id: string, error: DriftwoodError): void {
+    if (this.closed) return;
+    const { topicId, partition: index } = splitPartitionKey(id);
+    const hosted = this.hosted.get(id);
+    if (hosted !== undefined) {
+      this.hosted.delete(id);
+      this.hostedByTopic.get(topicId)?.delete(id);
+      hosted.partition.close(new DriftwoodError('KAFKA_STORAGE_ERROR', `${hosted.partition.name} went offline (${error.message}); the write may still be committed`));
+      hosted.partition.log.close().catch(() => undefined);
+      this.assignFetchers();
+    }
+    const nowMs = this.ports.clock.monotonicMs();
+    const known = this.offline.get(id);
+    this.offline.set(id, { error, sinceMs: known?.sinceMs ?? nowMs, retryAtMs: nowMs + this.config.offlineRetryMs });
+    this.stats.logFailures += 1;
+    this.unreportedOnline.delete(id);
+    this.unreportedOffline.add(id);
+    const topic = this.ports.image.topicById(topicId)?.name ?? topicId;
+    this.log.error({ topic, partition: index, error: error.message, retryMs: this.config.offlineRetryMs }, 'partition offline: its log failed');
+    this.ports.clock.setTimer(this.config.offlineRetryMs, () => {
+      if (this.closed || !this.offline.has(id)) return;
+      this.markTopicDirty(topicId);
+      void this.reconcile();
+    });
+    this.reportReplicaStatus();
+  }
+
+  private markTopicDirty(topicId: string): void {
+    if (this.dirtyTopics !== 'all') this.dirtyTopics.add(topicId);
+  }
+
+  /** Offline partitions the image no longer gives this broker: forgotten, their directory removed if the disk lets it. */
+  private async forgetOfflineUnwanted(dirty: Set<string> | 'all', wanted: ReadonlyMap<string, unknown>): Promise<void> {
+    for (const id of [...this.offline.keys()]) {
+      const { topicId, partition } = splitPartitionKey(id);
+      if ((dirty !== 'all' && !dirty.has(topicId)) || wanted.has(id)) continue;
+      this.offline.delete(id);
+      this.unreportedOffline.delete(id);
+      const topic = this.ports.image.topicById(topicId);
+      if (topic === undefined) continue; // deleted: its directory name is unknown now; retention of the disk is the operator's
+      await this.ports.disk.removeDir(partitionDir(topic, partition)).catch((error: unknown) => {
+        this.log.warn({ topic: topic.name, partition, error: error instanceof Error ? error.message : String(error) }, 'could not remove the directory of an offline partition');
+      });
+    }
+  }
+
+  /**
+   * Tells the controller of failed logs it does not list offline yet and of reopened ones it
+   * still does: one request at a time, retried from the ISR check until the image agrees.
+   */
+  private reportReplicaStatus(): void {
+    if (this.statusReportInFlight || this.closed) return;
+    const image = this.ports.image;
+    const listedOffline = (id: string): boolean | undefined => {
+      const { topicId, partition } = splitPartitionKey(id);
+      const state = image.partition(topicId, partition);
+      return state === undefined ? undefined : offlineReplicasOf(state).includes(this.ports.brokerId);
+    };
+    const offline: PartitionRef[] = [];
+    const online: PartitionRef[] = [];
+    for (const id of this.unreportedOffline) {
+      if (!this.offline.has(id) || listedOffline(id) !== false) this.unreportedOffline.delete(id);
+      else if (offline.length < ALTER_PARTITIONS_PER_REQUEST_MAX) offline.push(splitPartitionKey(id));
+    }
+    for (const id of this.unreportedOnline) {
+      if (!this.hosted.has(id) || listedOffline(id) !== true) this.unreportedOnline.delete(id);
+      else if (offline.length + online.length < ALTER_PARTITIONS_PER_REQUEST_MAX) online.push(splitPartitionKey(id));
+    }
+    if (offline.length + online.length === 0) return;
+    this.statusReportInFlight = true;
+    this.ports.reportReplicaStatus({ offline, online }).then(
+      () => { for (const ref of [...offline, ...online]) { this.unreportedOffline.delete(key(ref.topicId, ref.partition)); this.unreportedOnline.delete(key(ref.topicId, ref.partition)); } },
+      (error: unknown) => { this.log.warn({ error: error instanceof Error ? error.message : String(error), offline: offline.length, online: online.length }, 'replica status report failed; retrying'); },
+    ).finally(() => { this.statusReportInFlight = false; });
+  }
+
+  /** Hosted partitions whose log failed, for metrics and the admin API. */
+  offlinePartitions(): OfflinePartitionView[] {
+    return [...this.offline].map(([id, { error, sinceMs }]) => ({ ...splitPartitionKey(id), error: error.message, sinceMs }));
   }
 
   /** Counts and logs a hosted partition's ISR and leadership changes as the image brings them. */
@@ -604,7 +762,11 @@ export class ReplicaManager {
   private scheduleCheckpoint(): void {
     this.checkpointTimer = this.ports.clock.setTimer(this.config.highWatermarkCheckpointMs, () => {
       if (this.closed) return;
-      this.checkpointHighWatermarks().then(() => { if (!this.closed) this.scheduleCheckpoint(); }, this.ports.onFatal);
+      // A failed write keeps the last checkpoint, which is only older: a high watermark read
+      // from it at start is lower than it was, never higher, and moves up as followers fetch.
+      this.checkpointHighWatermarks().catch((error: unknown) => {
+        this.log.warn({ error: error instanceof Error ? error.message : String(error) }, 'high watermark checkpoint failed; retrying');
+      }).finally(() => { if (!this.closed) this.scheduleCheckpoint(); });
     });
   }
 
@@ -612,6 +774,7 @@ export class ReplicaManager {
     this.isrTimer = this.ports.clock.setTimer(this.config.isrCheckMs, () => {
       if (this.closed) return;
       this.checkIsrs();
+      this.reportReplicaStatus();
       this.scheduleIsrCheck();
     });
   }
@@ -631,6 +794,7 @@ export class ReplicaManager {
         partition.expireProducers();
       } catch (error) {
         if (error instanceof DriftwoodError && error.code === 'LOG_CLOSED') continue; // removed meanwhile
+        if (error instanceof DriftwoodError && error.code === 'KAFKA_STORAGE_ERROR') continue; // the log took itself offline
         this.ports.onFatal(error);
         return;
       }

@@ -3,6 +3,7 @@ import {
   ALTER_PARTITIONS_PER_REQUEST_MAX,
   alterPartition,
   alterPartitions,
+  alterReplicaStatus,
   alterTopicConfigs,
   createTopic,
   deleteTopic,
@@ -171,5 +172,45 @@ void t.test('alterPartitions decides each partition on its own, as one set of re
   throwsCode(t, () => alterPartitions({ ...request, partitions: [shrink(led[0]!), shrink(led[0]!)] }, log.image), 'INVALID_REQUEST', 'twice');
   const many = Array.from({ length: ALTER_PARTITIONS_PER_REQUEST_MAX + 1 }, (_, i) => ({ ...shrink(led[0]!), partition: i }));
   throwsCode(t, () => alterPartitions({ ...request, partitions: many }, log.image), 'INVALID_REQUEST', 'over');
+  t.end();
+});
+
+void t.test('alterReplicaStatus: an offline replica leaves the ISR and leadership, is not elected or taken back, and returns when reported online', (t) => {
+  const log = cluster([1, 2, 3]);
+  const epoch = (id: number): number => log.image.broker(id)!.brokerEpoch;
+  const p0 = (): ReturnType<typeof log.image.partition> => log.image.partition('T', 0);
+  const leader = p0()!.leader;
+  const others = p0()!.replicas.filter((id) => id !== leader);
+  throwsCode(t, () => alterReplicaStatus({ brokerId: leader, brokerEpoch: epoch(leader) + 1, offline: [{ topicId: 'T', partition: 0 }], online: [] }, log.image), 'STALE_BROKER_EPOCH');
+  throwsCode(t, () => alterReplicaStatus({ brokerId: leader, brokerEpoch: epoch(leader), offline: [{ topicId: 'T', partition: 0 }], online: [{ topicId: 'T', partition: 0 }] }, log.image), 'INVALID_REQUEST', 'twice');
+  const tooMany = Array.from({ length: ALTER_PARTITIONS_PER_REQUEST_MAX + 1 }, (_, partition) => ({ topicId: 'T', partition }));
+  throwsCode(t, () => alterReplicaStatus({ brokerId: leader, brokerEpoch: epoch(leader), offline: tooMany, online: [] }, log.image), 'INVALID_REQUEST');
+  t.same(alterReplicaStatus({ brokerId: leader, brokerEpoch: epoch(leader), offline: [{ topicId: 'gone', partition: 0 }, { topicId: 'T', partition: 99 }], online: [] }, log.image), [], 'unknown partitions are skipped');
+
+  log.commit(alterReplicaStatus({ brokerId: leader, brokerEpoch: epoch(leader), offline: [{ topicId: 'T', partition: 0 }], online: [] }, log.image));
+  t.same(p0()!.offlineReplicas, [leader]);
+  t.notOk(p0()!.isr.includes(leader), 'out of the ISR');
+  t.ok(others.includes(p0()!.leader), 'another ISR member leads');
+  t.same(alterReplicaStatus({ brokerId: leader, brokerEpoch: epoch(leader), offline: [{ topicId: 'T', partition: 0 }], online: [] }, log.image), [], 'reporting it again changes nothing');
+  const expand = { brokerId: p0()!.leader, brokerEpoch: epoch(p0()!.leader), topicId: 'T', partition: 0, leaderEpoch: p0()!.leaderEpoch, partitionEpoch: p0()!.partitionEpoch, newIsr: [...p0()!.isr, leader] };
+  throwsCode(t, () => alterPartition(expand, log.image), 'INELIGIBLE_REPLICA', 'offline');
+  t.same(electPreferredLeaders(log.image), [], 'the preferred replica is offline: not elected back');
+
+  // The other two fail too: the last ISR member stays in the ISR, the partition has no leader.
+  for (const id of others) log.commit(alterReplicaStatus({ brokerId: id, brokerEpoch: epoch(id), offline: [{ topicId: 'T', partition: 0 }], online: [] }, log.image));
+  t.equal(p0()!.leader, -1);
+  t.equal(p0()!.isr.length, 1);
+  t.same([...p0()!.offlineReplicas!].sort(), [1, 2, 3]);
+  const last = p0()!.isr[0]!;
+  for (const id of [1, 2, 3]) log.commit(fenceBroker(id, log.image));
+  log.commit(unfenceBroker(last, epoch(last), log.image));
+  t.equal(p0()!.leader, -1, 'unfencing does not elect an offline replica');
+
+  log.commit(alterReplicaStatus({ brokerId: last, brokerEpoch: epoch(last), offline: [], online: [{ topicId: 'T', partition: 0 }] }, log.image));
+  t.equal(p0()!.leader, last, 'reported online: elected again');
+  t.notOk(p0()!.offlineReplicas!.includes(last));
+  t.same(alterReplicaStatus({ brokerId: last, brokerEpoch: epoch(last), offline: [], online: [{ topicId: 'T', partition: 0 }] }, log.image), [], 'reporting online again changes nothing');
+  for (const id of [1, 2, 3].filter((id) => id !== last)) log.commit(alterReplicaStatus({ brokerId: id, brokerEpoch: epoch(id), offline: [], online: [{ topicId: 'T', partition: 0 }] }, log.image));
+  t.equal(p0()!.offlineReplicas, undefined, 'an empty offline set is not kept');
   t.end();
 });

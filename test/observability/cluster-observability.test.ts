@@ -34,7 +34,7 @@ const ISSUE_SERIES = [
   'driftwood_under_replicated_partitions', 'driftwood_offline_partitions', 'driftwood_isr_shrinks_total',
   'driftwood_isr_expands_total', 'driftwood_raft_term', 'driftwood_raft_leader_changes_total',
   'driftwood_raft_commit_duration_seconds', 'driftwood_consumer_group_lag', 'driftwood_fsync_duration_seconds',
-  'driftwood_partition_log_bytes',
+  'driftwood_partition_log_bytes', 'driftwood_offline_replicas', 'driftwood_log_failures_total',
 ];
 
 void t.test('metrics, logs and cluster health on three nodes', { timeout: 120_000 }, async (t) => {

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { VirtualClock } from '../../sim/clock.js';
 import { SimDisk } from '../../sim/disk.js';
-import { createTopic, deleteTopic, fenceBroker } from '../../src/controller/commands.js';
+import { alterReplicaStatus, createTopic, deleteTopic, fenceBroker } from '../../src/controller/commands.js';
 import { ReplicaManager, defaultReplicaManagerConfig, logConfigFor, partitionDir } from '../../src/replica/replica-manager.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import { makeBatch } from '../helpers/log.js';
@@ -23,6 +23,7 @@ void t.test('hosts its replicas, follows leadership changes, removes deleted top
     // Nobody answers: the fetchers retry in the background (the clock never moves here).
     channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network in this test')) },
     alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller in this test')),
+    reportReplicaStatus: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller in this test')),
     mayTakeRoles: () => caughtUp,
     onFatal: (error) => { fatal.push(error); },
   });
@@ -71,6 +72,7 @@ void t.test('high watermarks survive a restart through the checkpoint file', asy
     image: log.image,
     channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
     alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
+    reportReplicaStatus: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
     mayTakeRoles: () => true,
     onFatal: (error) => { t.fail(String(error)); },
   });
@@ -97,6 +99,7 @@ void t.test('a produce that arrives while this broker is still taking the leader
     image: log.image,
     channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
     alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
+    reportReplicaStatus: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
     mayTakeRoles: () => true,
     onFatal: (error) => { t.fail(String(error)); },
   });
@@ -107,5 +110,62 @@ void t.test('a produce that arrives while this broker is still taking the leader
   const answer = await manager.produce('fresh', 0, makeBatch('a', 2), 1, 1000);
   t.equal(answer.baseOffset, 0, 'the produce waited for the role instead of failing');
   await t.rejects(manager.produce('absent', 0, makeBatch('b', 1), 1, 1000), { code: 'UNKNOWN_TOPIC_OR_PARTITION' });
+  await manager.close();
+});
+
+void t.test('a log that fails (disk full) takes its partition offline, the broker stays up, and it comes back when the disk does', async (t) => {
+  const log = new TestLog();
+  log.addBrokers([1]);
+  const disk = new SimDisk();
+  const clock = new VirtualClock();
+  const reports: Array<{ offline: number; online: number }> = [];
+  const manager = new ReplicaManager(defaultReplicaManagerConfig, {
+    brokerId: 1,
+    clock,
+    disk,
+    image: log.image,
+    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
+    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
+    reportReplicaStatus: (report) => {
+      reports.push({ offline: report.offline.length, online: report.online.length });
+      const brokerEpoch = log.image.broker(1)?.brokerEpoch ?? -1;
+      log.commit(alterReplicaStatus({ brokerId: 1, brokerEpoch, ...report }, log.image));
+      return Promise.resolve();
+    },
+    mayTakeRoles: () => true,
+    onFatal: (error) => { t.fail(String(error)); },
+  });
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 20; i += 1) await new Promise<void>((resolve) => { setImmediate(resolve); });
+    await manager.reconcile();
+  };
+  await manager.start();
+  log.commit(createTopic({ name: 'solo', partitions: 1, replicationFactor: 1, configs: { 'flush.ms': 0 } }, log.image, [1], 0, 'TOPICID1111111111111111'));
+  await manager.reconcile();
+  await manager.produce('solo', 0, makeBatch('a', 3), -1, 1000);
+
+  disk.failNextOp('ENOSPC');
+  await t.rejects(manager.produce('solo', 0, makeBatch('b', 2), -1, 1000), { code: 'KAFKA_STORAGE_ERROR' });
+  await settle();
+  t.throws(() => manager.leaderFor('solo', 0), { code: 'KAFKA_STORAGE_ERROR', message: /offline on broker 1: .*ENOSPC/ }, 'clients are told the partition is offline here');
+  t.match(manager.offlinePartitions(), [{ partition: 0, error: /ENOSPC/ }]);
+  t.equal(manager.stats.logFailures, 1);
+  const offline = log.image.partition('TOPICID1111111111111111', 0);
+  t.same(offline?.offlineReplicas, [1], 'the controller was told');
+  t.equal(offline?.leader, -1, 'its only replica is offline: no leader (the ISR keeps it, as it never empties)');
+  t.same(offline?.isr, [1]);
+
+  clock.advance(defaultReplicaManagerConfig.offlineRetryMs);
+  await settle();
+  await settle();
+  t.same(manager.offlinePartitions(), [], 'the log opened again');
+  const back = log.image.partition('TOPICID1111111111111111', 0);
+  t.equal(back?.offlineReplicas, undefined, 'reported online');
+  t.equal(back?.leader, 1, 'and elected again');
+  t.same(reports, [{ offline: 1, online: 0 }, { offline: 0, online: 1 }]);
+  const appended = await manager.produce('solo', 0, makeBatch('c', 1), -1, 1000);
+  t.equal(appended.baseOffset, 3, 'offsets go on after the three acknowledged records; the failed append left nothing');
+  const read = await manager.consume('solo', 0, 0, { maxWaitMs: 0, minBytes: 1, bytesMax: 1 << 20 });
+  t.equal(read.nextOffset, 4);
   await manager.close();
 });
