@@ -61,6 +61,7 @@ function controllerBase(kind: string): Record<string, unknown> {
   if (kind === 'shutdown' || kind === 'allocate-producer-ids') return { brokerId: 99 };
   if (kind === 'heartbeat') return { brokerId: 99, brokerEpoch: 0 };
   if (kind === 'alter-partitions') return { brokerId: 99, brokerEpoch: 0, partitions: [{ topicId: 'x', partition: 0, leaderEpoch: 0, partitionEpoch: 0, newIsr: [99] }] };
+  if (kind === 'replica-status') return { brokerId: 99, brokerEpoch: 0, offline: [{ topicId: 'x', partition: 0 }] };
   if (kind === 'create-topic') return { name: 'fz-internal', partitions: 1, replicationFactor: 1 };
   if (kind === 'delete-topic') return { name: 'fz-missing' };
   return {};
