@@ -5,7 +5,7 @@
 // (src/http/node-error-handler.ts, set up with the app).
 import { DriftwoodError } from '../../storage/errors.js';
 import type { HttpApp } from '../http/node-dual-server.js';
-import type { BrokerState, PartitionState, TopicState } from '../controller/image.js';
+import { offlineReplicasOf, type BrokerState, type PartitionState, type TopicState } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
 import type { PartitionOffsets } from '../replica/replica-manager.js';
 import { OFFSETS_TOPIC } from '../group/group-records.js';
@@ -133,6 +133,7 @@ async function describeTopic(broker: Broker, name: string): Promise<Record<strin
         leaderEpoch: p.leaderEpoch,
         replicas: p.replicas,
         isr: p.isr,
+        offlineReplicas: offlineReplicasOf(p),
         logStartOffset: o?.logStartOffset ?? null,
         logEndOffset: o?.logEndOffset ?? null,
         highWatermark: o?.highWatermark ?? null,

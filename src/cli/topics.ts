@@ -148,9 +148,10 @@ export function formatTopic(topic: TopicDescription): string {
     String(p.leaderEpoch),
     cell(p.replicas),
     cell(p.isr),
+    p.offlineReplicas.length === 0 ? '-' : cell(p.offlineReplicas),
     cell(p.logStartOffset),
     cell(p.logEndOffset),
     cell(p.highWatermark),
   ]);
-  return `${header}\n${table(['PARTITION', 'LEADER', 'EPOCH', 'REPLICAS', 'ISR', 'LOG-START', 'LOG-END', 'HIGH-WATERMARK'], rows)}`;
+  return `${header}\n${table(['PARTITION', 'LEADER', 'EPOCH', 'REPLICAS', 'ISR', 'OFFLINE', 'LOG-START', 'LOG-END', 'HIGH-WATERMARK'], rows)}`;
 }

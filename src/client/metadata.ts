@@ -16,6 +16,8 @@ export interface PartitionMetadata {
   readonly leaderEpoch: number;
   readonly replicas: readonly number[];
   readonly isr: readonly number[];
+  /** Replicas whose log failed on their broker (Kafka's offline replicas); empty from a node that does not say. */
+  readonly offlineReplicas: readonly number[];
 }
 
 export interface TopicMetadata {
@@ -217,12 +219,13 @@ export function parseTopic(answer: unknown, name: string): TopicMetadata {
   const topic = answer as { name?: unknown; id?: unknown; partitions?: unknown } | null;
   if (topic === null || typeof topic !== 'object' || topic.name !== name || !Array.isArray(topic.partitions)) throw malformed(`topic ${name}`);
   const partitions = (topic.partitions as unknown[]).map((raw, index): PartitionMetadata => {
-    const p = raw as { partition?: unknown; leader?: unknown; leaderEpoch?: unknown; replicas?: unknown; isr?: unknown } | null;
+    const p = raw as { partition?: unknown; leader?: unknown; leaderEpoch?: unknown; replicas?: unknown; isr?: unknown; offlineReplicas?: unknown } | null;
     if (p === null || typeof p !== 'object' || p.partition !== index || !Number.isInteger(p.leaderEpoch) || !isIntegerArray(p.replicas) || !isIntegerArray(p.isr)) {
       throw malformed(`topic ${name} partition ${index}`);
     }
     const leader = typeof p.leader === 'number' && p.leader >= 0 ? p.leader : null;
-    return { partition: index, leader, leaderEpoch: p.leaderEpoch as number, replicas: p.replicas, isr: p.isr };
+    const offlineReplicas = isIntegerArray(p.offlineReplicas) ? p.offlineReplicas : [];
+    return { partition: index, leader, leaderEpoch: p.leaderEpoch as number, replicas: p.replicas, isr: p.isr, offlineReplicas };
   });
   return { name, id: typeof topic.id === 'string' ? topic.id : '', partitions };
 }

@@ -124,8 +124,8 @@ void t.test('topics: configs, list and describe output', (t) => {
     id: 'abc',
     configs: { 'retention.ms': 1000 },
     partitions: [
-      { partition: 0, leader: 1, leaderEpoch: 2, replicas: [1, 2, 3], isr: [1, 2], logStartOffset: 0, logEndOffset: 10, highWatermark: 9 },
-      { partition: 1, leader: null, leaderEpoch: 0, replicas: [2, 3, 1], isr: [], logStartOffset: null, logEndOffset: null, highWatermark: null },
+      { partition: 0, leader: 1, leaderEpoch: 2, replicas: [1, 2, 3], isr: [1, 2], offlineReplicas: [3], logStartOffset: 0, logEndOffset: 10, highWatermark: 9 },
+      { partition: 1, leader: null, leaderEpoch: 0, replicas: [2, 3, 1], isr: [], offlineReplicas: [], logStartOffset: null, logEndOffset: null, highWatermark: null },
     ],
   });
   t.match(text, /^topic: +orders$/m);
@@ -133,9 +133,9 @@ void t.test('topics: configs, list and describe output', (t) => {
   t.match(text, /^replication factor: +3$/m);
   const lines = text.split('\n');
   const header = lines.find((line) => line.startsWith('PARTITION')) ?? '';
-  t.equal(header, 'PARTITION  LEADER  EPOCH  REPLICAS  ISR  LOG-START  LOG-END  HIGH-WATERMARK');
-  t.ok(lines.includes('0          1       2      1,2,3     1,2  0          10       9'));
-  t.ok(lines.includes('1          none    0      2,3,1     -    -          -        -'));
+  t.equal(header, 'PARTITION  LEADER  EPOCH  REPLICAS  ISR  OFFLINE  LOG-START  LOG-END  HIGH-WATERMARK');
+  t.ok(lines.includes('0          1       2      1,2,3     1,2  3        0          10       9'));
+  t.ok(lines.includes('1          none    0      2,3,1     -    -        -          -        -'));
   t.end();
 });
 

@@ -36,7 +36,7 @@ void t.test('pretty logs are one human line per event', (t) => {
 const cluster: ClusterDescription = { clusterId: 'c', controller: 1, brokers: [{ id: 1, address: 'a:1', state: 'alive' }, { id: 2, address: 'a:2', state: 'alive' }, { id: 3, address: 'a:3', state: 'fenced' }] } as unknown as ClusterDescription;
 
 function topic(partitions: Array<{ leader: number | null; replicas: number[]; isr: number[] }>): TopicDescription {
-  return { name: 'orders', id: 'x', configs: {}, partitions: partitions.map((p, partition) => ({ partition, leaderEpoch: 0, logStartOffset: 0, logEndOffset: 0, highWatermark: 0, ...p })) };
+  return { name: 'orders', id: 'x', configs: {}, partitions: partitions.map((p, partition) => ({ partition, leaderEpoch: 0, offlineReplicas: [], logStartOffset: 0, logEndOffset: 0, highWatermark: 0, ...p })) };
 }
 
 void t.test('health: healthy only with every leader and every ISR full', (t) => {
