@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import type { RaftBug } from '../raft/index.js';
 import type { BrokerNodeBug } from '../src/broker/broker-node.js';
-import { defaultClusterSimOptions, faultKinds, runClusterSim, type ClusterSimResult, type FaultKind } from './cluster-sim.js';
+import { defaultClusterSimOptions, defaultFaultKinds, faultKinds, optInFaultKinds, runClusterSim, type ClusterSimResult, type FaultKind } from './cluster-sim.js';
 import { defaultRaftSimOptions, runRaftSim, type RaftSimResult } from './raft-sim.js';
 import type { SeedWork } from './seed-worker.js';
 
@@ -216,10 +216,13 @@ async function runAll<R extends { seed: number }>(work: SeedWork, seeds: number[
 }
 
 function parseFaults(text: string): Set<FaultKind> {
-  if (text === 'all') return new Set(faultKinds);
   const faults = new Set<FaultKind>();
   for (const name of text.split(',')) {
-    if (!(faultKinds as readonly string[]).includes(name)) throw new SimUsageError(`unknown fault '${name}' (${faultKinds.join(', ')}, or all)`);
+    if (name === 'all') {
+      for (const kind of defaultFaultKinds) faults.add(kind);
+      continue;
+    }
+    if (!(faultKinds as readonly string[]).includes(name)) throw new SimUsageError(`unknown fault '${name}' (${faultKinds.join(', ')}, or all: every kind but ${optInFaultKinds.join(', ')})`);
     faults.add(name as FaultKind);
   }
   return faults;
@@ -241,7 +244,7 @@ const DEFAULT_GROUP_MEMBERS = 3;
 interface ClusterRun { nodes: number; faultMs: number; healMs: number; partitions: number; replicationFactor: number; faults: Set<FaultKind>; groupMembers: number; bugs: Set<BrokerNodeBug | RaftBug>; trace?: (line: string) => void }
 
 async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: number, json: boolean, io: SimIO): Promise<number> {
-  const allFaults = options.faults.size === faultKinds.length;
+  const allFaults = options.faults.size === defaultFaultKinds.length && defaultFaultKinds.every((kind) => options.faults.has(kind));
   const flags = [
     ...[...options.bugs].map((bug) => ` --bug ${bug}`),
     options.partitions === 3 ? '' : ` --partitions ${options.partitions}`,

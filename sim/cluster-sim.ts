@@ -78,8 +78,15 @@ export interface ClusterSimOptions {
 }
 
 /** What the nemesis can do; `--faults` picks a subset. */
-export const faultKinds = ['crash', 'crash-replicas', 'isolate', 'isolate-controller', 'isolate-leader', 'partition', 'one-way', 'bridge', 'pause', 'clean-stop', 'clock-jump', 'slow-disk'] as const;
+export const faultKinds = ['crash', 'crash-replicas', 'isolate', 'isolate-controller', 'isolate-leader', 'partition', 'one-way', 'bridge', 'pause', 'clean-stop', 'clock-jump', 'slow-disk', 'disk-error'] as const;
 export type FaultKind = (typeof faultKinds)[number];
+/**
+ * Faults that `all` leaves out: each new kind changes what every seed draws, so it is named
+ * on its own (`--faults all,disk-error`) and the seeds recorded before it still replay.
+ */
+export const optInFaultKinds: readonly FaultKind[] = ['disk-error'];
+/** What `--faults all` (and no --faults) enables. */
+export const defaultFaultKinds: readonly FaultKind[] = faultKinds.filter((kind) => !optInFaultKinds.includes(kind));
 
 /** One fault at a given virtual time: `target` picks a node (modulo the node count) or a data partition. */
 export interface ScheduledFault {
@@ -338,7 +345,7 @@ class ClusterSim {
     this.session = this.newSession();
     this.waiting = Array.from({ length: this.partitions }, () => []);
     // Fault probabilities differ per seed: each enabled kind gets a weight of 1 to 4.
-    const enabled = options.faults ?? new Set(faultKinds);
+    const enabled = options.faults ?? new Set(defaultFaultKinds);
     this.faultWeights = faultKinds.filter((kind) => enabled.has(kind)).map((kind) => {
       const drawn = 1 + this.nemesisRng.int(4);
       return { kind, weight: options.faultWeights?.[kind] ?? drawn };
@@ -1144,6 +1151,7 @@ class ClusterSim {
       case 'clean-stop': void this.cleanStop(host, downMs); return;
       case 'clock-jump': host.clock.jump(this.nemesisRng.int(20_000) - 10_000); this.scheduler.record(`clock jump n${host.id}`); return;
       case 'slow-disk': this.slowDisk(host, downMs); return;
+      case 'disk-error': this.diskError(host); return;
     }
   }
 
@@ -1217,6 +1225,13 @@ class ClusterSim {
   }
 
   /** The node's disk stalls: fsyncs take tens to hundreds of ms for a while. */
+  /** The node's next write to its partition logs' disk fails (disk full or an I/O error) and changes nothing. */
+  private diskError(host: Host): void {
+    const code = this.nemesisRng.float() < 0.5 ? 'ENOSPC' : 'EIO';
+    host.disk.failNextOp(code);
+    this.scheduler.record(`disk error n${host.id}: the next write fails with ${code}`);
+  }
+
   private slowDisk(host: Host, downMs: number): void {
     host.slowDiskUntilMs = this.scheduler.nowMs + downMs;
     this.scheduler.record(`slow disk n${host.id}`);

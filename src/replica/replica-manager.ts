@@ -477,8 +477,9 @@ export class ReplicaManager {
       this.hosted.delete(id);
       this.hostedByTopic.get(partition.state.topicId)?.delete(id);
       partition.close();
-      await partition.log.close();
-      await this.ports.disk.removeDir(dir);
+      // Its data is going: a disk that fails now only leaves a directory behind (named by topic id, never reused).
+      await partition.log.close().catch((error: unknown) => { this.closeFailed(partition.name, error); });
+      await this.ports.disk.removeDir(dir).catch((error: unknown) => { this.closeFailed(`removing ${dir}`, error); });
     }
     await this.forgetOfflineUnwanted(dirty, wanted);
     const updates: Array<{ id: string; partition: Partition; topic: TopicState; state: PartitionState }> = [];
@@ -801,6 +802,12 @@ export class ReplicaManager {
     }
   }
 
+  /** A storage failure while stopping is logged; anything else (a bug) goes on up. */
+  private closeFailed(what: string, error: unknown): void {
+    if (!(error instanceof DriftwoodError) || error.code !== 'KAFKA_STORAGE_ERROR') throw error;
+    this.log.warn({ error: error.message }, `${what} failed while closing; what is on disk is what a crash would leave`);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.unsubscribe?.();
@@ -810,10 +817,11 @@ export class ReplicaManager {
     for (const fetcher of this.fetchers.values()) fetcher.stop();
     this.fetchers.clear();
     await this.reconciling;
-    await this.checkpointHighWatermarks();
+    // A disk that fails now leaves what a crash leaves; the other logs still close cleanly.
+    await this.checkpointHighWatermarks().catch((error: unknown) => { this.closeFailed('the high watermark checkpoint', error); });
     for (const { partition } of this.hosted.values()) {
       partition.close();
-      await partition.log.close();
+      await partition.log.close().catch((error: unknown) => { this.closeFailed(partition.name, error); });
     }
     this.hosted.clear();
     this.hostedByTopic.clear();

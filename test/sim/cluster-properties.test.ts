@@ -52,7 +52,7 @@ void t.test(`any cluster shape, fault mix, workload and seed keeps every checker
   await fc.assert(
     fc.asyncProperty(shape, workload, linkFaults, faultWeights, fc.integer({ min: 1, max: 2 ** 31 - 1 }), async (cluster, load, links, weights, seed) => {
       runs += 1;
-      await holds({ seed, ...cluster, faultMs: FAULT_MS, healMs: HEAL_MS, workload: load, linkFaults: links, faultWeights: weights });
+      await holds({ seed, ...cluster, faultMs: FAULT_MS, healMs: HEAL_MS, workload: load, linkFaults: links, faultWeights: weights, faults: new Set(faultKinds) });
     }),
     { numRuns: RUNS, ...replay },
   );

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { runClusterSim } from '../../sim/cluster-sim.js';
+import { faultKinds, runClusterSim } from '../../sim/cluster-sim.js';
 import { runSimCommand } from '../../sim/cli.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -55,6 +55,18 @@ void t.test('cluster simulation: retried idempotent batches are stored once', as
   const result = await runClusterSim({ seed: 2, nodes: 3, faultMs: 30_000, healMs: 20_000 });
   t.same(result.violations, [], 'seed 2 (replay: driftwood sim cluster --seed 2)');
   t.ok(result.idempotentRetried >= 20, `${result.idempotentRetried} idempotent batches were sent more than once`);
+});
+
+// Disk errors (opt-in: --faults all,disk-error): a node's next write to its partition disk
+// fails with ENOSPC or EIO; the partition goes offline on that node, the controller moves
+// its leadership and ISR, and the node opens the log again later. Seeds 28 and 30 stopped a
+// node that closed its logs (a clean stop, a topic deletion) on a disk that had just failed.
+void t.test('cluster simulation: disk errors take partitions offline without losing an acknowledged record', async (t) => {
+  for (const seed of [28, 30, 31]) {
+    const result = await runClusterSim({ seed, nodes: 3, faultMs: 30_000, healMs: 20_000, faults: new Set(faultKinds) });
+    t.same(result.violations, [], `seed ${seed} (replay: driftwood sim cluster --seed ${seed} --faults all,disk-error)`);
+    t.ok((result.faultsInjected['disk-error'] ?? 0) > 0, `seed ${seed}: ${result.faultsInjected['disk-error']} disk errors`);
+  }
 });
 
 // A consumer group of three members shares the data topic through the real coordinator while
