@@ -17,6 +17,11 @@
 //   can only be ahead of the log, and recovery trims it to the log end.
 // - Segment files are created and removed one at a time, each followed by a sync of the
 //   directory, so after a crash the segments on disk are always one contiguous run.
+// - Damage found at open (a batch that fails its checks, in any segment the open scans) cuts
+//   the log at the first bad batch: the segments after the damaged one are deleted last
+//   first, then the damaged one is recovered as the active segment and cut there. A crash
+//   midway leaves a shorter contiguous run that the next open cuts the same way. The
+//   replica then fetches what it lost from the leader (recovery reports what was cut).
 import assert from 'node:assert/strict';
 import type { Clock, TimerHandle } from './clock.js';
 import type { Disk } from './disk.js';
@@ -90,9 +95,30 @@ export interface SegmentInfo {
 }
 
 export interface RecoveryReport {
-  /** Bytes cut from the end of the last segment because they did not hold whole valid batches. */
+  /** Bytes removed at open: the bad tail of the damaged segment and every segment after it. */
   readonly truncatedBytes: number;
   readonly segmentCount: number;
+  /** The log end offset after recovery. */
+  readonly endOffset: number;
+  /** What the open found broken, or null when every batch it checked was whole. */
+  readonly damage: RecoveryDamage | null;
+}
+
+export interface RecoveryDamage {
+  /**
+   * 'active-tail': bytes at the end of the last segment, which was still being written: a
+   * torn write after a crash is normal there. 'sealed-segment': a segment that was synced
+   * before the next one was made: data this replica had acknowledged is gone from it.
+   */
+  readonly kind: 'active-tail' | 'sealed-segment';
+  /** The damaged segment's log file name. */
+  readonly file: string;
+  /** The offset the first bad batch would have had; the log now ends here. */
+  readonly offset: number;
+  /** The byte position of the first bad batch in the file; the file now ends here. */
+  readonly position: number;
+  /** Segments after the damaged one, deleted whole. */
+  readonly segmentsRemoved: number;
 }
 
 /** Bytes a single read may return at most, whatever bytesMax asks (a limit on everything). */
@@ -166,13 +192,23 @@ export class PartitionLog {
     if (bases.length === 0) return PartitionLog.create(options, config);
     const segments: Segment[] = [];
     try {
-      for (let i = 0; i + 1 < bases.length; i += 1) {
-        segments.push(await Segment.openSealed(disk, dir, bases[i] ?? 0, bases[i + 1] ?? 0, config.indexIntervalBytes));
+      let activeIndex = bases.length - 1;
+      for (let i = 0; i < activeIndex; i += 1) {
+        const sealed = await Segment.openSealed(disk, dir, bases[i] ?? 0, bases[i + 1] ?? 0, config.indexIntervalBytes);
+        if (sealed === null) activeIndex = i;
+        else segments.push(sealed);
       }
-      const { segment: active, truncatedBytes, epochsSeen } = await recoverActive(disk, dir, bases.at(-1) ?? 0, config);
+      const damagedSealed = activeIndex < bases.length - 1;
+      const removedBytes = damagedSealed ? await cutAfterDamagedSegment(disk, dir, bases.slice(activeIndex)) : 0;
+      const activeBase = bases[activeIndex] ?? 0;
+      const { segment: active, truncatedBytes, epochsSeen } = await recoverActive(disk, dir, activeBase, config);
       segments.push(active);
       const epochs = await recoverEpochs(disk, dir, segments, epochsSeen);
-      return new PartitionLog(disk, dir, options.clock, config, segments, epochs, { truncatedBytes, segmentCount: segments.length });
+      const damage: RecoveryDamage | null = damagedSealed || truncatedBytes > 0
+        ? { kind: damagedSealed ? 'sealed-segment' : 'active-tail', file: segmentFileName(activeBase, LOG_SUFFIX), offset: active.nextOffset, position: active.sizeBytes, segmentsRemoved: bases.length - 1 - activeIndex }
+        : null;
+      const recovery = { truncatedBytes: truncatedBytes + removedBytes, segmentCount: segments.length, endOffset: active.nextOffset, damage };
+      return new PartitionLog(disk, dir, options.clock, config, segments, epochs, recovery);
     } catch (error) {
       await Promise.all(segments.map((segment) => segment.file.close()));
       throw error;
@@ -187,7 +223,7 @@ export class PartitionLog {
     const segment = await createSegment(options.disk, options.dir, initialOffset);
     const epochs = LeaderEpochCache.empty(options.disk, options.dir);
     await epochs.persist();
-    return new PartitionLog(options.disk, options.dir, options.clock, config, [segment], epochs, { truncatedBytes: 0, segmentCount: 1 });
+    return new PartitionLog(options.disk, options.dir, options.clock, config, [segment], epochs, { truncatedBytes: 0, segmentCount: 1, endOffset: initialOffset, damage: null });
   }
 
   get logStartOffset(): number {
@@ -835,6 +871,32 @@ async function removeLeftovers(disk: Disk, dir: string, names: string[]): Promis
     const orphanIndex = indexBase !== null && !bases.has(indexBase);
     if (name.endsWith('.tmp') || orphanIndex) await disk.remove(joinPath(dir, name));
   }
+}
+
+/**
+ * Makes the damaged segment (the first of `bases`) the last one: deletes every later segment,
+ * last first with a sync of the directory after each (removeSegment's order), so a crash
+ * midway still leaves one contiguous run; then its index files, which recovery of an active
+ * segment does not read and which would be stale after its cut. Returns the bytes deleted.
+ */
+async function cutAfterDamagedSegment(disk: Disk, dir: string, bases: readonly number[]): Promise<number> {
+  const damaged = bases[0];
+  assert.ok(damaged !== undefined && bases.length >= 2, 'a damaged sealed segment has a segment after it');
+  let removedBytes = 0;
+  for (const base of [...bases.slice(1)].reverse()) {
+    const path = joinPath(dir, segmentFileName(base, LOG_SUFFIX));
+    const file = await disk.open(path, { create: false });
+    removedBytes += file.sizeBytes;
+    await file.close();
+    await disk.remove(joinPath(dir, segmentFileName(base, OFFSET_INDEX_SUFFIX)));
+    await disk.remove(joinPath(dir, segmentFileName(base, TIME_INDEX_SUFFIX)));
+    await disk.remove(path);
+    await disk.syncDir(dir);
+  }
+  await disk.remove(joinPath(dir, segmentFileName(damaged, OFFSET_INDEX_SUFFIX)));
+  await disk.remove(joinPath(dir, segmentFileName(damaged, TIME_INDEX_SUFFIX)));
+  await disk.syncDir(dir);
+  return removedBytes;
 }
 
 /** Opens the last segment and scans it whole, cutting the torn tail and syncing the cut. */

@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { BatchCursor } from './batch-cursor.js';
 import type { Disk, DiskFile } from './disk.js';
 import { joinPath } from './disk.js';
-import { DriftwoodError } from './errors.js';
 import { readWholeFile, writeFileAtomically } from './files.js';
 import { SEGMENT_BYTES_LIMIT } from './log-config.js';
 import { lastOffsetOf, validateBatch, type BatchHeader } from './record-batch.js';
@@ -175,9 +174,10 @@ export class Segment {
    * Loads a sealed segment's indexes and proves its tail: the batches from the last index
    * entry must run exactly to the end of the file and end at `nextOffset`. If the index
    * files are missing or damaged they are rebuilt from the log. A sealed segment was synced
-   * before the next one was made, so a failure here is damage to synced data: refuse it.
+   * before the next one was made, so a failure here is damage to synced data: the file is
+   * closed and null returned, and the caller cuts the log at the first bad batch.
    */
-  static async openSealed(disk: Disk, dir: string, baseOffset: number, nextOffset: number, indexIntervalBytes: number): Promise<Segment> {
+  static async openSealed(disk: Disk, dir: string, baseOffset: number, nextOffset: number, indexIntervalBytes: number): Promise<Segment | null> {
     const file = await disk.open(joinPath(dir, segmentFileName(baseOffset, LOG_SUFFIX)), { create: false });
     const fileBytes = file.sizeBytes;
     const loaded = await loadIndexes(disk, dir, baseOffset, fileBytes, nextOffset);
@@ -187,11 +187,9 @@ export class Segment {
     }
     const segment = new Segment(dir, baseOffset, file, new OffsetIndex(baseOffset), new TimeIndex(baseOffset));
     await segment.recover(fileBytes, indexIntervalBytes);
-    if (segment.sizeBytes !== fileBytes || segment.nextOffset !== nextOffset) {
-      await file.close();
-      throw new DriftwoodError('KAFKA_STORAGE_ERROR', `sealed segment ${segmentFileName(baseOffset, LOG_SUFFIX)} in ${dir} is damaged: valid batches end at byte ${segment.sizeBytes} of ${fileBytes}, offset ${segment.nextOffset}, expected ${nextOffset}`);
-    }
-    return segment;
+    if (segment.sizeBytes === fileBytes && segment.nextOffset === nextOffset) return segment;
+    await file.close();
+    return null;
   }
 
   /** Walks from the last index entry to the end; true when the tail is whole and ends right. */

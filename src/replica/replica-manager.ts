@@ -10,7 +10,7 @@ import type { Clock, TimerHandle } from '../../storage/clock.js';
 import type { Disk } from '../../storage/disk.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import type { LogConfig } from '../../storage/log-config.js';
-import { PartitionLog, type AppendResult, type ReadResult } from '../../storage/partition-log.js';
+import { PartitionLog, type AppendResult, type ReadResult, type RecoveryReport } from '../../storage/partition-log.js';
 import { PRODUCER_ID_EXPIRATION_MS_DEFAULT } from '../../storage/producer-state.js';
 import type { ImageChange, MetadataImage, PartitionState, TopicState } from '../controller/image.js';
 import { ALTER_PARTITIONS_PER_REQUEST_MAX, type AlterPartitionItem, type PartitionRef } from '../controller/commands.js';
@@ -543,6 +543,7 @@ export class ReplicaManager {
       onFailure: (failure) => { queueMicrotask(() => { this.logFailed(id, log, failure); }); },
       ...(this.ports.fsyncDurations === undefined ? {} : { fsyncDurations: this.ports.fsyncDurations }),
     });
+    this.noteRecovery(topic, state, dir, log.recovery);
     // The hw-regress defect forgets the checkpoint (and, in Partition, serves an unestablished high watermark).
     const highWatermark = this.config.bugs?.has('hw-regress') === true ? 0 : this.checkpointed.get(dir) ?? 0;
     let partition: Partition;
@@ -654,6 +655,25 @@ export class ReplicaManager {
   /** Hosted partitions whose log failed, for metrics and the admin API. */
   offlinePartitions(): OfflinePartitionView[] {
     return [...this.offline].map(([id, { error, sinceMs }]) => ({ ...splitPartitionKey(id), error: error.message, sinceMs }));
+  }
+
+  /**
+   * Logs what opening a partition's log cut. A torn tail of the active segment is what a
+   * crash leaves (warn); damage to a sealed segment lost synced data on this replica (error).
+   * Either way the replica fetches the cut offsets again from the leader, unless it leads
+   * alone, and then they are gone.
+   */
+  private noteRecovery(topic: TopicState, state: PartitionState, dir: string, recovery: RecoveryReport): void {
+    const damage = recovery.damage;
+    if (damage === null) return;
+    const fields = {
+      topic: topic.name, partition: state.partition, dir, file: damage.file, kind: damage.kind,
+      damagedAtOffset: damage.offset, damagedAtByte: damage.position, logEndOffset: recovery.endOffset,
+      truncatedBytes: recovery.truncatedBytes, segmentsRemoved: damage.segmentsRemoved,
+      leader: state.leader, isr: state.isr,
+    };
+    if (damage.kind === 'sealed-segment') this.log.error(fields, 'partition log truncated at open: a sealed segment is damaged; the replica fetches the rest from the leader');
+    else this.log.warn(fields, 'partition log truncated at open: torn tail of the active segment');
   }
 
   /** Counts and logs a hosted partition's ISR and leadership changes as the image brings them. */
