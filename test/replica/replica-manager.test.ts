@@ -169,3 +169,53 @@ void t.test('a log that fails (disk full) takes its partition offline, the broke
   t.equal(read.nextOffset, 4);
   await manager.close();
 });
+
+void t.test('a log cut at open is logged, and a checkpointed high watermark above the cut is clamped to it', async (t) => {
+  const log = new TestLog();
+  log.addBrokers([1]);
+  const disk = new SimDisk();
+  const clock = new VirtualClock();
+  const lines: Array<{ level: string; fields: Readonly<Record<string, unknown>>; message: string }> = [];
+  const record = (level: string) => (fields: Readonly<Record<string, unknown>>, message: string): void => { lines.push({ level, fields, message }); };
+  const make = (): ReplicaManager => new ReplicaManager(defaultReplicaManagerConfig, {
+    brokerId: 1,
+    clock,
+    disk,
+    image: log.image,
+    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
+    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
+    reportReplicaStatus: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
+    mayTakeRoles: () => true,
+    onFatal: (error) => { t.fail(String(error)); },
+    log: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') },
+  });
+  const first = make();
+  await first.start();
+  log.commit(createTopic({ name: 'solo', partitions: 1, replicationFactor: 1, configs: {} }, log.image, [1], 0, 'TOPICID2222222222222222'));
+  await first.reconcile();
+  for (const tag of ['a', 'b', 'c']) await first.produce('solo', 0, makeBatch(tag, 3), 1, 1000);
+  t.equal(first.leaderFor('solo', 0).replica.highWatermark, 9);
+  await first.close();
+  const topic = log.image.topic('solo');
+  if (topic === undefined) throw new Error('no topic');
+  // A bit flip in the second batch of the only (active) segment.
+  const path = `${partitionDir(topic, 0)}/00000000000000000000.log`;
+  const file = await disk.open(path, { create: false });
+  const secondBatch = (await file.read(0, file.sizeBytes)).readInt32BE(8) + 12;
+  await file.write(secondBatch + 70, [Buffer.from([0xee])]);
+  await file.sync();
+  await file.close();
+  t.same(lines.filter((line) => line.message.includes('truncated at open')), [], 'nothing was cut at the first open');
+  const second = make();
+  await second.start();
+  const cut = lines.filter((line) => line.message.includes('truncated at open'));
+  t.equal(cut.length, 1);
+  t.equal(cut[0]?.level, 'warn', 'a torn tail of the active segment is a warning');
+  t.match(cut[0]?.fields, { topic: 'solo', partition: 0, kind: 'active-tail', file: '00000000000000000000.log', damagedAtOffset: 3, damagedAtByte: secondBatch, logEndOffset: 3, segmentsRemoved: 0 });
+  const replica = second.leaderFor('solo', 0).replica;
+  t.equal(replica.log.logEndOffset, 3);
+  t.equal(replica.highWatermark, 3, 'the checkpointed 9 is clamped to the cut log end');
+  await second.produce('solo', 0, makeBatch('d', 2), 1, 1000);
+  t.equal(replica.log.logEndOffset, 5, 'the sole replica goes on from the cut');
+  await second.close();
+});
