@@ -9,7 +9,7 @@ import http2, { type Http2Server } from 'node:http2';
 import net from 'node:net';
 import { Ajv } from 'ajv';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttp2Options, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { DriftwoodError } from '../../storage/errors.js';
+import { DriftwoodError } from '../../storage/errors.js';
 import { classifyRoute, needsToken, TokenCheck, type AuthPolicy } from './auth.js';
 import { defaultConnectionLimits, type ConnectionLimits } from './limits.js';
 import { answerUnknownRoute, errorHandler, toDriftwoodError } from './node-error-handler.js';
@@ -21,6 +21,8 @@ export type HttpApp = FastifyInstance<Http2Server>;
 /** fastify on one port for HTTP/2 (peers) and HTTP/1.1 (curl, browsers). */
 export function createHttpApp(options: { bodyLimitBytes: number; server?: DualServerOptions; logger?: FastifyBaseLogger; security?: NodeSecurity }): HttpApp {
   const tls = options.security?.tls;
+  const policy = options.security?.auth;
+  const auth = policy === undefined ? undefined : new RequestAuth(policy);
   const factory = tls === undefined ? dualProtocolServerFactory(options.server) : secureServerFactory(tls, options.server);
   const fastifyOptions: FastifyHttp2Options<Http2Server> = {
     http2: true,
@@ -29,12 +31,14 @@ export function createHttpApp(options: { bodyLimitBytes: number; server?: DualSe
     // Authorization header must never reach a log.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
-    // A URL the router cannot decode is bad input like any other: the project's shape.
-    frameworkErrors: (error, _request, reply) => {
-      const answer = toDriftwoodError(error);
+    // A URL the router cannot decode (or a parameter over its length) is bad input like any
+    // other: the project's shape. fastify answers these before any hook runs, so the token
+    // is checked here too, or a stranger would get 400 where the route answers 401.
+    frameworkErrors: (error, request, reply) => {
+      const answer = (auth === undefined ? null : auth.refusal(request)) ?? toDriftwoodError(error);
       // The reply's types depend on a route's generics, and no route matched here.
-      const plain = reply as unknown as { status(code: number): { send(payload: unknown): unknown } };
-      plain.status(answer.status).send(answer.toJSON());
+      const plain = reply as unknown as { status(code: number): { headers(values: Record<string, string>): { send(payload: unknown): unknown } } };
+      plain.status(answer.status).headers(answer.code === 'AUTHENTICATION_FAILED' ? CHALLENGE : {}).send(answer.toJSON());
     },
     // fastify's types know either an http or an http2 server; this one hands out both.
     serverFactory: factory as unknown as NonNullable<FastifyHttp2Options<Http2Server>['serverFactory']>,
@@ -43,7 +47,6 @@ export function createHttpApp(options: { bodyLimitBytes: number; server?: DualSe
   // Before any route: every failure, fastify's own included, answers {error: CODE, message}.
   app.setErrorHandler(errorHandler(app.log));
   app.setNotFoundHandler(answerUnknownRoute);
-  const auth = options.security?.auth;
   // Before any route, so that no route is ever added without the check.
   if (auth !== undefined) addAuthHook(app, auth);
   // Query strings and path parameters arrive as text, so their schemas coerce ("10" -> 10);
@@ -54,27 +57,45 @@ export function createHttpApp(options: { bodyLimitBytes: number; server?: DualSe
   return app;
 }
 
+/** What a refusal for want of the token says besides its body (RFC 6750). */
+const CHALLENGE = { 'www-authenticate': 'Bearer realm="driftwood"' };
+
+/** The token check of one node: whether a request needs the token and carries it. */
+class RequestAuth {
+  private readonly tokens: TokenCheck;
+
+  constructor(private readonly policy: AuthPolicy) {
+    this.tokens = new TokenCheck(policy.token);
+  }
+
+  /** AUTHENTICATION_FAILED when the request needs the token and lacks it, else null. */
+  refusal(request: { readonly method: string; readonly url: string; readonly routeOptions?: { readonly url?: string | undefined }; readonly headers: { readonly authorization?: string | string[] | undefined } }): DriftwoodError | null {
+    // The route's pattern when the router matched one (it has decoded the URL), else the URL as sent.
+    const routeClass = classifyRoute(request.method, request.routeOptions?.url ?? request.url);
+    if (!needsToken(routeClass, this.policy.reads)) return null;
+    try {
+      this.tokens.check(request.headers.authorization);
+      return null;
+    } catch (error) {
+      assert(error instanceof DriftwoodError, 'the token check fails only with a DriftwoodError');
+      assert.equal(error.code, 'AUTHENTICATION_FAILED');
+      return error;
+    }
+  }
+}
+
 /**
  * Refuses, before the body is read, a request that needs the token and does not carry it:
  * 401 AUTHENTICATION_FAILED in the project's error shape.
  */
-function addAuthHook(app: HttpApp, policy: AuthPolicy): void {
-  const tokens = new TokenCheck(policy.token);
+function addAuthHook(app: HttpApp, auth: RequestAuth): void {
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    // The route's pattern, not the URL as sent: the router has already decoded and matched it.
-    const routeClass = classifyRoute(request.method, request.routeOptions.url ?? request.url);
-    if (!needsToken(routeClass, policy.reads)) {
+    const refused = auth.refusal(request);
+    if (refused === null) {
       done();
       return;
     }
-    try {
-      tokens.check(request.headers.authorization);
-    } catch (error) {
-      const refused = error as DriftwoodError;
-      void reply.status(refused.status).header('www-authenticate', 'Bearer realm="driftwood"').send(refused.toJSON());
-      return;
-    }
-    done();
+    void reply.status(refused.status).headers(CHALLENGE).send(refused.toJSON());
   });
 }
 

@@ -21,3 +21,30 @@ void t.test('one port answers HTTP/1.1 (fetch, curl) and HTTP/2 cleartext (undic
     t.same(await h2.body.json(), { body: { i }, version: '2.0' }, `request ${i} over one HTTP/2 connection`);
   }
 });
+
+// Found by test/security/fuzz-cluster.test.ts (FUZZ_SEED=49679797): a URL the router cannot
+// decode, or a parameter over the router's length, was answered 400 before the token check,
+// so a stranger got INVALID_REQUEST from internal routes instead of 401.
+void t.test('with a token, a URL the router refuses is still a 401 without the token', async (t) => {
+  const token = 'tok-dual-server-test';
+  const app = createHttpApp({ bodyLimitBytes: 1024, security: { auth: { token, reads: 'token' } } });
+  app.get('/internal/things/:id', () => ({ ok: true }));
+  app.get('/healthz', () => ({ ok: true }));
+  t.teardown(() => app.close());
+  const long = 'x'.repeat(10_000);
+  for (const url of ['/internal/things/%zz', `/internal/things/${long}`, '/v1/topics/%zz']) {
+    const refused = await app.inject({ method: 'GET', url });
+    t.equal(refused.statusCode, 401, `${url.slice(0, 40)} without the token`);
+    t.match(refused.json(), { error: 'AUTHENTICATION_FAILED' });
+    t.equal(refused.headers['www-authenticate'], 'Bearer realm="driftwood"');
+    const wrong = await app.inject({ method: 'GET', url, headers: { authorization: 'Bearer wrong' } });
+    t.equal(wrong.statusCode, 401, `${url.slice(0, 40)} with a wrong token`);
+    const bad = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+    t.equal(bad.statusCode, 400, `${url.slice(0, 40)} with the token: the URL's own refusal`);
+    t.match(bad.json(), { error: 'INVALID_REQUEST' });
+    t.equal(bad.headers['www-authenticate'], undefined);
+  }
+  const probe = await app.inject({ method: 'GET', url: '/healthz/%zz' });
+  t.equal(probe.statusCode, 401, 'a probe path with more after it is not a probe');
+  t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'the probe itself stays open');
+});
