@@ -42,6 +42,8 @@ export const errorCodes = {
   INVALID_TOPIC_EXCEPTION: { status: 400, message: 'The topic name is invalid' },
   INVALID_PARTITIONS: { status: 400, message: 'The number of partitions is invalid' },
   INVALID_REPLICATION_FACTOR: { status: 400, message: 'The replication factor is invalid' },
+  INVALID_REPLICA_ASSIGNMENT: { status: 400, message: 'The replica assignment is invalid' },
+  NO_REASSIGNMENT_IN_PROGRESS: { status: 409, message: 'The partition is not being reassigned' },
   STALE_BROKER_EPOCH: { status: 409, message: 'The broker epoch is not the current one' },
   INVALID_UPDATE_VERSION: { status: 409, message: 'The partition epoch is stale' },
   INELIGIBLE_REPLICA: { status: 409, message: 'A replica added to the ISR is fenced or unknown' },

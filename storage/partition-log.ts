@@ -257,6 +257,20 @@ export class PartitionLog {
     return this.epochs.all;
   }
 
+  /**
+   * Bytes of the log from its start to `offset`, found from the indexes alone: exact at a
+   * segment boundary and the log end, else low by less than one index interval
+   * (`indexIntervalBytes`). For progress reports, where reading the log would cost more.
+   */
+  bytesBelow(offset: number): number {
+    let bytes = 0;
+    for (const segment of this.segments) {
+      if (segment.nextOffset <= offset) bytes += segment.sizeBytes;
+      else if (segment.baseOffset < offset) bytes += segment.indexedPositionOf(offset);
+    }
+    return bytes;
+  }
+
   segmentInfos(): SegmentInfo[] {
     return this.segments.map((s) => ({ baseOffset: s.baseOffset, nextOffset: s.nextOffset, sizeBytes: s.sizeBytes, maxTimestampMs: s.maxTimestampMs }));
   }

@@ -85,6 +85,11 @@ export class Segment {
     this.nextOffset = lastOffsetOf(header) + 1;
   }
 
+  /** A byte position at or below the batch holding `offset`, from the index alone (no I/O; within an index interval). */
+  indexedPositionOf(offset: number): number {
+    return offset >= this.nextOffset ? this.sizeBytes : this.offsetIndex.lookup(offset).position;
+  }
+
   /**
    * The byte position of the batch holding `offset` (or of the first batch after it), found
    * from the nearest index entry; `sizeBytes` when no batch in the segment is at or past it.

@@ -4,7 +4,8 @@
 // ControllerChannel otherwise (HTTP/2 between processes, the simulated network in sim/).
 import { DriftwoodError, errorCodes, type ErrorCode } from '../../storage/errors.js';
 import type { AlterPartitionAnswer, AlterPartitionsRequest, CreateTopicRequest, ProducerIdBlock, RegisterBrokerRequest, ReplicaStatusRequest } from '../controller/commands.js';
-import type { Controller, HeartbeatRequest } from '../controller/controller.js';
+import type { AlterReassignmentsRequest, Controller, HeartbeatRequest } from '../controller/controller.js';
+import type { PlannedMove } from '../controller/rebalance.js';
 import type { TopicState } from '../controller/image.js';
 
 export interface BrokerEpochRequest {
@@ -18,6 +19,9 @@ interface Requests {
   shutdown: BrokerEpochRequest;
   'alter-partitions': AlterPartitionsRequest;
   'replica-status': ReplicaStatusRequest;
+  'alter-reassignments': AlterReassignmentsRequest;
+  rebalance: { readonly dryRun: boolean; readonly throttleBytesPerSec?: number };
+  'decommission-broker': { readonly brokerId: number; readonly dryRun: boolean; readonly throttleBytesPerSec?: number };
   'create-topic': CreateTopicRequest;
   'delete-topic': { readonly name: string };
   'elect-preferred-leaders': Readonly<Record<string, never>>;
@@ -30,6 +34,9 @@ export interface ControllerAnswers {
   shutdown: { ok: true };
   'alter-partitions': { partitions: AlterPartitionAnswer[] };
   'replica-status': { ok: true };
+  'alter-reassignments': { ok: true };
+  rebalance: { moves: PlannedMove[] };
+  'decommission-broker': { moves: PlannedMove[] };
   'create-topic': TopicState;
   'delete-topic': { ok: true };
   'elect-preferred-leaders': { elected: number };
@@ -39,7 +46,7 @@ export interface ControllerAnswers {
 export type ControllerRequestKind = keyof Requests;
 export type ControllerRequest<K extends ControllerRequestKind = ControllerRequestKind> = K extends ControllerRequestKind ? { readonly kind: K; readonly body: Requests[K] } : never;
 
-export const controllerRequestKinds: readonly ControllerRequestKind[] = ['register', 'heartbeat', 'shutdown', 'alter-partitions', 'replica-status', 'create-topic', 'delete-topic', 'elect-preferred-leaders', 'allocate-producer-ids'];
+export const controllerRequestKinds: readonly ControllerRequestKind[] = ['register', 'heartbeat', 'shutdown', 'alter-partitions', 'replica-status', 'alter-reassignments', 'rebalance', 'decommission-broker', 'create-topic', 'delete-topic', 'elect-preferred-leaders', 'allocate-producer-ids'];
 
 /** The port a broker uses to reach the controller on another node. */
 export interface ControllerChannel {
@@ -60,6 +67,9 @@ async function dispatch(controller: Controller, request: ControllerRequest): Pro
     case 'shutdown': await controller.controlledShutdown(request.body); return { ok: true };
     case 'alter-partitions': return { partitions: await controller.alterPartitions(request.body) };
     case 'replica-status': await controller.alterReplicaStatus(request.body); return { ok: true };
+    case 'alter-reassignments': await controller.alterReassignments(request.body); return { ok: true };
+    case 'rebalance': return controller.rebalance(request.body);
+    case 'decommission-broker': return controller.decommissionBroker(request.body);
     case 'create-topic': return controller.createTopic(request.body);
     case 'delete-topic': await controller.deleteTopic(request.body.name); return { ok: true };
     case 'elect-preferred-leaders': return controller.electPreferredLeaders();

@@ -13,6 +13,7 @@ import { nodeRng } from '../../storage/node-rng.js';
 import type { NodeConfig } from '../config.js';
 import { defaultControllerConfig } from '../controller/controller.js';
 import { ALTER_PARTITIONS_PER_REQUEST_MAX } from '../controller/commands.js';
+import { REASSIGNMENTS_PER_REQUEST_MAX, REPLICAS_PER_PARTITION_MAX } from '../controller/reassignment.js';
 import type { MetadataImage } from '../controller/image.js';
 import { createHttpApp, type HttpApp } from '../http/node-dual-server.js';
 import { bodyLimits, fetchLimits } from '../http/limits.js';
@@ -32,6 +33,7 @@ import { HttpReplicaChannel, REPLICA_FETCH_PATH } from '../replica/node-replica-
 import { addAdminRoutes, REPLICA_OFFSETS_PATH } from './node-admin-routes.js';
 import { addDataRoutes } from './node-data-routes.js';
 import { addGroupRoutes } from './node-group-routes.js';
+import { addReassignmentRoutes } from './node-reassignment-routes.js';
 import { CONTROLLER_PATH_PREFIX, HttpControllerChannel } from './node-controller-channel.js';
 import { createNodeLogger, logPort } from './node-logger.js';
 import { NodeMetrics } from './node-metrics.js';
@@ -78,6 +80,7 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
   addAdminRoutes(app, current);
   addDataRoutes(app, current);
   addGroupRoutes(app, current);
+  addReassignmentRoutes(app, current);
   let node: BrokerNode;
   try {
     await app.listen({ host: config.host, port: config.port });
@@ -246,6 +249,46 @@ const replicaStatusSchema = {
   },
 } as const;
 
+/** A reassignment throttle: at least 1 KiB/s, or -1 to remove it. */
+const throttleSchema = { anyOf: [{ const: -1 }, { type: 'integer', minimum: 1024, maximum: 2 ** 40 }] } as const;
+
+const alterReassignmentsSchema = {
+  type: 'object',
+  required: ['reassignments'],
+  additionalProperties: false,
+  properties: {
+    reassignments: {
+      type: 'array',
+      maxItems: REASSIGNMENTS_PER_REQUEST_MAX,
+      items: {
+        type: 'object',
+        required: ['topicId', 'partition', 'replicas'],
+        additionalProperties: false,
+        properties: {
+          topicId: { type: 'string', minLength: 1, maxLength: 64 },
+          partition: { type: 'integer', minimum: 0, maximum: 100_000 },
+          replicas: { anyOf: [{ type: 'null' }, { type: 'array', items: id32, minItems: 1, maxItems: REPLICAS_PER_PARTITION_MAX }] },
+        },
+      },
+    },
+    throttleBytesPerSec: throttleSchema,
+  },
+} as const;
+
+const rebalanceSchema = {
+  type: 'object',
+  required: ['dryRun'],
+  additionalProperties: false,
+  properties: { dryRun: { type: 'boolean' }, throttleBytesPerSec: throttleSchema },
+} as const;
+
+const decommissionSchema = {
+  type: 'object',
+  required: ['brokerId', 'dryRun'],
+  additionalProperties: false,
+  properties: { brokerId: id32, dryRun: { type: 'boolean' }, throttleBytesPerSec: throttleSchema },
+} as const;
+
 const createTopicSchema = {
   type: 'object',
   required: ['name', 'partitions', 'replicationFactor', 'configs'],
@@ -309,6 +352,9 @@ const controllerRequestSchemas: Record<ControllerRequestKind, object> = {
   shutdown: shutdownSchema,
   'alter-partitions': alterPartitionsSchema,
   'replica-status': replicaStatusSchema,
+  'alter-reassignments': alterReassignmentsSchema,
+  rebalance: rebalanceSchema,
+  'decommission-broker': decommissionSchema,
   'create-topic': createTopicSchema,
   'delete-topic': deleteTopicSchema,
   'elect-preferred-leaders': { type: 'object', additionalProperties: false, properties: {} },

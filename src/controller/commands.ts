@@ -9,9 +9,11 @@
 // fences of one broker) would break an assertion on every node.
 import assert from 'node:assert/strict';
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
-import { applyPartitionChange, assertPartitionInvariants, offlineReplicasOf, type MetadataImage, type PartitionState } from './image.js';
-import { electLeader, placeReplicas, uncleanElectionAllowed } from './placement.js';
-import { NO_LEADER, type MetadataRecord, type PartitionChangeRecord } from './records.js';
+import { applyPartitionChange, offlineReplicasOf, type MetadataImage, type PartitionState } from './image.js';
+import { change, changeTo, elect, electable } from './partition-change.js';
+import { completion } from './reassignment.js';
+import { placeReplicas } from './placement.js';
+import { NO_LEADER, type MetadataRecord } from './records.js';
 import { validateTopicConfigs, validateTopicName } from './topic-config.js';
 
 /** A bound on one preferred-leader election round, so one Raft entry stays small. */
@@ -40,7 +42,8 @@ export function createTopic(request: CreateTopicRequest, image: MetadataImage, l
   const configs = validateTopicConfigs(request.configs);
   assert(topicId.length > 0 && image.topicById(topicId) === undefined, 'the new topic id is fresh');
   const unfenced = new Set(image.unfencedBrokerIds());
-  const brokers = [...new Set(liveBrokerIds)].filter((id) => unfenced.has(id)).sort((a, b) => a - b);
+  // A decommissioned broker takes no new replicas.
+  const brokers = [...new Set(liveBrokerIds)].filter((id) => unfenced.has(id) && image.broker(id)?.decommissioned !== true).sort((a, b) => a - b);
   const placement = placeReplicas(brokers, request.partitions, request.replicationFactor, startIndex);
   const records: MetadataRecord[] = [{ type: 'Topic', name: request.name, topicId, configs }];
   placement.forEach((replicas, partition) => {
@@ -100,31 +103,6 @@ export function registerBroker(request: RegisterBrokerRequest, image: MetadataIm
   return { records, brokerEpoch };
 }
 
-function sameMembers(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((id, i) => b[i] === id);
-}
-
-function change(p: PartitionState, leader: number, isr: readonly number[], offline: readonly number[] = offlineReplicasOf(p)): PartitionChangeRecord | null {
-  const sameIsr = sameMembers(isr, p.isr);
-  const sameOffline = sameMembers(offline, offlineReplicasOf(p));
-  if (leader === p.leader && sameIsr && sameOffline) return null;
-  const record: PartitionChangeRecord = {
-    type: 'PartitionChange',
-    topicId: p.topicId,
-    partition: p.partition,
-    ...(leader === p.leader ? {} : { leader }),
-    ...(sameIsr ? {} : { isr: [...isr] }),
-    ...(sameOffline ? {} : { offlineReplicas: [...offline] }),
-  };
-  assertPartitionInvariants(applyPartitionChange(p, record));
-  return record;
-}
-
-/** The brokers that may lead `p`: live ones whose replica of it is not offline. */
-function electable(p: PartitionState, live: ReadonlySet<number>, offline: readonly number[] = offlineReplicasOf(p)): Set<number> {
-  return new Set([...live].filter((id) => !offline.includes(id)));
-}
-
 function forEachPartition(image: MetadataImage, visit: (p: PartitionState) => void): void {
   for (const topic of image.topics()) {
     for (const p of image.partitions(topic.topicId) ?? []) visit(p);
@@ -153,7 +131,7 @@ export function fenceBroker(brokerId: number, image: MetadataImage, electOutside
       ? { leader: p.leader, isr }
       : outside !== undefined
         ? { leader: outside, isr: [outside] } // the simulator's elect-outside-isr defect
-        : electLeader(p.replicas, isr, electable(p, live), uncleanElectionAllowed(image, p.topicId));
+        : elect(p, isr, live, image);
     const record = change(p, elected.leader, elected.isr);
     if (record !== null) records.push(record);
   });
@@ -176,7 +154,7 @@ export function unfenceBroker(brokerId: number, brokerEpoch: number, image: Meta
   const records: MetadataRecord[] = [{ type: 'BrokerUnfence', brokerId, brokerEpoch }];
   forEachPartition(image, (p) => {
     if (p.leader !== NO_LEADER || !p.replicas.includes(brokerId)) return;
-    const elected = electLeader(p.replicas, p.isr, electable(p, live), uncleanElectionAllowed(image, p.topicId));
+    const elected = elect(p, p.isr, live, image);
     const record = change(p, elected.leader, elected.isr);
     if (record !== null) records.push(record);
   });
@@ -246,7 +224,8 @@ export function alterPartition(request: AlterPartitionRequest, image: MetadataIm
     if (broker === undefined || broker.fenced) throw new DriftwoodError('INELIGIBLE_REPLICA', `broker ${id} is fenced or unknown`);
     if (offlineReplicasOf(p).includes(id)) throw new DriftwoodError('INELIGIBLE_REPLICA', `broker ${id} reported its replica offline`);
   }
-  const record = change(p, p.leader, isr);
+  // The last target replica of a reassignment joining the ISR completes it in the same change.
+  const record = changeTo(p, completion(p, { isr }, image) ?? { isr });
   if (record === null) return { records: [], partition: p };
   return { records: [record], partition: applyPartitionChange(p, record) };
 }
@@ -357,14 +336,14 @@ export function alterReplicaStatus(request: ReplicaStatusRequest, image: Metadat
     const offline = [...offlineReplicasOf(p), id];
     const shrunk = p.isr.filter((member) => member !== id);
     const isr = shrunk.length === 0 ? p.isr : shrunk;
-    const elected = p.leader === id ? electLeader(p.replicas, isr, electable(p, live, offline), uncleanElectionAllowed(image, p.topicId)) : { leader: p.leader, isr };
+    const elected = p.leader === id ? elect(p, isr, live, image, offline) : { leader: p.leader, isr };
     const record = change(p, elected.leader, elected.isr, offline);
     if (record !== null) records.push(record);
   }
   for (const p of request.online.map(hosted)) {
     if (p === undefined || !offlineReplicasOf(p).includes(id)) continue;
     const offline = offlineReplicasOf(p).filter((member) => member !== id);
-    const elected = p.leader === NO_LEADER ? electLeader(p.replicas, p.isr, electable(p, live, offline), uncleanElectionAllowed(image, p.topicId)) : { leader: p.leader, isr: p.isr };
+    const elected = p.leader === NO_LEADER ? elect(p, p.isr, live, image, offline) : { leader: p.leader, isr: p.isr };
     const record = change(p, elected.leader, elected.isr, offline);
     if (record !== null) records.push(record);
   }

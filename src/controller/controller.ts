@@ -13,6 +13,8 @@ import { allocateProducerIds, alterPartitions, alterReplicaStatus, createTopic, 
 import type { MetadataImage, TopicState } from './image.js';
 import { preferredLeaderImbalance } from './placement.js';
 import { encodeRecords, type MetadataRecord } from './records.js';
+import { alterReassignments, type ReassignmentItem } from './reassignment.js';
+import { planDecommission, planRebalance, type PlannedMove } from './rebalance.js';
 
 /** Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`); never set otherwise. */
 export type ControllerBug = 'elect-outside-isr';
@@ -217,6 +219,37 @@ export class Controller {
     });
   }
 
+  /**
+   * Starts, replaces or cancels reassignments (all or none), and sets the reassignment
+   * throttle when given (bytes/s, -1 to remove it), in one entry.
+   */
+  alterReassignments(request: AlterReassignmentsRequest): Promise<void> {
+    return this.decide((image) => ({ records: [...throttleRecords(request.throttleBytesPerSec, image), ...alterReassignments(request.reassignments, image)], result: undefined }));
+  }
+
+  /** Evens out replicas and preferred leaders by reassignment; a dry run only answers the plan. */
+  rebalance(request: { dryRun: boolean; throttleBytesPerSec?: number }): Promise<{ moves: PlannedMove[] }> {
+    return this.decide((image) => {
+      const moves = planRebalance(image);
+      const records = request.dryRun ? [] : [...throttleRecords(request.throttleBytesPerSec, image), ...alterReassignments(moves.map(toItem), image)];
+      return { records, result: { moves } };
+    });
+  }
+
+  /**
+   * Marks a broker decommissioned (no new replicas go to it) and reassigns every replica it
+   * holds to the other eligible brokers; refused, changing nothing, when some partition would
+   * not keep its replication factor. A dry run only answers the plan.
+   */
+  decommissionBroker(request: { brokerId: number; dryRun: boolean; throttleBytesPerSec?: number }): Promise<{ moves: PlannedMove[] }> {
+    return this.decide((image) => {
+      const moves = planDecommission(request.brokerId, image);
+      if (request.dryRun) return { records: [], result: { moves } };
+      const mark: MetadataRecord[] = image.broker(request.brokerId)?.decommissioned === true ? [] : [{ type: 'BrokerDecommission', brokerId: request.brokerId }];
+      return { records: [...mark, ...throttleRecords(request.throttleBytesPerSec, image), ...alterReassignments(moves.map(toItem), image)], result: { moves } };
+    });
+  }
+
   /** A broker's report of replicas whose log failed or recovered (see alterReplicaStatus). */
   alterReplicaStatus(request: ReplicaStatusRequest): Promise<void> {
     return this.decide((image) => ({ records: alterReplicaStatus(request, image), result: undefined }));
@@ -322,4 +355,19 @@ function randomId(rng: Rng): string {
   let id = '';
   for (let i = 0; i < 22; i += 1) id += alphabet[rng.int(alphabet.length)] ?? 'A';
   return id;
+}
+
+export interface AlterReassignmentsRequest {
+  readonly reassignments: readonly ReassignmentItem[];
+  /** The reassignment throttle to set with them (bytes/s; -1 removes it); unchanged when absent. */
+  readonly throttleBytesPerSec?: number;
+}
+
+function throttleRecords(bytesPerSec: number | undefined, image: MetadataImage): MetadataRecord[] {
+  if (bytesPerSec === undefined || bytesPerSec === image.replicationThrottleBytesPerSec) return [];
+  return [{ type: 'ReplicationThrottle', bytesPerSec }];
+}
+
+function toItem(move: PlannedMove): ReassignmentItem {
+  return { topicId: move.topicId, partition: move.partition, replicas: move.to };
 }

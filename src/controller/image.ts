@@ -34,6 +34,8 @@ export interface BrokerState {
   readonly incarnationId: string;
   /** A fenced broker leads nothing and is not offered as a leader; new registrations start fenced. */
   readonly fenced: boolean;
+  /** Being emptied for removal: no new replicas are placed on it (absent when not). */
+  readonly decommissioned?: true;
 }
 
 export interface TopicState {
@@ -71,6 +73,13 @@ export function assertPartitionInvariants(p: PartitionState): void {
   assert.equal(new Set(offline).size, offline.length, `${where} has duplicate offline replicas`);
   assert(offline.every((id) => p.replicas.includes(id)), `${where} has an offline replica that is not a replica`);
   assert(!offline.includes(p.leader), `${where} is led by an offline replica`);
+  const adding = p.addingReplicas ?? [];
+  const removing = p.removingReplicas ?? [];
+  assert(p.addingReplicas === undefined || adding.length > 0, `${where} keeps an empty adding set`);
+  assert(p.removingReplicas === undefined || removing.length > 0, `${where} keeps an empty removing set`);
+  assert(adding.every((id) => p.replicas.includes(id)) && removing.every((id) => p.replicas.includes(id)), `${where} adds or removes a replica it does not list`);
+  assert(!adding.some((id) => removing.includes(id)), `${where} both adds and removes a replica`);
+  assert(p.replicas.some((id) => !removing.includes(id)), `${where} removes every replica`);
   assert(p.leaderEpoch >= 0 && p.partitionEpoch >= 0, `${where} has a negative epoch`);
 }
 
@@ -80,17 +89,22 @@ export function offlineReplicasOf(p: Pick<PartitionState, 'offlineReplicas'>): r
 }
 
 /** The partition after a change, with KRaft's epoch rules. Pure; shared by image and commands. */
-export function applyPartitionChange(p: PartitionState, change: Pick<PartitionChangeRecord, 'leader' | 'isr' | 'offlineReplicas'>): PartitionState {
+export function applyPartitionChange(p: PartitionState, change: Omit<PartitionChangeRecord, 'type' | 'topicId' | 'partition'>): PartitionState {
   const leader = change.leader ?? p.leader;
-  const { offlineReplicas: _dropped, ...rest } = p;
+  const { offlineReplicas: _offline, addingReplicas: _adding, removingReplicas: _removing, ...rest } = p;
   const offline = change.offlineReplicas ?? offlineReplicasOf(p);
+  const adding = change.addingReplicas ?? p.addingReplicas ?? [];
+  const removing = change.removingReplicas ?? p.removingReplicas ?? [];
   const next: PartitionState = {
     ...rest,
+    replicas: change.replicas === undefined ? p.replicas : [...change.replicas],
     isr: change.isr === undefined ? p.isr : [...change.isr],
     leader,
     leaderEpoch: leader === p.leader ? p.leaderEpoch : p.leaderEpoch + 1,
     partitionEpoch: p.partitionEpoch + 1,
     ...(offline.length === 0 ? {} : { offlineReplicas: [...offline] }),
+    ...(adding.length === 0 ? {} : { addingReplicas: [...adding] }),
+    ...(removing.length === 0 ? {} : { removingReplicas: [...removing] }),
   };
   assert(next.leaderEpoch >= p.leaderEpoch);
   assert(next.partitionEpoch > p.partitionEpoch);
@@ -120,6 +134,7 @@ export class MetadataImage implements StateMachine {
   /** The first producer id no block has handed out yet, and the record that moved it last. */
   private nextProducerIdValue = 0;
   private lastProducerIds: ProducerIdsRecord | undefined;
+  private replicationThrottleValue = -1;
   private readonly listeners: ImageListener[] = [];
   private applied = 0;
 
@@ -157,6 +172,7 @@ export class MetadataImage implements StateMachine {
     this.partitionMap.clear();
     this.nextProducerIdValue = 0;
     this.lastProducerIds = undefined;
+    this.replicationThrottleValue = -1;
     const decoded = records.map((raw: unknown, i) => decodeRecord(raw, i));
     for (const record of decoded) this.applyRecord(record);
     this.applied = lastAppliedIndex as number;
@@ -178,6 +194,11 @@ export class MetadataImage implements StateMachine {
   /** Set by the first controller; undefined until then. */
   get clusterId(): string | undefined {
     return this.clusterIdValue;
+  }
+
+  /** The reassignment throttle in bytes per second, -1 when none. */
+  get replicationThrottleBytesPerSec(): number {
+    return this.replicationThrottleValue;
   }
 
   /** The first producer id of the next block (KIP-730); ids below it were handed out. */
@@ -288,6 +309,13 @@ export class MetadataImage implements StateMachine {
         this.topicMap.set(record.topicId, { ...topic, configs: { ...record.configs } });
         break;
       }
+      case 'ReplicationThrottle': this.replicationThrottleValue = record.bytesPerSec; break;
+      case 'BrokerDecommission': {
+        const broker = this.brokerMap.get(record.brokerId);
+        assert(broker !== undefined, `decommission of unknown broker ${record.brokerId}`);
+        this.brokerMap.set(record.brokerId, { ...broker, decommissioned: true });
+        break;
+      }
       case 'ProducerIds':
         // Ids are never handed out twice: every block starts where the last one ended.
         assert(record.nextProducerId > this.nextProducerIdValue, `producer ids go back from ${this.nextProducerIdValue} to ${record.nextProducerId}`);
@@ -303,7 +331,7 @@ export class MetadataImage implements StateMachine {
       assert(record.brokerEpoch > previous.brokerEpoch, `broker ${record.brokerId} registered at a non-increasing epoch`);
     }
     const { brokerId, address, brokerEpoch, incarnationId } = record;
-    this.brokerMap.set(brokerId, { brokerId, address, brokerEpoch, incarnationId, fenced: true });
+    this.brokerMap.set(brokerId, { brokerId, address, brokerEpoch, incarnationId, fenced: true, ...(previous?.decommissioned === true ? { decommissioned: true } : {}) });
   }
 
   private applyFencing(brokerId: number, brokerEpoch: number, fenced: boolean): void {
@@ -335,8 +363,15 @@ export class MetadataImage implements StateMachine {
     const partitions = this.partitionMap.get(record.topicId);
     assert(partitions !== undefined, `partition of unknown topic ${record.topicId}`);
     assert.equal(record.partition, partitions.length, `partitions of ${record.topicId} are added in order`);
-    const { topicId, partition, replicas, isr, leader, leaderEpoch, partitionEpoch, offlineReplicas } = record;
-    const state: PartitionState = { topicId, partition, replicas: [...replicas], isr: [...isr], leader, leaderEpoch, partitionEpoch, ...(offlineReplicas === undefined ? {} : { offlineReplicas: [...offlineReplicas] }) };
+    const { type: _type, replicas, isr, offlineReplicas, addingReplicas, removingReplicas, ...scalars } = record;
+    const state: PartitionState = {
+      ...scalars,
+      replicas: [...replicas],
+      isr: [...isr],
+      ...(offlineReplicas === undefined ? {} : { offlineReplicas: [...offlineReplicas] }),
+      ...(addingReplicas === undefined ? {} : { addingReplicas: [...addingReplicas] }),
+      ...(removingReplicas === undefined ? {} : { removingReplicas: [...removingReplicas] }),
+    };
     assertPartitionInvariants(state);
     partitions.push(state);
   }
@@ -358,7 +393,9 @@ export class MetadataImage implements StateMachine {
       const { brokerId, address, brokerEpoch, incarnationId } = broker;
       records.push({ type: 'RegisterBroker', brokerId, address, brokerEpoch, incarnationId });
       if (!broker.fenced) records.push({ type: 'BrokerUnfence', brokerId, brokerEpoch });
+      if (broker.decommissioned === true) records.push({ type: 'BrokerDecommission', brokerId });
     }
+    if (this.replicationThrottleValue !== -1) records.push({ type: 'ReplicationThrottle', bytesPerSec: this.replicationThrottleValue });
     for (const topic of this.topics()) {
       records.push({ type: 'Topic', name: topic.name, topicId: topic.topicId, configs: topic.configs });
       for (const p of this.partitionMap.get(topic.topicId) ?? []) records.push({ type: 'Partition', ...p });

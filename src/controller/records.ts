@@ -45,6 +45,13 @@ export interface PartitionRecord {
    * records written before the field existed read the same.
    */
   readonly offlineReplicas?: readonly number[];
+  /**
+   * A reassignment in progress (KIP-455): `replicas` is the target followed by the replicas
+   * being removed; the adding ones catch up as followers, and when every target replica is in
+   * the ISR the controller drops the removing ones. Absent when none.
+   */
+  readonly addingReplicas?: readonly number[];
+  readonly removingReplicas?: readonly number[];
 }
 /**
  * A delta on one partition, as KRaft's PartitionChangeRecord: the epochs are not carried but
@@ -59,6 +66,11 @@ export interface PartitionChangeRecord {
   readonly isr?: readonly number[];
   /** The whole new offline set; empty clears it. */
   readonly offlineReplicas?: readonly number[];
+  /** A new replica list (a reassignment starts, completes or is cancelled). */
+  readonly replicas?: readonly number[];
+  /** The whole new adding and removing sets; empty clears them. */
+  readonly addingReplicas?: readonly number[];
+  readonly removingReplicas?: readonly number[];
 }
 export interface RemoveTopicRecord { readonly type: 'RemoveTopic'; readonly topicId: string }
 /** Replaces a topic's config overrides as a whole. */
@@ -82,8 +94,22 @@ export interface ProducerIdsRecord {
   readonly nextProducerId: number;
 }
 
+/** The reassignment throttle every broker applies to partitions it is being added to (bytes/s; -1: none). */
+export interface ReplicationThrottleRecord {
+  readonly type: 'ReplicationThrottle';
+  readonly bytesPerSec: number;
+}
+
+/** A broker being emptied for removal: no new replicas go to it, and its replicas are moved off. Sticky across its restarts. */
+export interface BrokerDecommissionRecord {
+  readonly type: 'BrokerDecommission';
+  readonly brokerId: number;
+}
+
 export type MetadataRecord =
   | ClusterIdRecord
+  | ReplicationThrottleRecord
+  | BrokerDecommissionRecord
   | RegisterBrokerRecord
   | BrokerFenceRecord
   | BrokerUnfenceRecord
@@ -146,11 +172,16 @@ const shapes: Record<RecordType, { required: Record<string, Check>; optional?: R
   Topic: { required: { name: isNonEmptyString, topicId: isNonEmptyString, configs: isConfigs } },
   Partition: {
     required: { topicId: isNonEmptyString, partition: isEpoch, replicas: isBrokerList, isr: isBrokerList, leader: isLeader, leaderEpoch: isEpoch, partitionEpoch: isEpoch },
-    optional: { offlineReplicas: isBrokerList },
+    optional: { offlineReplicas: isBrokerList, addingReplicas: isBrokerList, removingReplicas: isBrokerList },
   },
-  PartitionChange: { required: { topicId: isNonEmptyString, partition: isEpoch }, optional: { leader: isLeader, isr: isBrokerList, offlineReplicas: isBrokerSet } },
+  PartitionChange: {
+    required: { topicId: isNonEmptyString, partition: isEpoch },
+    optional: { leader: isLeader, isr: isBrokerList, offlineReplicas: isBrokerSet, replicas: isBrokerList, addingReplicas: isBrokerSet, removingReplicas: isBrokerSet },
+  },
   RemoveTopic: { required: { topicId: isNonEmptyString } },
   TopicConfig: { required: { topicId: isNonEmptyString, configs: isConfigs } },
+  ReplicationThrottle: { required: { bytesPerSec: (v) => v === -1 || (Number.isSafeInteger(v) && (v as number) > 0) } },
+  BrokerDecommission: { required: { brokerId: isBrokerId } },
   ProducerIds: { required: { brokerId: isBrokerId, brokerEpoch: isEpoch, nextProducerId: (v) => Number.isSafeInteger(v) && (v as number) > 0 } },
 };
 
@@ -176,6 +207,9 @@ export function decodeRecord(raw: unknown, position: number): MetadataRecord {
     const known = field === 'v' || field === 'type' || Object.hasOwn(shape.required, field) || Object.hasOwn(shape.optional ?? {}, field);
     assert(known, `${where} (${type}) has an unknown field ${field}`);
   }
-  if (type === 'PartitionChange') assert(record.leader !== undefined || record.isr !== undefined || record.offlineReplicas !== undefined, `${where} changes nothing`);
+  if (type === 'PartitionChange') {
+    const changed = ['leader', 'isr', 'offlineReplicas', 'replicas', 'addingReplicas', 'removingReplicas'].some((field) => record[field] !== undefined);
+    assert(changed, `${where} changes nothing`);
+  }
   return record as unknown as MetadataRecord;
 }

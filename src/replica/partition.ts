@@ -21,6 +21,7 @@ import { isPending, PRODUCER_ID_EXPIRATION_MS_DEFAULT, ProducerStateManager, typ
 import { checkRecordsPerBatch, readBatchHeader, splitBatches, type BatchHeader } from '../../storage/record-batch.js';
 import type { PartitionState } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
+import { sameMembers } from '../controller/partition-change.js';
 
 export type Acks = 0 | 1 | -1;
 
@@ -188,6 +189,8 @@ export class Partition {
       }
       // Fetch sessions read only partitions that changed: a new role is news to followers.
       this.notifyChange();
+    } else if (this.isLeader && !sameMembers(state.replicas, previous.replicas)) {
+      this.syncFollowers();
     }
     if (this.isLeader) this.advanceHighWatermark();
   }
@@ -196,6 +199,24 @@ export class Partition {
   private maximalIsr(): readonly number[] {
     const isr = this.stateValue.isr;
     return this.pendingIsr === null ? isr : [...new Set([...isr, ...this.pendingIsr])];
+  }
+
+  /**
+   * A reassignment changed the replicas under the same leader: replicas being added start
+   * unknown and out of sync (they join the ISR once they reach the high watermark), removed
+   * ones are forgotten; the others keep what the leader knows of them.
+   */
+  private syncFollowers(): void {
+    for (const id of [...this.followers.keys()]) if (!this.stateValue.replicas.includes(id)) this.followers.delete(id);
+    for (const id of this.stateValue.replicas) {
+      if (id === this.brokerId || this.followers.has(id)) continue;
+      this.followers.set(id, { logEndOffset: -1, lastCaughtUpMs: 0, lastFetchLeaderLogEndOffset: -1, lastFetchMs: 0 });
+    }
+  }
+
+  /** How far each follower has fetched (-1: not yet under this leader), for reassignment progress. */
+  followerLogEndOffsets(): Array<{ id: number; logEndOffset: number }> {
+    return [...this.followers].map(([id, follower]) => ({ id, logEndOffset: follower.logEndOffset }));
   }
 
   private resetFollowers(): void {

@@ -7,6 +7,7 @@ import type { Clock } from '../../storage/clock.js';
 import { isDriftwoodError } from '../../storage/errors.js';
 import { partitionKey, type FetchPosition, type PartitionAnswer, type PartitionKey, type ReplicaChannel, type ReplicaFetchRequest } from './fetch-protocol.js';
 import type { Partition } from './partition.js';
+import type { ReplicationThrottle } from './replication-throttle.js';
 
 export interface FetcherConfig {
   /** How long the leader may hold a fetch with nothing new (Kafka: replica.fetch.wait.max.ms, 500). */
@@ -43,7 +44,7 @@ export class ReplicaFetcher {
     readonly leaderId: number,
     private readonly followerId: number,
     private readonly config: FetcherConfig,
-    private readonly ports: { clock: Clock; channel: ReplicaChannel; onFatal: (error: unknown) => void },
+    private readonly ports: { clock: Clock; channel: ReplicaChannel; onFatal: (error: unknown) => void; throttle?: ReplicationThrottle },
   ) {}
 
   get size(): number {
@@ -133,6 +134,10 @@ export class ReplicaFetcher {
     return soonest === Infinity ? 0 : soonest;
   }
 
+  private isBeingAdded(partition: Partition): boolean {
+    return partition.state.addingReplicas?.includes(this.followerId) === true;
+  }
+
   private resetSession(): void {
     this.sessionId = 0;
     this.sessionEpoch = 0;
@@ -149,8 +154,20 @@ export class ReplicaFetcher {
     const positions: FetchPosition[] = [];
     const current = new Map<string, FetchPosition>();
     const nowMs = this.ports.clock.monotonicMs();
+    const throttle = this.ports.throttle;
+    const allowance = throttle?.active === true ? throttle.allowance() : null;
+    const throttled = new Set<string>();
     for (const [key, followed] of this.followed) {
       if (followed.delayedUntilMs > nowMs) continue;
+      if (allowance !== null && this.isBeingAdded(followed.partition)) {
+        // A partition this broker is being added to copies within the reassignment throttle.
+        if (allowance.bytes <= 0) {
+          followed.delayedUntilMs = nowMs + allowance.waitMs;
+          followed.delayedAtEpoch = followed.partition.state.partitionEpoch;
+          continue;
+        }
+        throttled.add(key);
+      }
       const position = this.position(followed.partition);
       current.set(key, position);
       const last = this.sent.get(key);
@@ -181,6 +198,7 @@ export class ReplicaFetcher {
     for (const key of removed) this.sent.delete(partitionKey(key));
     for (const position of positions) this.sent.set(partitionKey(position), position);
     for (const answer of response.partitions) {
+      if (answer.kind === 'records' && throttled.has(partitionKey(answer))) throttle?.spend(answer.bytes.length);
       try {
         await this.apply(answer, current.get(partitionKey(answer)));
       } catch (error) {

@@ -23,6 +23,7 @@ import { defaultFetchSessionsConfig, FetchSessions, type FetchSessionsConfig } f
 import { readHighWatermarks, writeHighWatermarks } from './high-watermark-checkpoint.js';
 import { Partition, type Acks, type ReplicaConfig } from './partition.js';
 import { defaultFetcherConfig, ReplicaFetcher, type FetcherConfig } from './replica-fetcher.js';
+import { ReplicationThrottle } from './replication-throttle.js';
 
 export interface ReplicaManagerConfig extends ReplicaConfig {
   /** How often hosted logs apply retention (Kafka: log.retention.check.interval.ms). */
@@ -122,6 +123,10 @@ export interface PartitionOffsets {
   readonly logStartOffset: number;
   readonly logEndOffset: number;
   readonly highWatermark: number;
+  /** While the partition is being reassigned: how far each follower has copied (-1: not fetched yet under this leader). */
+  readonly followers?: ReadonlyArray<{ readonly id: number; readonly logEndOffset: number; readonly bytes: number }>;
+  /** While the partition is being reassigned: the leader's log bytes, what a new replica must copy. */
+  readonly logBytes?: number;
 }
 
 /** The segment file format's floor; Kafka's segment.bytes floor is lower (14). */
@@ -226,6 +231,8 @@ export class ReplicaManager {
   private readonly unreportedOffline = new Set<string>();
   private readonly unreportedOnline = new Set<string>();
   private statusReportInFlight = false;
+  /** Shared by every fetcher: the reassignment throttle is per broker. */
+  private readonly throttle: ReplicationThrottle;
   readonly sessions: FetchSessions;
   readonly stats: ReplicaStats = { produceRequests: 0, producedBytes: 0, producedRecords: 0, fetchRequests: 0, fetchedBytes: 0, isrShrinks: 0, isrExpands: 0, logFailures: 0 };
   private readonly log: Log;
@@ -236,6 +243,7 @@ export class ReplicaManager {
       return replica?.isLeader === true ? replica : undefined;
     });
     this.log = ports.log ?? silentLog;
+    this.throttle = new ReplicationThrottle(ports.clock, () => ports.image.replicationThrottleBytesPerSec);
   }
 
   /** Starts following the image; resolves once the partitions it names now are open. */
@@ -391,7 +399,18 @@ export class ReplicaManager {
     const offsets: PartitionOffsets[] = [];
     for (const { partition } of this.hosted.values()) {
       if (partition.state.topicId !== topicId || !partition.isLeader) continue;
-      offsets.push({ partition: partition.state.partition, logStartOffset: partition.log.logStartOffset, logEndOffset: partition.log.logEndOffset, highWatermark: partition.highWatermark });
+      const { log, state } = partition;
+      const reassigning = state.addingReplicas !== undefined || state.removingReplicas !== undefined;
+      offsets.push({
+        partition: state.partition,
+        logStartOffset: log.logStartOffset,
+        logEndOffset: log.logEndOffset,
+        highWatermark: partition.highWatermark,
+        ...(reassigning ? {
+          logBytes: log.sizeBytes,
+          followers: partition.followerLogEndOffsets().map(({ id, logEndOffset }) => ({ id, logEndOffset, bytes: logEndOffset < 0 ? 0 : log.bytesBelow(logEndOffset) })),
+        } : {}),
+      });
     }
     return offsets.sort((a, b) => a.partition - b.partition);
   }
@@ -723,7 +742,7 @@ export class ReplicaManager {
     for (const [leaderId, partitions] of wanted) {
       let fetcher = this.fetchers.get(leaderId);
       if (fetcher === undefined) {
-        fetcher = new ReplicaFetcher(leaderId, this.ports.brokerId, this.config.fetcher, { clock: this.ports.clock, channel: this.ports.channel, onFatal: this.ports.onFatal });
+        fetcher = new ReplicaFetcher(leaderId, this.ports.brokerId, this.config.fetcher, { clock: this.ports.clock, channel: this.ports.channel, onFatal: this.ports.onFatal, throttle: this.throttle });
         this.fetchers.set(leaderId, fetcher);
         fetcher.start();
       }
