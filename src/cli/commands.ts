@@ -21,6 +21,7 @@ import { runConsume } from './consume.js';
 import { runGroups } from './groups.js';
 import { errorText, isUsageError, ReportedFailure, UsageError, type CommandIO } from './io.js';
 import { runProduce } from './produce.js';
+import { runBrokers, runClusterRebalance, runPartitions } from './reassign.js';
 import { NODE_SECURITY_USAGE, nodeSecurityFlags, nodeSecurityFrom } from './security-flags.js';
 import { runTopics } from './topics.js';
 
@@ -67,6 +68,13 @@ stdout, and --help):
   cluster [describe]                 cluster id, controller, brokers alive or fenced
   cluster health                     exit 0 when every partition has a leader and a full ISR,
                                      else 1 with the leaderless and under-replicated listed
+  cluster rebalance [--dry-run] [--throttle B/S] [--wait]
+                                     even out replicas and preferred leaders across brokers;
+                                     prints the plan as a table
+  brokers decommission ID [--dry-run] [--throttle B/S] [--wait]
+                                     move every replica off a broker before it is stopped
+  partitions reassign --topic T --partition P (--replicas 2,3,4 | --cancel) [--throttle B/S] [--wait]
+  partitions reassignments           moves in progress: bytes copied and lag per new replica
   topics create NAME [--partitions N] [--replication-factor N] [--config KEY=VALUE ...]
   topics delete NAME | topics describe NAME | topics list
   produce TOPIC [--key-separator SEP] [--acks 0|1|all]
@@ -362,6 +370,7 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
       // `cluster run` is the local cluster make cluster starts; anything else describes one.
       if (rest[0] === 'run') await runClusterCommand(rest.slice(1), io);
       else if (rest[0] === 'health') await runClusterHealth(rest.slice(1), io);
+      else if (rest[0] === 'rebalance') await runClusterRebalance(rest.slice(1), io);
       else if (rest[0] === 'help') io.stdout(`${CLUSTER_DESCRIBE_USAGE}\n`);
       else await runClusterDescribe(rest[0] === 'describe' ? rest.slice(1) : rest, io);
       return;
@@ -370,6 +379,12 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
       return;
     case 'groups':
       await runGroups(rest, io);
+      return;
+    case 'partitions':
+      await runPartitions(rest, io);
+      return;
+    case 'brokers':
+      await runBrokers(rest, io);
       return;
     case 'produce':
       await runProduce(rest, io);

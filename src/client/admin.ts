@@ -36,6 +36,41 @@ export interface TopicDescription {
   readonly partitions: readonly PartitionDescription[];
 }
 
+/** One replica of a partition being reassigned: its role and how far it has copied (null: unknown now). */
+export interface ReplicaProgressView {
+  readonly broker: number;
+  readonly role: 'leader' | 'adding' | 'removing' | 'staying';
+  readonly inSync: boolean;
+  readonly logEndOffset: number | null;
+  readonly lag: number | null;
+  readonly bytesCopied: number | null;
+}
+
+export interface ReassignmentView {
+  readonly topic: string;
+  readonly partition: number;
+  readonly replicas: readonly number[];
+  readonly target: readonly number[];
+  readonly adding: readonly number[];
+  readonly removing: readonly number[];
+  readonly isr: readonly number[];
+  readonly leader: number | null;
+  readonly leaderLogEndOffset: number | null;
+  readonly leaderLogBytes: number | null;
+  readonly progress: readonly ReplicaProgressView[];
+}
+
+export interface ReassignmentListing {
+  readonly partitions: readonly ReassignmentView[];
+}
+
+export interface PlannedMoveView {
+  readonly topic: string;
+  readonly partition: number;
+  readonly from: readonly number[];
+  readonly to: readonly number[];
+}
+
 export interface ClusterDescription {
   readonly clusterId: string | null;
   /** The active controller's broker id (0 while there is none). */
@@ -150,6 +185,26 @@ export class Admin {
   /** Moves leadership back to preferred replicas where they are in the ISR; resolves with how many moved. */
   async electPreferredLeaders(): Promise<{ elected: number }> {
     return this.change<{ elected: number }>('POST', '/v1/elections/preferred', {});
+  }
+
+  /** Starts, replaces (a new replica list) or cancels (null) partition reassignments; all or none. */
+  async alterReassignments(partitions: ReadonlyArray<{ topic: string; partition: number; replicas: readonly number[] | null }>, options: { throttleBytesPerSec?: number } = {}): Promise<ReassignmentListing> {
+    return this.change<ReassignmentListing>('POST', '/v1/reassignments', { partitions, ...options });
+  }
+
+  /** The partitions being reassigned, with how far each replica has copied, and the throttle. */
+  async listReassignments(): Promise<ReassignmentListing & { throttleBytesPerSec: number }> {
+    return this.read('/v1/reassignments');
+  }
+
+  /** The plan that evens replicas and preferred leaders across brokers; started unless dryRun. */
+  async rebalance(options: { dryRun: boolean; throttleBytesPerSec?: number }): Promise<{ dryRun: boolean; moves: PlannedMoveView[] }> {
+    return this.change('POST', '/v1/cluster/rebalance', options);
+  }
+
+  /** Moves every replica off a broker and stops placing new ones there; a dry run only plans. */
+  async decommissionBroker(brokerId: number, options: { dryRun: boolean; throttleBytesPerSec?: number }): Promise<{ broker: number; dryRun: boolean; moves: PlannedMoveView[]; replicasLeft: number }> {
+    return this.change('POST', `/v1/brokers/${brokerId}/decommission`, options);
   }
 
   async close(): Promise<void> {
