@@ -43,9 +43,9 @@ void t.test('add a broker, rebalance, decommission another, under a steady produ
   const acknowledged: Array<{ seq: number; answer: RecordMetadata }> = [];
   const failures: string[] = [];
   let seq = 0;
-  let producing = true;
+  const producing = { on: true };
   const sending = (async () => {
-    while (producing) {
+    while (producing.on) {
       await Promise.all(Array.from({ length: 20 }, () => {
         const mine = seq++;
         return producer.send({ topic: TOPIC, key: `k${mine % 24}`, value: `${mine}:`.padEnd(VALUE_BYTES, 'v') }).then(
@@ -100,7 +100,7 @@ void t.test('add a broker, rebalance, decommission another, under a steady produ
   t.same(after.replicas.slice(1), [6, 6, 6], 'the others hold all 18');
   await t.rejects(admin.alterReassignments([{ topic: TOPIC, partition: 0, replicas: [1, 2, 3] }]), { code: 'INVALID_REPLICA_ASSIGNMENT' }, 'a decommissioned broker takes no replica');
 
-  producing = false;
+  producing.on = false;
   await sending;
   t.same(failures, [], `every one of ${acknowledged.length} sends succeeded through the moves`);
   const stored = await readAll(bootstrap, admin, TOPIC);
