@@ -5,6 +5,7 @@ import { benchIdle, benchProduce } from '../bench/cluster.js';
 import { benchStorage } from '../bench/storage.js';
 import { PERF_USAGE, runBenchPerfConsume, runBenchPerfE2e, runBenchPerfProduce } from '../bench/perf-cli.js';
 import { benchFailover } from '../bench/failover.js';
+import { benchReassign, formatReassignResult } from '../bench/reassign.js';
 import { runBenchAll } from '../bench/suite.js';
 import { CHAOS_USAGE, runChaosCommand } from '../chaos/cli.js';
 import { defaultBrokerTiming, startBroker } from '../broker/node-broker.js';
@@ -32,6 +33,9 @@ ${PERF_USAGE}
       (without --bootstrap each starts --nodes N local nodes, default 3, and removes them after)
   bench idle [--partitions N] [--seconds N] [--json]
       CPU per node with an idle RF 3 topic of N partitions (fetch sessions at rest)
+  bench reassign [--bytes N] [--throttle BYTES_PER_SEC] [--records-per-sec N] [--json]
+      copy rate of a reassignment (MB/s) with and without the throttle, and the p99 of a
+      steady acks=all producer to the moving partition before and during each copy
   bench failover [--records-per-sec N] [--partitions N] [--warmup-seconds N] [--after-kill-seconds N] [--json]
       kill -9 the leader of partition 0 under an idempotent acks=all stream on 3 nodes:
       the produce unavailability window and whether an acknowledged record was lost
@@ -216,6 +220,23 @@ async function runBenchFailover(args: string[], io: CommandIO): Promise<void> {
   printResult(result, values.json, io);
 }
 
+async function runBenchReassign(args: string[], io: CommandIO): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: { bytes: { type: 'string' }, throttle: { type: 'string' }, 'records-per-sec': { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  const result = await benchReassign({
+    bytes: positiveInteger('bytes', values.bytes, 256 * 1024 * 1024),
+    throttleBytesPerSec: positiveInteger('throttle', values.throttle, 20 * 1024 * 1024, 1024),
+    recordsPerSec: positiveInteger('records-per-sec', values['records-per-sec'], 1000),
+    progress: (line) => { io.stderr(`${line}\n`); },
+  });
+  if (values.json) io.stdout(`${JSON.stringify(result)}\n`);
+  else io.stdout(formatReassignResult(result));
+}
+
 const nodeFlags = {
   id: { type: 'string' },
   listen: { type: 'string' },
@@ -353,8 +374,9 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
       else if (what === 'e2e') await runBenchPerfE2e(args, io);
       else if (what === 'idle') await runBenchIdle(args, io);
       else if (what === 'failover') await runBenchFailover(args, io);
+      else if (what === 'reassign') await runBenchReassign(args, io);
       else if (what === 'all') await runBenchAll(args, io);
-      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, consume, e2e, raw-produce, idle, failover, all)`);
+      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, consume, e2e, raw-produce, idle, failover, reassign, all)`);
       return;
     }
     case 'chaos':
@@ -410,7 +432,7 @@ const COMMAND_WORDS: Readonly<Record<string, readonly string[]>> = {
   cluster: ['describe', 'health', 'run'],
   produce: [],
   consume: [],
-  bench: ['storage', 'produce', 'consume', 'e2e', 'raw-produce', 'idle', 'failover', 'all'],
+  bench: ['storage', 'produce', 'consume', 'e2e', 'raw-produce', 'idle', 'failover', 'reassign', 'all'],
   chaos: [],
   start: [],
   quorum: [],
