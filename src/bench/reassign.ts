@@ -72,12 +72,13 @@ export async function benchReassign(options: ReassignBenchOptions): Promise<Reas
       await sleep(BASELINE_MS);
       const baselineProducerLatencyMs = steady.phase();
       options.progress(`moving to [${[...start, spare].join(',')}] without a throttle`);
-      const unthrottledCopy = await move(admin, [...start, spare], -1, options);
+      const sparePort = cluster.nodes.find((node) => node.id === spare)?.port ?? 0;
+      const unthrottledCopy = await move(admin, [...start, spare], -1, options, sparePort);
       const unthrottled = { ...unthrottledCopy, producerLatencyMs: steady.phase() };
-      await move(admin, start, -1, options); // back to two replicas: the spare deletes its copy
+      await move(admin, start, -1, options, null); // back to two replicas: the spare deletes its copy
       options.progress(`moving to [${[...start, spare].join(',')}] at ${options.throttleBytesPerSec} bytes/s`);
       steady.phase();
-      const throttledCopy = await move(admin, [...start, spare], options.throttleBytesPerSec, options);
+      const throttledCopy = await move(admin, [...start, spare], options.throttleBytesPerSec, options, sparePort);
       const throttled = { ...throttledCopy, producerLatencyMs: steady.phase(), throttleBytesPerSec: options.throttleBytesPerSec };
       return { partitionBytes: unthrottled.bytes, unthrottled, throttled, baselineProducerLatencyMs, producerErrors: steady.errors(), machine: machine() };
     } finally {
@@ -115,17 +116,17 @@ async function fill(bootstrap: string[], options: ReassignBenchOptions): Promise
   options.progress(`filled ${records} records of ${FILL_RECORD_BYTES} bytes in ${Math.round(performance.now() - startMs)} ms`);
 }
 
-/** Reassigns partition 0 to `replicas` and waits for it to complete; the copy's size and rate. */
-async function move(admin: Admin, replicas: readonly number[], throttleBytesPerSec: number, options: ReassignBenchOptions): Promise<{ bytes: number; seconds: number; mbPerSec: number }> {
+/**
+ * Reassigns partition 0 to `replicas` and waits for it to complete; the copy's size (the new
+ * replica's log bytes when done, from its /metrics) and rate. `newReplicaPort` is null for a shrink.
+ */
+async function move(admin: Admin, replicas: readonly number[], throttleBytesPerSec: number, options: ReassignBenchOptions, newReplicaPort: number | null): Promise<{ bytes: number; seconds: number; mbPerSec: number }> {
   const startMs = performance.now();
-  const answer = await admin.alterReassignments([{ topic: TOPIC, partition: 0, replicas }], { throttleBytesPerSec });
-  // What the new replica copies: the leader's log as the move goes (the steady producer adds to it).
-  let bytes = answer.partitions[0]?.leaderLogBytes ?? 0;
+  await admin.alterReassignments([{ topic: TOPIC, partition: 0, replicas }], { throttleBytesPerSec });
   let lastMs = startMs;
   await waitFor(admin, 'the move to complete', async () => {
     const listing = await admin.listReassignments();
     const moving = listing.partitions.find((p) => p.topic === TOPIC);
-    bytes = Math.max(bytes, moving?.leaderLogBytes ?? 0);
     if (performance.now() - lastMs >= 1000 && moving !== undefined) {
       lastMs = performance.now();
       const copied = moving.progress.filter((r) => r.role === 'adding').map((r) => r.bytesCopied ?? 0).join(',');
@@ -134,7 +135,17 @@ async function move(admin: Admin, replicas: readonly number[], throttleBytesPerS
     return moving === undefined ? true : undefined;
   });
   const seconds = (performance.now() - startMs) / 1000;
+  const bytes = newReplicaPort === null ? 0 : await logBytesOn(newReplicaPort);
   return { bytes, seconds: round(seconds, 2), mbPerSec: round(bytes / 1e6 / seconds, 1) };
+}
+
+/** The benchmark partition's log bytes on the node at `port` (driftwood_partition_log_bytes). */
+async function logBytesOn(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('driftwood_partition_log_bytes{') && l.includes(`topic="${TOPIC}"`) && l.includes('partition="0"'));
+  const bytes = Number(line?.split(' ').at(-1));
+  assert.ok(Number.isSafeInteger(bytes) && bytes > 0, `node on port ${port} reports the moved partition's bytes`);
+  return bytes;
 }
 
 /** A producer sending small records at a steady rate; phase() returns the latencies since the last phase() and starts a new one. */

@@ -18,6 +18,9 @@ export interface FetcherConfig {
   readonly backoffMs: number;
 }
 
+/** The least a throttled request asks per partition, so tiny allowances still make progress. */
+const THROTTLED_BYTES_MIN = 16 * 1024;
+
 export const defaultFetcherConfig: FetcherConfig = { maxWaitMs: 500, bytesMax: 16 * 1024 * 1024, partitionBytesMax: 4 * 1024 * 1024, backoffMs: 100 };
 
 interface Followed {
@@ -183,7 +186,10 @@ export class ReplicaFetcher {
       removed,
       maxWaitMs: this.config.maxWaitMs,
       bytesMax: this.config.bytesMax,
-      partitionBytesMax: this.config.partitionBytesMax,
+      // A request carrying throttled partitions asks each for no more than the tokens left (a
+      // batch is never split, so one may still overdraw by a batch); the partitions riding
+      // along are capped too, for that round only.
+      partitionBytesMax: throttled.size === 0 || allowance === null ? this.config.partitionBytesMax : Math.min(this.config.partitionBytesMax, Math.max(THROTTLED_BYTES_MIN, allowance.bytes)),
     };
     const response = await this.ports.channel.fetch(this.leaderId, request);
     this.rounds += 1;
