@@ -47,7 +47,7 @@ export interface RaftConfig {
   id: NodeId;
   /** The static voter set from the shared peers list. */
   voters: NodeId[];
-  /** Non-voting members that replicate the log (may be empty). */
+  /** Non-voting members that replicate the log (may be empty); changeable by setObservers(). */
   observers: NodeId[];
   /** e.g. 10; the randomized timeout is in [electionTicks, electionTicks + electionJitterTicks). */
   electionTicks: number;
@@ -124,7 +124,7 @@ export class Raft {
   readonly id: NodeId;
   private readonly config: RaftConfig;
   private readonly voters: readonly NodeId[];
-  private readonly observers: readonly NodeId[];
+  private observers: readonly NodeId[];
   private readonly isVoter: boolean;
   private readonly rng: RaftRng;
   private readonly bugs: ReadonlySet<RaftBug>;
@@ -320,6 +320,37 @@ export class Raft {
     assert(term !== undefined);
     this.log.compact(snapshotIndex);
     this.snapshot = { meta: { index: snapshotIndex, term, voters: [...this.voters], observers: [...this.observers] }, data };
+  }
+
+  /**
+   * Replaces the non-voting members. An observer never counts towards a quorum (elections,
+   * commits, check-quorum and read confirmation count voters only), so adding or removing one
+   * changes no majority and needs no configuration change through the log: the Raft thesis
+   * (§4.2.1) adds new servers as non-voting members for exactly this reason, to catch up
+   * without affecting availability. Each node's driver sets the list from its own view of the
+   * cluster (the brokers registered in the metadata), which may lag; a lagging list only
+   * delays replication to a newcomer. A leader starts probing an added observer at once and
+   * forgets a removed one; a node that is itself an observer stays in its own list.
+   */
+  setObservers(observers: readonly NodeId[]): void {
+    const next = [...new Set(observers)];
+    assert.equal(next.length, observers.length, 'observers named twice');
+    for (const id of next) {
+      assert(Number.isSafeInteger(id) && id > 0, `observer id must be a positive integer, got ${id}`);
+      assert(!this.voters.includes(id), `node ${id} is a voter, not an observer`);
+    }
+    assert(this.isVoter || next.includes(this.id), `observer ${this.id} cannot remove itself`);
+    const previous = this.observers;
+    this.observers = next;
+    if (this.roleValue !== 'leader') return;
+    const replication = this.leading();
+    for (const id of previous) if (!next.includes(id)) replication.removeFollower(id);
+    for (const id of next) if (!previous.includes(id)) replication.addFollower({ id, isVoter: false });
+  }
+
+  /** The current voters and observers (what a snapshot taken now records). */
+  members(): { voters: NodeId[]; observers: NodeId[] } {
+    return { voters: [...this.voters], observers: [...this.observers] };
   }
 
   // --- Ready / advance ---

@@ -41,6 +41,22 @@ export class Replication {
     for (const follower of followers) this.progress.set(follower.id, new Progress(next, limits.maxInflightAppends, follower.isVoter));
   }
 
+  /** A follower that joined during this term (an observer added at runtime): probe it from our log's end. */
+  addFollower(follower: Follower): void {
+    assert(!this.progress.has(follower.id), `follower ${follower.id} is known already`);
+    const pr = new Progress(this.log.lastIndex() + 1, this.limits.maxInflightAppends, follower.isVoter);
+    this.progress.set(follower.id, pr);
+    this.sendAppend(follower.id, pr, true);
+  }
+
+  /** A follower that left (an observer removed): nothing more is sent to it, its answers are ignored. */
+  removeFollower(id: NodeId): void {
+    const pr = this.progress.get(id);
+    assert(pr !== undefined, `no progress for ${id}`);
+    assert(!pr.isVoter, `voter ${id} cannot be removed`);
+    this.progress.delete(id);
+  }
+
   get(id: NodeId): Progress | undefined {
     return this.progress.get(id);
   }

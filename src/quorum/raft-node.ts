@@ -23,6 +23,7 @@ export interface StateMachine {
 export interface RaftNodeConfig {
   readonly id: NodeId;
   readonly voters: readonly NodeId[];
+  /** The observers at start; setObservers() changes them while the node runs. */
   readonly observers: readonly NodeId[];
   /** One tick of the core; heartbeats go every tick, elections after 10-20 (KRaft-like defaults). */
   readonly tickMs: number;
@@ -255,6 +256,21 @@ export class RaftNode {
     return promise;
   }
 
+  /**
+   * Replaces the observers (non-voting members) the core replicates to; see Raft.setObservers
+   * for why this needs no log entry. The broker sets them from the registered brokers.
+   */
+  setObservers(observers: readonly NodeId[]): void {
+    if (this.stopped) return;
+    this.guard(() => { this.raft.setObservers(observers); });
+    this.process();
+  }
+
+  /** The current voters and observers. */
+  members(): { voters: NodeId[]; observers: NodeId[] } {
+    return this.raft.members();
+  }
+
   /** Hands leadership to `to` (controlled shutdown). False when this node does not lead. */
   transferLeadership(to: NodeId): boolean {
     this.checkRunning();
@@ -412,7 +428,8 @@ export class RaftNode {
 
   private currentSnapshot(index: number, data: Uint8Array): Snapshot {
     assert.equal(index, this.lastApplied.index, 'a snapshot is taken of exactly what was applied');
-    const meta = { index, term: this.lastApplied.term, voters: [...this.config.voters], observers: [...this.config.observers] };
+    // The observers of now, not of the start: they change as brokers join (setObservers).
+    const meta = { index, term: this.lastApplied.term, ...this.raft.members() };
     return { meta, data };
   }
 

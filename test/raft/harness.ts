@@ -212,7 +212,7 @@ export class TestNode {
     assert(entry !== undefined, `driver: applied entry ${index} not in the store`);
     const data = encodeState(this.applied);
     this.raft.compact(index, data);
-    this.store.snapshot = { index, term: entry.term, voters: [...this.config.voters], observers: [...this.config.observers] };
+    this.store.snapshot = { index, term: entry.term, ...this.raft.members() };
     this.store.snapshotData = data;
     this.store.entries = this.store.entries.slice(index - base);
     return true;
