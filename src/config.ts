@@ -72,9 +72,13 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
   if (merged.peers === undefined) throw new DriftwoodError('INVALID_CONFIG', 'the peers list is missing (--peers 1@HOST:PORT,2@HOST:PORT,...)');
   const peers = parsePeers(stringSetting('peers', merged.peers));
   const self = peers.find((peer) => peer.id === id);
-  if (self === undefined) throw new DriftwoodError('INVALID_CONFIG', `node id ${id} is not in the peers list`);
+  // A node whose id is not in the peers list joins the running cluster those peers form, as a
+  // broker that observes the metadata quorum without voting; nobody knows its address until it
+  // registers it, so it must say where it listens.
+  if (self === undefined && merged.listen === undefined) throw new DriftwoodError('INVALID_CONFIG', `node id ${id} is not in the peers list; to join the cluster as a new broker, give --listen HOST:PORT`);
   // Without --listen a node listens where its peers will look for it.
-  const listen = merged.listen === undefined ? { host: self.host, port: self.port } : parseListen(stringSetting('listen', merged.listen));
+  const listen = self !== undefined && merged.listen === undefined ? { host: self.host, port: self.port } : parseListen(stringSetting('listen', merged.listen));
+  if (self === undefined && listen.port === 0) throw new DriftwoodError('INVALID_CONFIG', `a joining node needs a fixed --listen port (its address is registered), got ${listen.host}:0`);
   if (merged.data === undefined) throw new DriftwoodError('INVALID_CONFIG', 'the data directory is missing (--data DIR)');
   const dataDir = stringSetting('data', merged.data);
   if (dataDir.trim() === '') throw new DriftwoodError('INVALID_CONFIG', 'the data directory is empty');

@@ -48,6 +48,7 @@ export const errorCodes = {
   INVALID_UPDATE_VERSION: { status: 409, message: 'The partition epoch is stale' },
   INELIGIBLE_REPLICA: { status: 409, message: 'A replica added to the ISR is fenced or unknown' },
   BROKER_ID_NOT_REGISTERED: { status: 404, message: 'No such broker is registered' },
+  INCONSISTENT_VOTER_SET: { status: 409, message: 'The node id is a voter of the metadata quorum; a joining broker needs an id of its own' },
   // Idempotent producers
   UNKNOWN_PRODUCER_ID: { status: 409, message: 'The partition has no state for this producer id (expired, or never seen)' },
   OUT_OF_ORDER_SEQUENCE_NUMBER: { status: 409, message: 'The batch sequence number does not follow the last one written for this producer' },

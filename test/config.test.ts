@@ -18,12 +18,20 @@ void t.test('flags win over the environment, which wins over the file', (t) => {
   t.end();
 });
 
+void t.test('a node whose id is not in the peers list joins with its own --listen address', (t) => {
+  const config = resolveConfig({ id: 4, peers, data: 'd', listen: '127.0.0.1:9094' });
+  t.same(config, { id: 4, host: '127.0.0.1', port: 9094, peers: config.peers, dataDir: 'd' });
+  t.same(config.peers.map((peer) => peer.id), [1, 2, 3], 'the peers stay the voters it joins');
+  t.end();
+});
+
 void t.test('bad settings are INVALID_CONFIG naming what is wrong', (t) => {
   const cases: Array<[Record<string, unknown>, RegExp]> = [
     [{ peers, data: 'd' }, /id must be an integer/],
     [{ id: 'x', peers, data: 'd' }, /id must be an integer/],
     [{ id: 1, data: 'd' }, /peers list is missing/],
-    [{ id: 4, peers, data: 'd' }, /node id 4 is not in the peers list/],
+    [{ id: 4, peers, data: 'd' }, /node id 4 is not in the peers list; to join the cluster as a new broker, give --listen/],
+    [{ id: 4, peers, data: 'd', listen: '127.0.0.1:0' }, /a joining node needs a fixed --listen port/],
     [{ id: 1, peers }, /data directory is missing/],
     [{ id: 1, peers, data: ' ' }, /data directory is empty/],
     [{ id: 1, peers, data: 'd', listen: 'x' }, /--listen is HOST:PORT/],

@@ -15,6 +15,8 @@ export interface BrokerAgentConfig {
   /** Unique per process start: tells the controller a restarted broker from a duplicate one. */
   readonly incarnationId: string;
   readonly heartbeatMs: number;
+  /** This node joined as a non-voting member of the metadata quorum (said at registration). */
+  readonly observer?: boolean;
 }
 
 export interface BrokerAgentPorts {
@@ -22,6 +24,8 @@ export interface BrokerAgentPorts {
   /** How far this node has applied the metadata log (the controller unfences only caught-up brokers). */
   readonly appliedIndex: () => number;
   readonly toController: <K extends ControllerRequestKind>(request: ControllerRequest<K>) => Promise<ControllerAnswers[K]>;
+  /** The controller refused this broker for good (its id is a voter's): retrying cannot help, the node must stop. */
+  readonly onRefused?: (error: unknown) => void;
 }
 
 export class BrokerAgent {
@@ -124,6 +128,11 @@ export class BrokerAgent {
       if (this.epochValue === 0) await this.register(generation);
       else await this.heartbeat(generation);
     } catch (error) {
+      if (isDriftwoodError(error, 'INCONSISTENT_VOTER_SET')) {
+        this.stop();
+        this.ports.onRefused?.(error);
+        return;
+      }
       const unknown = isDriftwoodError(error, 'STALE_BROKER_EPOCH') || isDriftwoodError(error, 'BROKER_ID_NOT_REGISTERED');
       if (unknown && generation === this.generation) this.epochValue = 0;
     }
@@ -145,7 +154,7 @@ export class BrokerAgent {
   private async register(generation: number): Promise<void> {
     const { brokerEpoch } = await this.ports.toController({
       kind: 'register',
-      body: { brokerId: this.config.brokerId, address: this.config.address, incarnationId: this.config.incarnationId },
+      body: { brokerId: this.config.brokerId, address: this.config.address, incarnationId: this.config.incarnationId, ...(this.config.observer === true ? { observer: true } : {}) },
     });
     if (generation !== this.generation) return;
     this.epochValue = brokerEpoch;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import type { Clock } from '../../storage/clock.js';
 import type { Disk } from '../../storage/disk.js';
-import { DriftwoodError } from '../../storage/errors.js';
+import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import type { KV } from '../../storage/kv.js';
 import { silentLog, type DurationSink, type Log } from '../../storage/observe.js';
 import type { Rng } from '../../storage/rng.js';
@@ -76,6 +76,9 @@ export class BrokerNode {
   /** The block request in flight, which every caller of initProducerId waits on. */
   private producerIdRequest: Promise<void> | null = null;
 
+  /** Where a node that knows no quorum leader sends its next controller request: an index into the voters. */
+  private voterToAsk = 0;
+
   private constructor(
     readonly config: BrokerNodeConfig,
     readonly image: MetadataImage,
@@ -142,6 +145,7 @@ export class BrokerNode {
       },
       onFatal: events.onFatal,
     });
+    followRegisteredObservers(config.raft, image, raft);
     const incarnationId = randomHex(ports.rng, 16);
     let node: BrokerNode | null = null;
     const bugs = [...(config.bugs ?? [])];
@@ -172,8 +176,8 @@ export class BrokerNode {
       ...(ports.fsyncDurations === undefined ? {} : { fsyncDurations: ports.fsyncDurations }),
     });
     const created: BrokerNode = new BrokerNode(config, image, raft, controller, new BrokerAgent(
-      { brokerId: config.id, address: config.address, incarnationId, heartbeatMs: config.heartbeatMs },
-      { clock: ports.clock, appliedIndex: () => image.lastAppliedIndex, toController: (request) => created.toController(request) },
+      { brokerId: config.id, address: config.address, incarnationId, heartbeatMs: config.heartbeatMs, observer: !config.raft.voters.includes(config.id) },
+      { clock: ports.clock, appliedIndex: () => image.lastAppliedIndex, toController: (request) => created.toController(request), onRefused: events.onFatal },
     ), replicas, new GroupCoordinator(groupConfig(config), {
       brokerId: config.id,
       clock: ports.clock,
@@ -204,8 +208,10 @@ export class BrokerNode {
 
   /** Runs a request on the controller: here when this node leads the quorum, on the leader otherwise. */
   toController<K extends ControllerRequestKind>(request: ControllerRequest<K>): Promise<ControllerAnswers[K]> {
-    if (this.controller.isActive) return handleControllerRequest(this.controller, request);
+    if (this.controller.isActive) return this.runHere(request);
     const leader = this.raft.leader;
+    const voter = this.config.raft.voters.includes(this.config.id);
+    if (leader === 0 && !voter) return this.askVoters(request);
     if (leader === 0 || leader === this.config.id) return Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller is known yet; retry', { controllerId: leader }));
     return this.channel.send(leader, request);
   }
@@ -213,7 +219,40 @@ export class BrokerNode {
   /** A request another node sent here for the controller; NOT_CONTROLLER unless this node leads. */
   handleControllerRequest<K extends ControllerRequestKind>(request: ControllerRequest<K>): Promise<ControllerAnswers[K]> {
     if (!this.controller.isActive) return Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'this node is not the controller', { controllerId: this.raft.leader }));
+    return this.runHere(request);
+  }
+
+  /** Runs a request on this node's active controller, refusing an observer that claims a voter's id. */
+  private runHere<K extends ControllerRequestKind>(request: ControllerRequest<K>): Promise<ControllerAnswers[K]> {
+    if (request.kind === 'register' && request.body.observer === true && this.config.raft.voters.includes(request.body.brokerId)) {
+      return Promise.reject(new DriftwoodError('INCONSISTENT_VOTER_SET', `broker ${request.body.brokerId} asked to join as an observer, but ${request.body.brokerId} is a voter (voters: ${this.config.raft.voters.join(',')})`, { brokerId: request.body.brokerId }));
+    }
     return handleControllerRequest(this.controller, request);
+  }
+
+  /**
+   * A non-voting node that has not heard from a quorum leader: it has just joined (the leader
+   * replicates to it only once its registration is in the metadata), or the leader is gone.
+   * It asks the voters of its peers list in turn: a NOT_CONTROLLER answer naming the
+   * controller is followed once, and a voter that does not answer is skipped next time.
+   */
+  private async askVoters<K extends ControllerRequestKind>(request: ControllerRequest<K>): Promise<ControllerAnswers[K]> {
+    const voters = this.config.raft.voters;
+    assert(voters.length > 0);
+    const to = voters[this.voterToAsk % voters.length];
+    assert(to !== undefined && to !== this.config.id);
+    try {
+      return await this.channel.send(to, request);
+    } catch (error) {
+      const named = isDriftwoodError(error, 'NOT_CONTROLLER') ? error.hints.controllerId : undefined;
+      const index = typeof named === 'number' && named !== to ? voters.indexOf(named) : -1;
+      if (index < 0) {
+        this.voterToAsk = (this.voterToAsk + 1) % voters.length;
+        throw error;
+      }
+      this.voterToAsk = index;
+      return this.channel.send(voters[index] ?? to, request);
+    }
   }
 
   /**
@@ -263,6 +302,26 @@ export class BrokerNode {
     this.stop();
     await this.replicas.close();
   }
+}
+
+/**
+ * Keeps the quorum's observers equal to the configured ones plus every registered broker
+ * that is not a voter, so whichever node leads replicates the metadata log to brokers that
+ * joined (Raft.setObservers explains why that needs no log entry). Every node follows its own
+ * image: a new leader has the registrations it applied, and its image is at least as complete
+ * as any committed state before it proposes anything.
+ */
+function followRegisteredObservers(config: RaftNodeConfig, image: MetadataImage, raft: RaftNode): void {
+  const sync = (): void => {
+    const ids = new Set(config.observers);
+    for (const broker of image.brokers()) if (!config.voters.includes(broker.brokerId)) ids.add(broker.brokerId);
+    const next = [...ids].sort((a, b) => a - b);
+    const current = [...raft.members().observers].sort((a, b) => a - b);
+    if (next.length === current.length && next.every((id, i) => current[i] === id)) return;
+    raft.setObservers(next);
+  };
+  image.onChange(sync);
+  sync();
 }
 
 /** The group coordinator's settings, with the group defect when the simulator asks for it. */

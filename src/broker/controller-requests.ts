@@ -13,8 +13,15 @@ export interface BrokerEpochRequest {
   readonly brokerEpoch: number;
 }
 
+/**
+ * observer: the node joins as a non-voting member of the metadata quorum (its id is not in its
+ * peers list). The controller's node refuses it when the id is one of its voters: two nodes
+ * with one id would take each other's place.
+ */
+export type RegisterRequest = RegisterBrokerRequest & { readonly observer?: boolean };
+
 interface Requests {
-  register: RegisterBrokerRequest;
+  register: RegisterRequest;
   heartbeat: HeartbeatRequest;
   shutdown: BrokerEpochRequest;
   'alter-partitions': AlterPartitionsRequest;

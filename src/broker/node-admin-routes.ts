@@ -49,7 +49,7 @@ export function addAdminRoutes(app: HttpApp, current: () => Broker): void {
     return {
       clusterId: current().node.image.clusterId ?? null,
       controller: status.leader,
-      raft: { term: status.term, leader: status.leader, commitIndex: status.commit, appliedIndex: status.applied },
+      raft: { term: status.term, leader: status.leader, commitIndex: status.commit, appliedIndex: status.applied, ...current().node.raft.members() },
       brokers: current().node.image.brokers().map(describeBroker),
     };
   });

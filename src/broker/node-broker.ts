@@ -4,7 +4,7 @@
 // on one port for HTTP/1.1 and HTTP/2.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DriftwoodError } from '../../storage/errors.js';
+import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import type { KV } from '../../storage/kv.js';
 import { nodeClock } from '../../storage/node-clock.js';
 import { NodeDisk } from '../../storage/node-disk.js';
@@ -62,13 +62,18 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
   const security = config.security ?? {};
   const app = createHttpApp({ bodyLimitBytes: bodyLimits.adminBodyBytesMax, logger, security });
   const metrics = new NodeMetrics();
-  const others = new Map(config.peers.filter((peer) => peer.id !== config.id).map((peer) => [peer.id, peerUrl(peer, security.tls !== undefined)]));
+  // The one map of where other nodes are: the peers list, then brokers that registered since
+  // (followAddresses). The Raft transport and the peer clients (controller, replica fetch and
+  // offsets requests) read it at every request.
+  const addresses = new Map(config.peers.filter((peer) => peer.id !== config.id).map((peer) => [peer.id, peerUrl(peer, security.tls !== undefined)]));
   const caller = callerOf(security);
-  const transport = new HttpTransport({ peers: others, caller, requestTimeoutMs: defaultRaftTiming.requestTimeoutMs, queuedMessagesMax: 10_000 });
-  const peers = new PeerClients(others, caller);
+  const transport = new HttpTransport({ peers: addresses, caller, requestTimeoutMs: defaultRaftTiming.requestTimeoutMs, queuedMessagesMax: 10_000 });
+  const peers = new PeerClients(addresses, caller);
   const channel = new HttpControllerChannel(peers, timing.forwardTimeoutMs);
   const ids = config.peers.map((peer) => peer.id);
   const voters = config.voters === undefined ? ids : [...config.voters];
+  // A node not in the peers list joins the running cluster as an observer of the quorum.
+  const members = ids.includes(config.id) ? ids : [...ids, config.id];
   // Routes go in before listening; until the node is up they answer NOT_CONTROLLER (retry).
   let ready: Broker | null = null;
   const current = (): Broker => {
@@ -88,7 +93,7 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
       {
         id: config.id,
         address: `${config.host}:${config.port}`,
-        raft: { ...defaultRaftTiming, id: config.id, voters, observers: ids.filter((id) => !voters.includes(id)) },
+        raft: { ...defaultRaftTiming, id: config.id, voters, observers: members.filter((id) => !voters.includes(id)) },
         controller: defaultControllerConfig,
         replica: defaultReplicaManagerConfig,
         heartbeatMs: timing.heartbeatMs,
@@ -107,8 +112,10 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
       },
       {
         onFatal: (error) => {
-          logger.fatal({ err: error }, 'fatal: the node stops');
-          process.exit(70);
+          // A refused join is a configuration error (exit 2, as INVALID_CONFIG), not a crash.
+          const refused = isDriftwoodError(error, 'INCONSISTENT_VOTER_SET');
+          logger.fatal({ err: error }, refused ? `the cluster refused this node: ${(error as Error).message}` : 'fatal: the node stops');
+          process.exit(refused ? 2 : 70);
         },
       },
     );
@@ -127,8 +134,28 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
     },
   };
   ready = broker;
+  followAddresses(config, node.image, addresses, security.tls !== undefined);
   await tieDataDirToCluster(config, node.image, logger);
   return broker;
+}
+
+/**
+ * Keeps `addresses` up to date with the brokers registered in the metadata, so this node
+ * reaches a broker that joined (or registered again at a new address) without a restart.
+ * The peers list stays authoritative for its own ids: the voters must be reachable before any
+ * metadata is known, and a node's registered address is its --listen, which may be a wildcard.
+ */
+function followAddresses(config: NodeConfig, image: MetadataImage, addresses: Map<number, string>, tls: boolean): void {
+  const fromPeersList = new Set(config.peers.map((peer) => peer.id));
+  const sync = (): void => {
+    for (const broker of image.brokers()) {
+      if (broker.brokerId === config.id || fromPeersList.has(broker.brokerId)) continue;
+      const url = `${tls ? 'https' : 'http'}://${broker.address}`;
+      if (addresses.get(broker.brokerId) !== url) addresses.set(broker.brokerId, url);
+    }
+  };
+  image.onChange(sync);
+  sync();
 }
 
 /**
@@ -195,7 +222,7 @@ const registerSchema = {
   type: 'object',
   required: ['brokerId', 'address', 'incarnationId'],
   additionalProperties: false,
-  properties: { brokerId: id32, address: { type: 'string', minLength: 1, maxLength: 300 }, incarnationId: { type: 'string', minLength: 1, maxLength: 100 } },
+  properties: { brokerId: id32, address: { type: 'string', minLength: 1, maxLength: 300 }, incarnationId: { type: 'string', minLength: 1, maxLength: 100 }, observer: { type: 'boolean' } },
 } as const;
 
 /** A broker naming itself by id and epoch: controlled shutdown, producer id blocks. */

@@ -16,13 +16,33 @@ import { callerHeaders, clientOptions, type CallerSecurity } from './security.js
 const STREAMS_PER_PEER_MAX = 100;
 
 export class PeerClients {
-  private readonly clients: Map<number, Client>;
+  private readonly clients = new Map<number, { readonly url: string; readonly client: Client }>();
   private readonly headers: Record<string, string>;
+  private closed = false;
 
-  /** `peers`: id -> origin URL ('http://host:port', or https:// with TLS). */
-  constructor(peers: ReadonlyMap<number, string>, caller: CallerSecurity = {}) {
-    this.clients = new Map([...peers].map(([id, url]) => [id, new Client(url, clientOptions(caller, { pipelining: STREAMS_PER_PEER_MAX }))]));
+  /**
+   * `peers`: id -> origin URL ('http://host:port', or https:// with TLS), read at every
+   * request: the owner may change it (brokers joining or registering a new address), and a
+   * client is opened on first use and replaced when the URL changed.
+   */
+  constructor(private readonly peers: ReadonlyMap<number, string>, private readonly caller: CallerSecurity = {}) {
     this.headers = callerHeaders(caller);
+  }
+
+  private client(to: number): Client {
+    const url = this.peers.get(to);
+    const current = this.clients.get(to);
+    if (current !== undefined && current.url === url) return current.client;
+    if (current !== undefined) {
+      this.clients.delete(to);
+      // Requests still running on the old address finish or fail on their own.
+      void current.client.close().catch(() => undefined);
+    }
+    if (url === undefined) throw new DriftwoodError('INVALID_REQUEST', `node ${to} is not a peer (no known address)`);
+    if (this.closed) throw new DriftwoodError('REQUEST_TIMED_OUT', `node ${to} not reached: the clients are closed`, { nodeId: to });
+    const client = new Client(url, clientOptions(this.caller, { pipelining: STREAMS_PER_PEER_MAX }));
+    this.clients.set(to, { url, client });
+    return client;
   }
 
   /**
@@ -47,8 +67,7 @@ export class PeerClients {
 
   /** Sends the request and reads the whole answer; a failure answer becomes its DriftwoodError. */
   private async exchange(to: number, method: 'GET' | 'POST' | 'DELETE', path: string, body: unknown, timeoutMs: number): Promise<Buffer> {
-    const client = this.clients.get(to);
-    if (client === undefined) throw new DriftwoodError('INVALID_REQUEST', `node ${to} is not a peer`);
+    const client = this.client(to);
     let statusCode: number;
     let bytes: Buffer;
     try {
@@ -78,6 +97,7 @@ export class PeerClients {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.clients.values()].map((client) => client.destroy()));
+    this.closed = true;
+    await Promise.all([...this.clients.values()].map(({ client }) => client.destroy()));
   }
 }

@@ -12,7 +12,11 @@ import { callerHeaders, clientOptions, type CallerSecurity } from '../http/secur
 export const RAFT_MESSAGES_PATH = '/internal/raft/messages';
 
 export interface HttpTransportOptions {
-  /** Peer id -> base URL, e.g. 'http://127.0.0.1:9092' (https:// with TLS). */
+  /**
+   * Peer id -> base URL, e.g. 'http://127.0.0.1:9092' (https:// with TLS). Read at every
+   * send, so a map the owner changes (brokers joining, or registering a new address) is
+   * followed: a link is opened on first use and replaced when the URL changed.
+   */
   readonly peers: ReadonlyMap<NodeId, string>;
   /** The token every request carries and the TLS setting (default: none, cleartext). */
   readonly caller?: CallerSecurity;
@@ -31,7 +35,7 @@ class PeerLink {
 
   private readonly headers: Record<string, string>;
 
-  constructor(private readonly peer: NodeId, private readonly client: Client, private readonly options: HttpTransportOptions) {
+  constructor(private readonly peer: NodeId, readonly url: string, private readonly client: Client, private readonly options: HttpTransportOptions) {
     this.headers = { ...callerHeaders(options.caller ?? {}), 'content-type': 'application/json' };
   }
 
@@ -79,16 +83,28 @@ class PeerLink {
 
 export class HttpTransport implements RaftTransport {
   private readonly links = new Map<NodeId, PeerLink>();
+  private closed = false;
 
-  constructor(private readonly options: HttpTransportOptions) {
-    for (const [peer, url] of options.peers) {
-      const client = new Client(url, clientOptions(options.caller ?? {}, { connectTimeout: options.requestTimeoutMs, keepAliveTimeout: 60_000 }));
-      this.links.set(peer, new PeerLink(peer, client, options));
-    }
-  }
+  constructor(private readonly options: HttpTransportOptions) {}
 
   send(messages: readonly Message[]): void {
-    for (const message of messages) this.links.get(message.to)?.enqueue(message);
+    for (const message of messages) this.link(message.to)?.enqueue(message);
+  }
+
+  /** The link to the peer's current URL; undefined for a node of unknown address (its messages are lost, as Raft allows). */
+  private link(peer: NodeId): PeerLink | undefined {
+    const url = this.options.peers.get(peer);
+    const current = this.links.get(peer);
+    if (current !== undefined && current.url === url) return current;
+    if (current !== undefined) {
+      this.links.delete(peer);
+      void current.close().catch((error: unknown) => { this.options.onError?.(peer, error); });
+    }
+    if (url === undefined || this.closed) return undefined;
+    const client = new Client(url, clientOptions(this.options.caller ?? {}, { connectTimeout: this.options.requestTimeoutMs, keepAliveTimeout: 60_000 }));
+    const link = new PeerLink(peer, url, client, this.options);
+    this.links.set(peer, link);
+    return link;
   }
 
   droppedMessages(): number {
@@ -98,6 +114,7 @@ export class HttpTransport implements RaftTransport {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([...this.links.values()].map((link) => link.close()));
   }
 }
