@@ -218,16 +218,25 @@ export class BrokerNode {
 
   /** A request another node sent here for the controller; NOT_CONTROLLER unless this node leads. */
   handleControllerRequest<K extends ControllerRequestKind>(request: ControllerRequest<K>): Promise<ControllerAnswers[K]> {
+    // Every node knows the voters, so any of them refuses an impostor, controller or not:
+    // the joiner may not be able to reach the controller when its peers list is not all voters.
+    const refused = this.refuseVoterImpostor(request);
+    if (refused !== null) return Promise.reject(refused);
     if (!this.controller.isActive) return Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'this node is not the controller', { controllerId: this.raft.leader }));
     return this.runHere(request);
   }
 
   /** Runs a request on this node's active controller, refusing an observer that claims a voter's id. */
   private runHere<K extends ControllerRequestKind>(request: ControllerRequest<K>): Promise<ControllerAnswers[K]> {
-    if (request.kind === 'register' && request.body.observer === true && this.config.raft.voters.includes(request.body.brokerId)) {
-      return Promise.reject(new DriftwoodError('INCONSISTENT_VOTER_SET', `broker ${request.body.brokerId} asked to join as an observer, but ${request.body.brokerId} is a voter (voters: ${this.config.raft.voters.join(',')})`, { brokerId: request.body.brokerId }));
-    }
+    const refused = this.refuseVoterImpostor(request);
+    if (refused !== null) return Promise.reject(refused);
     return handleControllerRequest(this.controller, request);
+  }
+
+  /** A registration as an observer under a voter's id: two nodes with one id would take each other's place. */
+  private refuseVoterImpostor(request: ControllerRequest): DriftwoodError | null {
+    if (request.kind !== 'register' || request.body.observer !== true || !this.config.raft.voters.includes(request.body.brokerId)) return null;
+    return new DriftwoodError('INCONSISTENT_VOTER_SET', `broker ${request.body.brokerId} asked to join as an observer, but ${request.body.brokerId} is a voter (voters: ${this.config.raft.voters.join(',')})`, { brokerId: request.body.brokerId });
   }
 
   /**
