@@ -268,7 +268,7 @@ function isOneOf<T extends string>(allowed: readonly T[], value: string): value 
  * flags (flags win), checked with the preflight checks before anything is written; then the
  * node identity is recorded in the data directory.
  */
-async function loadNodeConfig(args: string[]): Promise<NodeConfig> {
+async function loadNodeConfig(args: string[], mayJoin: boolean): Promise<NodeConfig> {
   const { values } = parseArgs({ args, strict: true, allowPositionals: false, options: nodeFlags });
   const config = await usageAsync(async () => {
     const env = settingsFromEnv(process.env);
@@ -276,6 +276,8 @@ async function loadNodeConfig(args: string[]): Promise<NodeConfig> {
     const file = configPath === undefined ? {} : await settingsFromFile(configPath);
     const flags = Object.fromEntries(Object.entries({ id: values.id, listen: values.listen, peers: values.peers, data: values.data, voters: values.voters }).filter(([, value]) => value !== undefined));
     const resolved = resolveConfig(file, env, flags);
+    // Joining a running cluster goes through the broker registry, which the bare quorum lacks.
+    if (!mayJoin && !resolved.peers.some((peer) => peer.id === resolved.id)) throw new DriftwoodError('INVALID_CONFIG', `node id ${resolved.id} is not in the peers list`);
     const security = await nodeSecurityFrom(values);
     await checkDataDirWritable(resolved.dataDir);
     await checkIdentity(resolved.dataDir, resolved.id);
@@ -317,7 +319,7 @@ async function runClusterCommand(args: string[], io: CommandIO): Promise<void> {
 /** Runs one quorum node until SIGTERM or SIGINT. */
 async function runQuorum(args: string[]): Promise<void> {
   const { format, level } = logFlags(args);
-  const config = await loadNodeConfig(args);
+  const config = await loadNodeConfig(args, false);
   const logger = createNodeLogger({ nodeId: config.id, format, level });
   const server = await startQuorumServer({ ...config, logger });
   logger.info({ listen: `${config.host}:${config.port}` }, 'quorum node started');
@@ -330,7 +332,7 @@ async function runQuorum(args: string[]): Promise<void> {
 /** Runs one driftwood node (metadata quorum, controller, broker, admin API) until SIGTERM or SIGINT. */
 async function runStart(args: string[]): Promise<void> {
   const { format, level } = logFlags(args);
-  const config = await loadNodeConfig(args);
+  const config = await loadNodeConfig(args, true);
   const logger = createNodeLogger({ nodeId: config.id, format, level });
   const broker = await startBroker(config, defaultBrokerTiming, logger);
   const scheme = config.security?.tls === undefined ? 'http' : 'https';

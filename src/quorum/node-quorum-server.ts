@@ -109,8 +109,6 @@ export async function startQuorumServer(options: QuorumServerOptions): Promise<Q
 /** Voters from the option (all peers by default); every other peer observes. */
 function membership(options: QuorumServerOptions): { voters: number[]; observers: number[] } {
   const ids = options.peers.map((peer) => peer.id);
-  // Joining a running cluster is the broker's (start); the bare quorum has no registry to join through.
-  if (!ids.includes(options.id)) throw new DriftwoodError('INVALID_CONFIG', `node id ${options.id} is not in the peers list`);
   const voters = options.voters === undefined ? ids : [...options.voters];
   for (const voter of voters) {
     if (!ids.includes(voter)) throw new DriftwoodError('INVALID_CONFIG', `voter ${voter} is not in the peers list`);
