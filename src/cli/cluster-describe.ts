@@ -43,6 +43,6 @@ export function formatCluster(info: ClusterDescription): string {
     ['brokers', `${info.brokers.length} (${alive} alive, ${info.brokers.length - alive} fenced)`],
   ]);
   const sorted = [...info.brokers].sort((a, b) => a.id - b.id);
-  const rows = sorted.map((b) => [String(b.id), b.address, b.state, b.id === info.controller ? 'yes' : '']);
+  const rows = sorted.map((b) => [String(b.id), b.address, b.decommissioned ? `${b.state}, decommissioned` : b.state, b.id === info.controller ? 'yes' : '']);
   return `${header}\n${table(['ID', 'ADDRESS', 'STATE', 'CONTROLLER'], rows)}`;
 }

@@ -20,7 +20,7 @@ export const PARTITIONS_USAGE = `usage: driftwood partitions <reassign|reassignm
   partitions reassignments ${CLIENT_OPTIONS}
       the partitions being moved: replicas, target, ISR, and per replica bytes copied and lag
 
-  --throttle        copy at most this many bytes/s per broker (kept until changed; -1 removes it)
+  --throttle        copy at most this many bytes/s per broker (kept until changed; --throttle=-1 removes it)
   --wait            follow the move until it completes (progress every second on stderr)
   --wait-timeout-ms how long --wait waits (default 600000)`;
 

@@ -30,6 +30,8 @@ export interface BrokerMetadata {
   readonly id: number;
   readonly address: string;
   readonly state: 'alive' | 'fenced';
+  /** Being emptied for removal (driftwood brokers decommission): takes no new replicas. */
+  readonly decommissioned: boolean;
 }
 
 export interface Leader {
@@ -233,8 +235,8 @@ export function parseTopic(answer: unknown, name: string): TopicMetadata {
 export function parseBrokers(answer: unknown): BrokerMetadata[] {
   if (!Array.isArray(answer) || answer.length > BROKERS_MAX) throw malformed('brokers');
   return answer.map((raw: unknown) => {
-    const b = raw as { id?: unknown; address?: unknown; state?: unknown } | null;
+    const b = raw as { id?: unknown; address?: unknown; state?: unknown; decommissioned?: unknown } | null;
     if (b === null || typeof b !== 'object' || !Number.isInteger(b.id) || typeof b.address !== 'string') throw malformed('brokers');
-    return { id: b.id as number, address: b.address, state: b.state === 'alive' ? 'alive' : 'fenced' };
+    return { id: b.id as number, address: b.address, state: b.state === 'alive' ? 'alive' : 'fenced', decommissioned: b.decommissioned === true };
   });
 }

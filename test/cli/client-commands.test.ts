@@ -176,10 +176,10 @@ void t.test('groups: reset flags, list, describe and reset output', (t) => {
 });
 
 void t.test('cluster describe output', (t) => {
-  const text = formatCluster({ clusterId: 'cid', controller: 2, brokers: [{ id: 2, address: 'h:2', state: 'alive' }, { id: 1, address: 'h:1', state: 'fenced' }] });
+  const text = formatCluster({ clusterId: 'cid', controller: 2, brokers: [{ id: 2, address: 'h:2', state: 'alive', decommissioned: false }, { id: 1, address: 'h:1', state: 'fenced', decommissioned: false }, { id: 3, address: 'h:3', state: 'alive', decommissioned: true }] });
   t.match(text, /^cluster id: +cid$/m);
-  t.match(text, /^brokers: +2 \(1 alive, 1 fenced\)$/m);
-  t.match(text, /ID +ADDRESS +STATE +CONTROLLER\n1 +h:1 +fenced\n2 +h:2 +alive +yes\n$/);
+  t.match(text, /^brokers: +3 \(2 alive, 1 fenced\)$/m);
+  t.match(text, /ID +ADDRESS +STATE +CONTROLLER\n1 +h:1 +fenced\n2 +h:2 +alive +yes\n3 +h:3 +alive, decommissioned\n$/);
   t.match(formatCluster({ clusterId: null, controller: 0, brokers: [] }), /controller: +none/);
   t.end();
 });
