@@ -28,10 +28,12 @@ import { defaultControllerConfig } from '../src/controller/controller.js';
 import type { MetadataImage, PartitionState } from '../src/controller/image.js';
 import { preferredLeaderImbalance } from '../src/controller/placement.js';
 import { decodeRecords, NO_LEADER } from '../src/controller/records.js';
+import { isReassigning } from '../src/controller/reassignment.js';
+import { effectiveTopicConfig } from '../src/controller/topic-config.js';
 import { defaultRaftTiming } from '../src/quorum/raft-node.js';
 import { decodeFetchResponse, encodeFetchResponse } from '../src/replica/fetch-codec.js';
 import type { ReplicaChannel, ReplicaFetchRequest } from '../src/replica/fetch-protocol.js';
-import { defaultReplicaManagerConfig } from '../src/replica/replica-manager.js';
+import { defaultReplicaManagerConfig, parsePartitionDir } from '../src/replica/replica-manager.js';
 import { DriftwoodError } from '../storage/errors.js';
 import type { PartitionLog } from '../storage/partition-log.js';
 import { buildBatch, type ProducerRecord } from '../storage/record-batch.js';
@@ -48,6 +50,7 @@ import { defaultGroupCoordinatorConfig, type GroupCoordinatorConfig } from '../s
 import { GroupWorkload, type GroupCounts, type GroupViolationKind } from './group-workload.js';
 import { readBatches } from './batches.js';
 import { slowDisk } from './slow-disk.js';
+import { drawMove, moveStepViolation, type ReplicaSet } from './replica-moves.js';
 
 export interface ClusterSimOptions {
   readonly seed: number;
@@ -78,13 +81,13 @@ export interface ClusterSimOptions {
 }
 
 /** What the nemesis can do; `--faults` picks a subset. */
-export const faultKinds = ['crash', 'crash-replicas', 'isolate', 'isolate-controller', 'isolate-leader', 'partition', 'one-way', 'bridge', 'pause', 'clean-stop', 'clock-jump', 'slow-disk', 'disk-error'] as const;
+export const faultKinds = ['crash', 'crash-replicas', 'isolate', 'isolate-controller', 'isolate-leader', 'partition', 'one-way', 'bridge', 'pause', 'clean-stop', 'clock-jump', 'slow-disk', 'disk-error', 'reassign', 'decommission'] as const;
 export type FaultKind = (typeof faultKinds)[number];
 /**
  * Faults that `all` leaves out: each new kind changes what every seed draws, so it is named
  * on its own (`--faults all,disk-error`) and the seeds recorded before it still replay.
  */
-export const optInFaultKinds: readonly FaultKind[] = ['disk-error'];
+export const optInFaultKinds: readonly FaultKind[] = ['disk-error', 'reassign', 'decommission'];
 /** What `--faults all` (and no --faults) enables. */
 export const defaultFaultKinds: readonly FaultKind[] = faultKinds.filter((kind) => !optInFaultKinds.includes(kind));
 
@@ -109,6 +112,7 @@ export interface Workload {
 export type ViolationKind = DataAnomaly
   | 'replica-divergence' | 'two-raft-leaders' | 'two-partition-leaders' | 'metadata-divergence' | 'epoch-regress'
   | 'fenced-leader' | 'fenced-isr' | 'unregistered-leader' | 'placement' | 'topic-lost' | 'invariant' | 'liveness'
+  | 'reassignment' | 'stray-replica'
   | GroupViolationKind;
 
 export interface ClusterSimResult {
@@ -146,6 +150,10 @@ export interface ClusterSimResult {
   faultsInjected: Record<string, number>;
   /** The consumer group's figures (null without a group workload). */
   group: GroupCounts | null;
+  /** Replica-list changes the images applied (reassignments started, replaced, completed, cancelled). */
+  reassignmentSteps: number;
+  /** Reassignments that completed (the replicas became the target). */
+  reassignmentsCompleted: number;
 }
 
 export const defaultClusterSimOptions = { nodes: 3, faultMs: 30_000, healMs: 20_000 } as const;
@@ -154,6 +162,11 @@ const EVENTS_PER_RUN_MAX = 5_000_000;
 const GROUP_CHECK_MS = 5000;
 const FORWARD_TIMEOUT_MS = 2000;
 const DATA_TOPIC = 'data';
+/** Reassignment throttles the nemesis sets (bytes/s; -1 removes it): slow enough to stretch a move over faults. */
+const REASSIGN_THROTTLES_BYTES_PER_SEC = [-1, 100_000, 1_000_000] as const;
+/** The operator's moves come this often (uniform over [min, min + spread)). */
+const MOVE_GAP_MS_MIN = 500;
+const MOVE_GAP_MS_SPREAD = 2500;
 /** The producer: its request timeout, the client-side slack before it calls an answer lost, retry backoff, delivery timeout. */
 const PRODUCE_TIMEOUT_MS = 2000;
 const REQUEST_SLACK_MS = 500;
@@ -288,6 +301,12 @@ class ClusterSim {
   private readonly raftLeaderOfTerm = new Map<number, number>();
   private readonly brokerEpochs = new Map<number, number>();
   private readonly isrs = new Map<string, readonly number[]>();
+  /** Each partition's replicas and ISR as last checked: a reassignment step is judged against them. */
+  private readonly replicaSets = new Map<string, ReplicaSet & { reassigning: boolean }>();
+  private reassignmentSteps = 0;
+  private reassignmentsCompleted = 0;
+  /** Brokers a decommission was asked for (answered or not: a lost answer may hide a commit). */
+  private readonly decommissionsAsked = new Set<number>();
   private readonly topicsSeen = new Set<string>();
   /** Client outcomes: names whose creation or deletion was acknowledged, and those in doubt. */
   private readonly createdAcked = new Set<string>();
@@ -321,6 +340,8 @@ class ClusterSim {
   private readonly faultGapMs: number;
   private readonly clientGapMs: number;
   private readonly groups: GroupWorkload | null;
+  /** Draws the operator's reassignments (`reassign`), besides those the nemesis picks. */
+  private readonly movesRng: SeededRng | null;
 
   constructor(private readonly options: ClusterSimOptions) {
     this.rng = new SeededRng(options.seed);
@@ -362,6 +383,8 @@ class ClusterSim {
       violation: (kind, text) => { this.violation(kind, text); },
       read: (partition, offset, value) => { this.history.read(partition, offset, value); },
     }, options.groupMembers ?? 0);
+    // Forked after the group's, and only when moves are on, so other runs draw as before.
+    this.movesRng = enabled.has('reassign') ? this.rng.fork() : null;
   }
 
   async run(): Promise<ClusterSimResult> {
@@ -377,6 +400,7 @@ class ClusterSim {
     this.scheduleProducer();
     for (let partition = 0; partition < this.partitions; partition += 1) this.scheduleConsumer(partition);
     this.groups?.start();
+    this.scheduleMoves();
     if (this.options.schedule === undefined) this.scheduleNemesis();
     else for (const fault of this.options.schedule) this.scheduler.at(fault.atMs, 'scheduled fault', () => { if (this.faulting) this.inject(fault.kind, fault.target, fault.downMs); });
     const stop = (): boolean => this.violations.length > 0;
@@ -417,6 +441,8 @@ class ClusterSim {
       appliedIndex: this.checkedIndex,
       faultsInjected: this.faultsInjected,
       group: groupCounts,
+      reassignmentSteps: this.reassignmentSteps,
+      reassignmentsCompleted: this.reassignmentsCompleted,
     };
   }
 
@@ -646,10 +672,29 @@ class ClusterSim {
       const partitions = image.partitions(topic.topicId) ?? [];
       if (!this.topicsSeen.has(topic.topicId)) {
         this.topicsSeen.add(topic.topicId);
-        this.checkPlacement(topic.name, partitions, image.unfencedBrokerIds());
+        // A decommissioned broker takes no new replicas.
+        this.checkPlacement(topic.name, partitions, image.unfencedBrokerIds().filter((id) => image.broker(id)?.decommissioned !== true));
       }
-      for (const p of partitions) this.checkPartition(p, fenced);
+      const minInsync = effectiveTopicConfig(topic.configs)['min.insync.replicas'];
+      for (const p of partitions) {
+        this.checkPartition(p, fenced);
+        this.checkMoveStep(p, minInsync);
+      }
     }
+  }
+
+  /** A change of a partition's replica list (a reassignment step) keeps its ISR safe (see moveStepViolation). */
+  private checkMoveStep(p: PartitionState, minInsync: number): void {
+    const key = `${p.topicId}-${p.partition}`;
+    const before = this.replicaSets.get(key);
+    const reassigning = isReassigning(p);
+    this.replicaSets.set(key, { replicas: p.replicas, isr: p.isr, reassigning });
+    if (before === undefined || before.replicas.join() === p.replicas.join()) return;
+    this.reassignmentSteps += 1;
+    if (before.reassigning && !reassigning && p.replicas.length > 0) this.reassignmentsCompleted += 1;
+    if (p.topicId === this.dataTopicId) this.scheduler.record(`image: data-${p.partition} replicas [${before.replicas.join(',')}] -> [${p.replicas.join(',')}] isr [${p.isr.join(',')}]${reassigning ? ` adding [${(p.addingReplicas ?? []).join(',')}] removing [${(p.removingReplicas ?? []).join(',')}]` : ''}`);
+    const broken = moveStepViolation(before, p, minInsync);
+    if (broken !== null) this.violation('reassignment', `${key}: ${broken}`);
   }
 
   private checkPartition(p: PartitionState, fenced: ReadonlySet<number>): void {
@@ -721,6 +766,7 @@ class ClusterSim {
         if (replica?.isLeader !== (p.leader === host.id)) this.violation('liveness', `n${host.id} plays the wrong role for ${p.topicId}-${p.partition}`);
       }
     }
+    this.checkNoStrayReplicas(reference);
     for (const id of this.ids) {
       const broker = reference.broker(id);
       if (broker === undefined || broker.fenced) this.violation('liveness', `broker ${id} is ${broker === undefined ? 'not registered' : 'fenced'} after healing`);
@@ -730,6 +776,7 @@ class ClusterSim {
         if (p.leader === NO_LEADER || p.isr.length !== p.replicas.length) {
           this.violation('liveness', `${topic.name}-${p.partition} after healing: leader ${p.leader}, isr [${p.isr.join(',')}], replicas [${p.replicas.join(',')}]`);
         }
+        if (isReassigning(p)) this.violation('liveness', `${topic.name}-${p.partition} is still being reassigned after healing: replicas [${p.replicas.join(',')}], adding [${(p.addingReplicas ?? []).join(',')}], removing [${(p.removingReplicas ?? []).join(',')}]`);
       }
     }
     // Leadership is back on preferred replicas, within the controller's imbalance threshold.
@@ -742,6 +789,25 @@ class ClusterSim {
     for (const name of this.deletedAcked) if (reference.topic(name) !== undefined) this.violation('topic-lost', `deleted topic ${name} is back`);
     for (let partition = 0; partition < this.partitions && this.dataTopicId !== null; partition += 1) {
       if (!this.probesAcknowledged.has(partition)) this.violation('liveness', `no acks=all produce to data-${partition} succeeded in the second half of the healed time`);
+    }
+  }
+
+  /**
+   * After healing, a node's disk holds a partition directory only for a replica the image
+   * gives it: a replica moved away (or whose move was cancelled) deletes its data, even when
+   * its broker was down as the move completed. Topics no longer in the image are left out
+   * (their directory names are the operator's to clean up when a disk failed mid-deletion).
+   */
+  private checkNoStrayReplicas(reference: MetadataImage): void {
+    for (const host of this.hosts) {
+      if (host.node === null) continue;
+      const dirs = new Set(host.disk.fileNames().map((path) => path.split('/')[0] ?? ''));
+      for (const dir of dirs) {
+        const owner = parsePartitionDir(dir);
+        if (owner === null || reference.topicById(owner.topicId) === undefined) continue;
+        const state = reference.partition(owner.topicId, owner.partition);
+        if (state?.replicas.includes(host.id) !== true) this.violation('stray-replica', `n${host.id} still holds ${dir}, which the image gives to [${state?.replicas.join(',') ?? ''}]`);
+      }
     }
   }
 
@@ -1108,6 +1174,19 @@ class ClusterSim {
     );
   }
 
+  /** With `reassign` on, an operator moves replicas every 0.5 to 3 s of the faulty time, whatever the nemesis does. */
+  private scheduleMoves(): void {
+    const rng = this.movesRng;
+    if (rng === null) return;
+    this.scheduler.after(MOVE_GAP_MS_MIN + rng.int(MOVE_GAP_MS_SPREAD), 'move replicas', () => {
+      if (!this.faulting) return;
+      const running = this.hosts.filter((host) => host.node !== null && !host.paused);
+      const host = running[rng.int(Math.max(1, running.length))];
+      if (host !== undefined) this.moveReplicas(host, rng.int(1 << 16), rng);
+      this.scheduleMoves();
+    });
+  }
+
   // --- nemesis ---
 
   private scheduleNemesis(): void {
@@ -1152,7 +1231,63 @@ class ClusterSim {
       case 'clock-jump': host.clock.jump(this.nemesisRng.int(20_000) - 10_000); this.scheduler.record(`clock jump n${host.id}`); return;
       case 'slow-disk': this.slowDisk(host, downMs); return;
       case 'disk-error': this.diskError(host); return;
+      case 'reassign': this.moveReplicas(host, target, this.nemesisRng); return;
+      case 'decommission': this.decommission(host, target); return;
     }
+  }
+
+  /**
+   * An operator's reassignment through a running node, decided on that node's image (a stale
+   * one may be refused, or replace a newer target, as an operator's would): a data partition
+   * grown, shrunk, given another broker, reordered, or its move in flight replaced or
+   * cancelled; sometimes a rebalance of everything, sometimes only the throttle.
+   */
+  private moveReplicas(host: Host, target: number, rng: SeededRng): void {
+    const node = host.node;
+    const topicId = this.dataTopicId;
+    if (node === null || topicId === null) return;
+    const roll = rng.float();
+    const throttle = rng.float() < 0.5 ? {} : { throttleBytesPerSec: REASSIGN_THROTTLES_BYTES_PER_SEC[rng.int(REASSIGN_THROTTLES_BYTES_PER_SEC.length)] ?? -1 };
+    const refused = (label: string) => (error: unknown): void => { this.scheduler.record(`${label} via n${host.id}: ${error instanceof DriftwoodError ? error.code : String(error)}`); };
+    if (roll < 0.15) {
+      node.toController({ kind: 'rebalance', body: { dryRun: false, ...throttle } }).then(
+        (answer) => { this.scheduler.record(`rebalance via n${host.id}: ${answer.moves.length} moves`); },
+        refused('rebalance'),
+      );
+      return;
+    }
+    const state = node.image.partition(topicId, target % this.partitions);
+    const eligible = node.image.brokers().filter((broker) => broker.decommissioned !== true).map((broker) => broker.brokerId);
+    const move = roll < 0.25 || state === undefined ? null : drawMove(rng, state, eligible, Math.min(2, this.replicationFactor));
+    if (move === null && throttle.throttleBytesPerSec === undefined) return;
+    const reassignments = move === null || state === undefined ? [] : [{ topicId, partition: state.partition, replicas: move.replicas }];
+    const label = move === null ? `throttle ${throttle.throttleBytesPerSec ?? ''}` : `reassign data-${state?.partition ?? -1} ${move.shape} [${move.replicas?.join(',') ?? ''}]`;
+    node.toController({ kind: 'alter-reassignments', body: { reassignments, ...throttle } }).then(
+      () => { this.scheduler.record(`${label} via n${host.id}: done`); },
+      refused(label),
+    );
+  }
+
+  /**
+   * Decommissions a broker (sticky: it never takes replicas again) while brokers beyond the
+   * data topic's replication factor remain, so the cluster can still heal with every
+   * partition fully replicated.
+   */
+  private decommission(host: Host, target: number): void {
+    const node = host.node;
+    if (node === null || this.decommissionsAsked.size >= this.ids.length - this.replicationFactor) return;
+    const candidates = this.ids.filter((id) => !this.decommissionsAsked.has(id));
+    const brokerId = candidates[target % Math.max(1, candidates.length)];
+    if (brokerId === undefined) return;
+    this.decommissionsAsked.add(brokerId);
+    node.toController({ kind: 'decommission-broker', body: { brokerId, dryRun: false } }).then(
+      (answer) => { this.scheduler.record(`decommission n${brokerId} via n${host.id}: ${answer.moves.length} moves`); },
+      (error: unknown) => {
+        // Refused outright (a topic needs every broker left): nothing committed, it may be asked again.
+        if (error instanceof DriftwoodError && error.code === 'INVALID_REPLICATION_FACTOR') this.decommissionsAsked.delete(brokerId);
+        this.scheduler.record(`decommission n${brokerId} via n${host.id}: ${error instanceof DriftwoodError ? error.code : String(error)}`);
+      },
+    );
   }
 
   private others(id: number): number[] {

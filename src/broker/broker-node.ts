@@ -10,7 +10,7 @@ import type { KV } from '../../storage/kv.js';
 import { silentLog, type DurationSink, type Log } from '../../storage/observe.js';
 import type { Rng } from '../../storage/rng.js';
 import type { Entry, NodeIdOrNone, Ready, Role } from '../../raft/index.js';
-import { Controller, type ControllerBug, type ControllerConfig } from '../controller/controller.js';
+import { Controller, controllerBugs as controllerBugNames, type ControllerBug, type ControllerConfig } from '../controller/controller.js';
 import { MetadataImage } from '../controller/image.js';
 import { defaultGroupCoordinatorConfig, GroupCoordinator, type GroupCoordinatorConfig } from '../group/coordinator.js';
 import type { GroupBug } from '../group/group.js';
@@ -113,7 +113,7 @@ export class BrokerNode {
       controller.activate();
       log.info({ term: status.term, appliedIndex }, 'controller activated');
     };
-    const controllerBugs = new Set([...(config.bugs ?? [])].filter((bug): bug is ControllerBug => bug === 'elect-outside-isr'));
+    const controllerBugs = new Set([...(config.bugs ?? [])].filter((bug): bug is ControllerBug => (controllerBugNames as readonly string[]).includes(bug)));
     const controller = new Controller(controllerBugs.size === 0 ? config.controller : { ...config.controller, bugs: controllerBugs }, {
       clock: ports.clock,
       rng: ports.rng,

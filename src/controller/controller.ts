@@ -17,7 +17,8 @@ import { alterReassignments, type ReassignmentItem } from './reassignment.js';
 import { planDecommission, planRebalance, type PlannedMove } from './rebalance.js';
 
 /** Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`); never set otherwise. */
-export type ControllerBug = 'elect-outside-isr';
+export type ControllerBug = 'elect-outside-isr' | 'complete-early';
+export const controllerBugs: readonly ControllerBug[] = ['elect-outside-isr', 'complete-early'];
 
 export interface ControllerConfig {
   /** A broker silent for this long is fenced (KRaft: broker.session.timeout.ms, 9 s there). */
@@ -95,6 +96,10 @@ export class Controller {
 
   private get electOutsideIsr(): boolean {
     return this.config.bugs?.has('elect-outside-isr') === true;
+  }
+
+  private get completeEarly(): boolean {
+    return this.config.bugs?.has('complete-early') === true;
   }
 
   get isActive(): boolean {
@@ -224,14 +229,14 @@ export class Controller {
    * throttle when given (bytes/s, -1 to remove it), in one entry.
    */
   alterReassignments(request: AlterReassignmentsRequest): Promise<void> {
-    return this.decide((image) => ({ records: [...throttleRecords(request.throttleBytesPerSec, image), ...alterReassignments(request.reassignments, image)], result: undefined }));
+    return this.decide((image) => ({ records: [...throttleRecords(request.throttleBytesPerSec, image), ...alterReassignments(request.reassignments, image, this.completeEarly)], result: undefined }));
   }
 
   /** Evens out replicas and preferred leaders by reassignment; a dry run only answers the plan. */
   rebalance(request: { dryRun: boolean; throttleBytesPerSec?: number }): Promise<{ moves: PlannedMove[] }> {
     return this.decide((image) => {
       const moves = planRebalance(image);
-      const records = request.dryRun ? [] : [...throttleRecords(request.throttleBytesPerSec, image), ...alterReassignments(moves.map(toItem), image)];
+      const records = request.dryRun ? [] : [...throttleRecords(request.throttleBytesPerSec, image), ...alterReassignments(moves.map(toItem), image, this.completeEarly)];
       return { records, result: { moves } };
     });
   }
@@ -246,7 +251,7 @@ export class Controller {
       const moves = planDecommission(request.brokerId, image);
       if (request.dryRun) return { records: [], result: { moves } };
       const mark: MetadataRecord[] = image.broker(request.brokerId)?.decommissioned === true ? [] : [{ type: 'BrokerDecommission', brokerId: request.brokerId }];
-      return { records: [...mark, ...throttleRecords(request.throttleBytesPerSec, image), ...alterReassignments(moves.map(toItem), image)], result: { moves } };
+      return { records: [...mark, ...throttleRecords(request.throttleBytesPerSec, image), ...alterReassignments(moves.map(toItem), image, this.completeEarly)], result: { moves } };
     });
   }
 

@@ -7,7 +7,9 @@
 // leave the ISR, and leadership moves to a target replica if the leader was being removed.
 // Removed replicas then delete their logs (their broker no longer finds them in the image).
 // A cancellation returns to the original set, dropping the replicas being added.
+import assert from 'node:assert/strict';
 import { DriftwoodError } from '../../storage/errors.js';
+import { effectiveTopicConfig } from './topic-config.js';
 import { changeTo, elect, type PartitionFields } from './partition-change.js';
 import type { MetadataImage, PartitionState } from './image.js';
 import { NO_LEADER, type MetadataRecord, type PartitionChangeRecord } from './records.js';
@@ -51,7 +53,7 @@ export function isReassigning(p: PartitionState): boolean {
  * same image and committed as one entry. The whole request is refused if any item is
  * invalid, so a plan never half starts.
  */
-export function alterReassignments(items: readonly ReassignmentItem[], image: MetadataImage): MetadataRecord[] {
+export function alterReassignments(items: readonly ReassignmentItem[], image: MetadataImage, completeEarly = false): MetadataRecord[] {
   if (items.length > REASSIGNMENTS_PER_REQUEST_MAX) {
     throw new DriftwoodError('INVALID_REQUEST', `${items.length} partitions in one reassignment, over ${REASSIGNMENTS_PER_REQUEST_MAX}`);
   }
@@ -63,13 +65,13 @@ export function alterReassignments(items: readonly ReassignmentItem[], image: Me
     const p = image.partition(item.topicId, item.partition);
     const name = `${image.topicById(item.topicId)?.name ?? item.topicId}-${item.partition}`;
     if (p === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `no partition ${name}`);
-    const record = item.replicas === null ? cancel(p, name, image) : start(p, name, item.replicas, image);
+    const record = item.replicas === null ? cancel(p, name, image) : start(p, name, item.replicas, image, completeEarly);
     if (record !== null) records.push(record);
   }
   return records;
 }
 
-function start(p: PartitionState, name: string, target: readonly number[], image: MetadataImage): PartitionChangeRecord | null {
+function start(p: PartitionState, name: string, target: readonly number[], image: MetadataImage, completeEarly: boolean): PartitionChangeRecord | null {
   checkTarget(name, target, image);
   const original = originalReplicas(p);
   const adding = target.filter((id) => !original.includes(id));
@@ -79,10 +81,12 @@ function start(p: PartitionState, name: string, target: readonly number[], image
   if (isr.length === 0) {
     throw new DriftwoodError('INVALID_REPLICA_ASSIGNMENT', `${name}: the new replicas would leave no in-sync replica (ISR [${p.isr.join(', ')}])`);
   }
+  checkInsyncKept(p, name, replicas, isr, image, 'replacing the reassignment in flight');
   const live = new Set(image.unfencedBrokerIds());
   const offlineReplicas = (p.offlineReplicas ?? []).filter((id) => replicas.includes(id));
   const leader = replicas.includes(p.leader) ? p.leader : elect(settled(p, replicas, isr, adding), isr, live, image, offlineReplicas).leader;
   const started = { leader, isr, replicas, offlineReplicas, addingReplicas: adding, removingReplicas: removing };
+  if (completeEarly) return changeTo(p, earlyCompletion(started, target, image, p));
   return changeTo(p, completion(p, started, image) ?? started);
 }
 
@@ -93,9 +97,25 @@ function cancel(p: PartitionState, name: string, image: MetadataImage): Partitio
   if (isr.length === 0) {
     throw new DriftwoodError('INVALID_REPLICA_ASSIGNMENT', `${name}: none of the original replicas [${replicas.join(', ')}] is in sync; the reassignment cannot be cancelled now`);
   }
+  checkInsyncKept(p, name, replicas, isr, image, 'cancelling the reassignment');
   const offlineReplicas = (p.offlineReplicas ?? []).filter((id) => replicas.includes(id));
   const leader = replicas.includes(p.leader) ? p.leader : elect(settled(p, replicas, isr), isr, new Set(image.unfencedBrokerIds()), image, offlineReplicas).leader;
   return changeTo(p, { leader, isr, replicas, offlineReplicas, addingReplicas: [], removingReplicas: [] });
+}
+
+/**
+ * A step that drops replicas being added (a cancellation, or a new target replacing one in
+ * flight) drops them from the ISR too; refused when that takes the ISR below
+ * min.insync.replicas (or the new replica count, if smaller) while it was not, as acks=all
+ * would then fail until the replicas left catch up (sim seed 15: a cancellation left one
+ * in-sync replica of a partition whose added replica was in sync and original one was not).
+ */
+function checkInsyncKept(p: PartitionState, name: string, replicas: readonly number[], isr: readonly number[], image: MetadataImage, what: string): void {
+  const topic = image.topicById(p.topicId);
+  assert(topic !== undefined, `partition ${name} of an unknown topic`);
+  const floor = Math.min(effectiveTopicConfig(topic.configs)['min.insync.replicas'], replicas.length);
+  if (isr.length >= floor || p.isr.length < floor) return;
+  throw new DriftwoodError('NOT_ENOUGH_REPLICAS', `${name}: ${what} now would leave the ISR [${isr.join(', ')}] below min.insync.replicas ${floor}; wait for [${replicas.filter((id) => !isr.includes(id)).join(', ')}] to catch up`);
 }
 
 function checkTarget(name: string, target: readonly number[], image: MetadataImage): void {
@@ -111,6 +131,16 @@ function checkTarget(name: string, target: readonly number[], image: MetadataIma
 }
 
 type Fields = Partial<PartitionFields>;
+
+/**
+ * The deliberate defect 'complete-early' (simulator only): the move completes as it starts,
+ * the target taken as the ISR whether its new replicas hold anything or not.
+ */
+function earlyCompletion(started: PartitionFields, target: readonly number[], image: MetadataImage, p: PartitionState): Fields {
+  const offlineReplicas = started.offlineReplicas.filter((id) => target.includes(id));
+  const leader = target.includes(started.leader) ? started.leader : elect(settled(p, target, target), target, new Set(image.unfencedBrokerIds()), image, offlineReplicas).leader;
+  return { leader, isr: target, replicas: target, offlineReplicas, addingReplicas: [], removingReplicas: [] };
+}
 
 /**
  * The fields that complete a reassignment whose state would be `next`, or null while some

@@ -154,6 +154,14 @@ export function partitionDir(topic: TopicState, partition: number): string {
   return `${topic.name}-${partition}.${topic.topicId}`;
 }
 
+/** The partition a directory name made by partitionDir names, or null for any other name (a checkpoint file, say). */
+export function parsePartitionDir(name: string): { topicId: string; partition: number } | null {
+  const match = /^.+-(\d+)\.([A-Za-z0-9_-]+)$/.exec(name);
+  if (match === null) return null;
+  const partition = Number(match[1]);
+  return Number.isSafeInteger(partition) ? { topicId: match[2] ?? '', partition } : null;
+}
+
 function splitPartitionKey(id: string): { topicId: string; partition: number } {
   const slash = id.lastIndexOf('/');
   return { topicId: id.slice(0, slash), partition: Number(id.slice(slash + 1)) };
@@ -469,6 +477,7 @@ export class ReplicaManager {
   }
 
   private async reconcileOnce(): Promise<void> {
+    const firstPass = !this.rolesAllowed;
     if (!this.rolesAllowed) {
       if (!this.ports.mayTakeRoles()) return;
       this.rolesAllowed = true; // once caught up, the image says what to do from here on
@@ -501,6 +510,7 @@ export class ReplicaManager {
       await this.ports.disk.removeDir(dir).catch((error: unknown) => { this.closeFailed(`removing ${dir}`, error); });
     }
     await this.forgetOfflineUnwanted(dirty, wanted);
+    if (firstPass) await this.removeStrayDirs(wanted);
     const updates: Array<{ id: string; partition: Partition; topic: TopicState; state: PartitionState }> = [];
     const opens: Array<{ id: string; topic: TopicState; state: PartitionState }> = [];
     const nowMs = this.ports.clock.monotonicMs();
@@ -624,6 +634,27 @@ export class ReplicaManager {
 
   private markTopicDirty(topicId: string): void {
     if (this.dirtyTopics !== 'all') this.dirtyTopics.add(topicId);
+  }
+
+  /**
+   * Partition directories on the disk that the image does not give this broker: replicas
+   * moved away or topics deleted while it was down (or before it finished removing them),
+   * which no later image change would name again (Kafka's stray logs). Run once per process,
+   * on the first pass after registering: the image then holds every entry committed before
+   * this start, so every directory the broker made belongs to a partition it knows of.
+   */
+  private async removeStrayDirs(wanted: ReadonlyMap<string, unknown>): Promise<void> {
+    assert(this.rolesAllowed);
+    for (const name of await this.ports.disk.list('.')) {
+      const owner = parsePartitionDir(name);
+      if (owner === null) continue;
+      const id = key(owner.topicId, owner.partition);
+      if (wanted.has(id) || this.hosted.has(id) || this.offline.has(id)) continue;
+      this.log.warn({ dir: name }, 'removing a partition directory this broker no longer hosts');
+      await this.ports.disk.removeDir(name).catch((error: unknown) => {
+        this.log.warn({ dir: name, error: error instanceof Error ? error.message : String(error) }, 'could not remove a stray partition directory');
+      });
+    }
   }
 
   /** Offline partitions the image no longer gives this broker: forgotten, their directory removed if the disk lets it. */

@@ -149,3 +149,32 @@ void t.test('the new records round-trip and survive a snapshot', (t) => {
 function encodeRecordsUnchecked(raw: unknown[]): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(raw));
 }
+
+// Sim seed 15 (`driftwood sim cluster --seed 15 --faults all,reassign`, before the fix): data-1
+// grew from [3,1] to [2,1,3]; 2 caught up and joined the ISR, 1 had fallen out of it; then a
+// cancellation went back to [3,1] and dropped 2 from the ISR with it, leaving [3] under
+// min.insync.replicas 2, so acks=all failed because of a reassignment step.
+void t.test('a cancellation or a new target that would take the ISR below min.insync.replicas is refused', (t) => {
+  const log = cluster([1, 2, 3, 4], 1, { 'min.insync.replicas': 2 });
+  const p = (): ReturnType<MetadataImage['partition']> => log.image.partition('T', 0);
+  const [a, b, c] = p()!.replicas as [number, number, number];
+  log.commit(alterReassignments([{ topicId: 'T', partition: 0, replicas: [a, b, c, 4] }], log.image));
+  setIsr(log, 0, [a, 4]); // b and c fell behind; 4, being added, is in sync... and the move waits for b and c
+  t.same(p()!.isr, [a, 4]);
+  t.ok(isReassigning(p()!));
+  const before = JSON.stringify(p());
+  throwsCode(t, () => alterReassignments([{ topicId: 'T', partition: 0, replicas: null }], log.image), 'NOT_ENOUGH_REPLICAS');
+  throwsCode(t, () => alterReassignments([{ topicId: 'T', partition: 0, replicas: [a, b, c] }], log.image), 'NOT_ENOUGH_REPLICAS');
+  t.equal(JSON.stringify(p()), before, 'nothing changed');
+  // Once an original replica is back in sync the cancellation keeps two in-sync replicas.
+  setIsr(log, 0, [a, b, 4]);
+  log.commit(alterReassignments([{ topicId: 'T', partition: 0, replicas: null }], log.image));
+  t.same(p()!.replicas, [a, b, c]);
+  t.same(p()!.isr, [a, b]);
+  // Below min.insync.replicas already (only the leader in sync): a cancellation does not make it worse, and goes through.
+  log.commit(alterReassignments([{ topicId: 'T', partition: 0, replicas: [a, b, c, 4] }], log.image));
+  setIsr(log, 0, [a]);
+  log.commit(alterReassignments([{ topicId: 'T', partition: 0, replicas: null }], log.image));
+  t.same(p()!.isr, [a]);
+  t.end();
+});

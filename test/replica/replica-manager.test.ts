@@ -4,7 +4,8 @@ import t from 'tap';
 import { VirtualClock } from '../../sim/clock.js';
 import { SimDisk } from '../../sim/disk.js';
 import { alterReplicaStatus, createTopic, deleteTopic, fenceBroker } from '../../src/controller/commands.js';
-import { ReplicaManager, defaultReplicaManagerConfig, logConfigFor, partitionDir } from '../../src/replica/replica-manager.js';
+import { ReplicaManager, defaultReplicaManagerConfig, logConfigFor, parsePartitionDir, partitionDir } from '../../src/replica/replica-manager.js';
+import { alterReassignments } from '../../src/controller/reassignment.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import { makeBatch } from '../helpers/log.js';
 import { TestLog } from '../controller/helpers.js';
@@ -217,5 +218,54 @@ void t.test('a log cut at open is logged, and a checkpointed high watermark abov
   t.equal(replica.highWatermark, 3, 'the checkpointed 9 is clamped to the cut log end');
   await second.produce('solo', 0, makeBatch('d', 2), 1, 1000);
   t.equal(replica.log.logEndOffset, 5, 'the sole replica goes on from the cut');
+  await second.close();
+});
+
+// Sim seed 3 (`driftwood sim cluster --seed 3 --faults all,reassign`, before the fix): a
+// broker that was down while a reassignment moved its replica away never deleted the
+// replica's directory: its image, replayed and caught up, no longer named the partition, so
+// no change ever told it to. The first pass after registering removes such stray directories.
+void t.test('a replica moved away while the broker was down is deleted once it has caught up', async (t) => {
+  const log = new TestLog();
+  log.addBrokers([1, 2, 3]);
+  const disk = new SimDisk();
+  const clock = new VirtualClock();
+  let caughtUp = true;
+  const make = (): ReplicaManager => new ReplicaManager(defaultReplicaManagerConfig, {
+    brokerId: 1,
+    clock,
+    disk,
+    image: log.image,
+    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
+    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
+    reportReplicaStatus: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
+    mayTakeRoles: () => caughtUp,
+    onFatal: (error) => { t.fail(String(error)); },
+  });
+  const first = make();
+  await first.start();
+  log.commit(createTopic({ name: 'moving', partitions: 2, replicationFactor: 3, configs: {} }, log.image, [1, 2, 3], 0, 'TOPICID2222222222222222'));
+  await first.reconcile();
+  const topic = log.image.topic('moving');
+  if (topic === undefined) throw new Error('no topic');
+  t.equal(first.hostedCount, 2);
+  await first.produce('moving', log.image.partition(topic.topicId, 0)?.leader === 1 ? 0 : 1, makeBatch('a', 1), 1, 1000).catch(() => undefined);
+  await first.close();
+  // While broker 1 is down, partition 0 shrinks to [2, 3] (every target replica is in sync: it completes at once).
+  log.commit(alterReassignments([{ topicId: topic.topicId, partition: 0, replicas: [2, 3] }], log.image));
+  t.same(log.image.partition(topic.topicId, 0)?.replicas, [2, 3]);
+  const movedDir = partitionDir(topic, 0);
+  t.same(parsePartitionDir(movedDir), { topicId: topic.topicId, partition: 0 });
+  t.equal(parsePartitionDir('high-watermark-checkpoint'), null);
+  caughtUp = false;
+  const second = make();
+  await second.start();
+  t.ok((await disk.list('.')).includes(movedDir), 'kept until the broker has caught up: its image may still lag');
+  caughtUp = true;
+  await second.reconcile();
+  const names = await disk.list('.');
+  t.notOk(names.includes(movedDir), 'the moved replica\'s directory is gone');
+  t.ok(names.includes(partitionDir(topic, 1)), 'the replica it still hosts stays');
+  t.equal(second.hostedCount, 1);
   await second.close();
 });
