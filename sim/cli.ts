@@ -302,6 +302,7 @@ async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: nu
     groupPartitionsMoved: total((r) => r.group?.rebalances ?? 0),
     reassignmentSteps: total((r) => r.reassignmentSteps),
     reassignmentsCompleted: total((r) => r.reassignmentsCompleted),
+    brokersDecommissioned: total((r) => r.brokersDecommissioned),
     failovers: failovers.length,
     failoverMsP50: percentile(failovers, 0.5),
     failoverMsP99: percentile(failovers, 0.99),

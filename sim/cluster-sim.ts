@@ -154,6 +154,8 @@ export interface ClusterSimResult {
   reassignmentSteps: number;
   /** Reassignments that completed (the replicas became the target). */
   reassignmentsCompleted: number;
+  /** Brokers decommissioned in the final image (each emptied of replicas, checked after healing). */
+  brokersDecommissioned: number;
 }
 
 export const defaultClusterSimOptions = { nodes: 3, faultMs: 30_000, healMs: 20_000 } as const;
@@ -417,6 +419,7 @@ class ClusterSim {
     this.checkConverged();
     if (this.violations.length === 0) await this.checkData();
     const groupCounts = await this.finishedGroupCheck(groupCheck);
+    const brokersDecommissioned = this.controller()?.node?.image.brokers().filter((broker) => broker.decommissioned === true).length ?? 0;
     for (const host of this.hosts) this.stopNode(host);
     return {
       seed: this.options.seed,
@@ -443,6 +446,7 @@ class ClusterSim {
       group: groupCounts,
       reassignmentSteps: this.reassignmentSteps,
       reassignmentsCompleted: this.reassignmentsCompleted,
+      brokersDecommissioned,
     };
   }
 
@@ -1166,7 +1170,9 @@ class ClusterSim {
       return;
     }
     const name = `t${this.topicSerial++}`;
-    const body = { name, partitions: 1 + this.clientRng.int(8), replicationFactor: 1 + this.clientRng.int(this.ids.length), configs: {} };
+    // With decommissions on, topics fit on the brokers that may remain (else every decommission is refused).
+    const replicationFactorMax = this.faultWeights.some((entry) => entry.kind === 'decommission') ? this.replicationFactor : this.ids.length;
+    const body = { name, partitions: 1 + this.clientRng.int(8), replicationFactor: 1 + this.clientRng.int(replicationFactorMax), configs: {} };
     this.doubtful.add(name);
     node.toController({ kind: 'create-topic', body }).then(
       () => { this.doubtful.delete(name); this.createdAcked.add(name); this.scheduler.record(`created ${name}`); },
