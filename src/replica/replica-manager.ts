@@ -234,11 +234,13 @@ export class ReplicaManager {
    * (not served, not fetched) until retryAtMs, when a pass opens the log again: recovery cuts
    * whatever the failed write left half done, and the replica catches up as a follower.
    */
-  private readonly offline = new Map<string, { error: DriftwoodError; sinceMs: number; retryAtMs: number }>();
+  private readonly offline = new Map<string, { error: DriftwoodError; sinceMs: number; retryAtMs: number; dir: string | undefined }>();
   /** Failed partitions the controller may not know of yet, and reopened ones it may still list offline. */
   private readonly unreportedOffline = new Set<string>();
   private readonly unreportedOnline = new Set<string>();
   private statusReportInFlight = false;
+  /** Directories of partitions no longer hosted whose removal the disk refused, with when to try again. */
+  private readonly dirsToRemove = new Map<string, number>();
   /** Shared by every fetcher: the reassignment throttle is per broker. */
   private readonly throttle: ReplicationThrottle;
   readonly sessions: FetchSessions;
@@ -507,8 +509,9 @@ export class ReplicaManager {
       partition.close();
       // Its data is going: a disk that fails now only leaves a directory behind (named by topic id, never reused).
       await partition.log.close().catch((error: unknown) => { this.closeFailed(partition.name, error); });
-      await this.ports.disk.removeDir(dir).catch((error: unknown) => { this.closeFailed(`removing ${dir}`, error); });
+      await this.removeDirOrRetry(dir);
     }
+    await this.retryDirRemovals();
     await this.forgetOfflineUnwanted(dirty, wanted);
     if (firstPass) await this.removeStrayDirs(wanted);
     const updates: Array<{ id: string; partition: Partition; topic: TopicState; state: PartitionState }> = [];
@@ -618,7 +621,7 @@ export class ReplicaManager {
     }
     const nowMs = this.ports.clock.monotonicMs();
     const known = this.offline.get(id);
-    this.offline.set(id, { error, sinceMs: known?.sinceMs ?? nowMs, retryAtMs: nowMs + this.config.offlineRetryMs });
+    this.offline.set(id, { error, sinceMs: known?.sinceMs ?? nowMs, retryAtMs: nowMs + this.config.offlineRetryMs, dir: hosted?.dir ?? known?.dir ?? this.dirOf(topicId, index) });
     this.stats.logFailures += 1;
     this.unreportedOnline.delete(id);
     this.unreportedOffline.add(id);
@@ -630,6 +633,12 @@ export class ReplicaManager {
       void this.reconcile();
     });
     this.reportReplicaStatus();
+  }
+
+  /** A partition's directory name, while its topic is in the image. */
+  private dirOf(topicId: string, partition: number): string | undefined {
+    const topic = this.ports.image.topicById(topicId);
+    return topic === undefined ? undefined : partitionDir(topic, partition);
   }
 
   private markTopicDirty(topicId: string): void {
@@ -651,24 +660,46 @@ export class ReplicaManager {
       const id = key(owner.topicId, owner.partition);
       if (wanted.has(id) || this.hosted.has(id) || this.offline.has(id)) continue;
       this.log.warn({ dir: name }, 'removing a partition directory this broker no longer hosts');
-      await this.ports.disk.removeDir(name).catch((error: unknown) => {
-        this.log.warn({ dir: name, error: error instanceof Error ? error.message : String(error) }, 'could not remove a stray partition directory');
-      });
+      await this.removeDirOrRetry(name);
+    }
+  }
+
+  /**
+   * Removes the directory of a partition this broker no longer hosts; when the disk refuses,
+   * tries again in a pass after offlineRetryMs (in a pass, so the removal never races an open
+   * of the same partition moved back here).
+   */
+  private async removeDirOrRetry(dir: string): Promise<void> {
+    try {
+      await this.ports.disk.removeDir(dir);
+    } catch (error) {
+      this.closeFailed(`removing ${dir}`, error);
+      this.dirsToRemove.set(dir, this.ports.clock.monotonicMs() + this.config.offlineRetryMs);
+      this.ports.clock.setTimer(this.config.offlineRetryMs, () => { if (!this.closed) void this.reconcile(); });
+    }
+  }
+
+  /** Retries the removals the disk refused once they are due, for directories no hosted partition uses again. */
+  private async retryDirRemovals(): Promise<void> {
+    if (this.dirsToRemove.size === 0) return;
+    const nowMs = this.ports.clock.monotonicMs();
+    const inUse = new Set([...this.hosted.values()].map((hosted) => hosted.dir));
+    for (const [dir, dueMs] of [...this.dirsToRemove]) {
+      if (dueMs > nowMs) continue;
+      this.dirsToRemove.delete(dir);
+      if (!inUse.has(dir)) await this.removeDirOrRetry(dir);
     }
   }
 
   /** Offline partitions the image no longer gives this broker: forgotten, their directory removed if the disk lets it. */
   private async forgetOfflineUnwanted(dirty: Set<string> | 'all', wanted: ReadonlyMap<string, unknown>): Promise<void> {
-    for (const id of [...this.offline.keys()]) {
+    for (const [id, failed] of [...this.offline]) {
       const { topicId, partition } = splitPartitionKey(id);
       if ((dirty !== 'all' && !dirty.has(topicId)) || wanted.has(id)) continue;
       this.offline.delete(id);
       this.unreportedOffline.delete(id);
-      const topic = this.ports.image.topicById(topicId);
-      if (topic === undefined) continue; // deleted: its directory name is unknown now; retention of the disk is the operator's
-      await this.ports.disk.removeDir(partitionDir(topic, partition)).catch((error: unknown) => {
-        this.log.warn({ topic: topic.name, partition, error: error instanceof Error ? error.message : String(error) }, 'could not remove the directory of an offline partition');
-      });
+      const dir = failed.dir ?? this.dirOf(topicId, partition);
+      if (dir !== undefined) await this.removeDirOrRetry(dir);
     }
   }
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { defaultFaultKinds, faultKinds, runClusterSim } from '../../sim/cluster-sim.js';
+import { defaultFaultKinds, runClusterSim } from '../../sim/cluster-sim.js';
 import { runSimCommand } from '../../sim/cli.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -63,10 +63,14 @@ void t.test('cluster simulation: retried idempotent batches are stored once', as
 // node that closed its logs (a clean stop, a topic deletion) on a disk that had just failed.
 void t.test('cluster simulation: disk errors take partitions offline without losing an acknowledged record', async (t) => {
   for (const seed of [28, 30, 31]) {
-    const result = await runClusterSim({ seed, nodes: 3, faultMs: 30_000, healMs: 20_000, faults: new Set(faultKinds) });
+    const result = await runClusterSim({ seed, nodes: 3, faultMs: 30_000, healMs: 20_000, faults: new Set([...defaultFaultKinds, 'disk-error']) });
     t.same(result.violations, [], `seed ${seed} (replay: driftwood sim cluster --seed ${seed} --faults all,disk-error)`);
     t.ok((result.faultsInjected['disk-error'] ?? 0) > 0, `seed ${seed}: ${result.faultsInjected['disk-error']} disk errors`);
   }
+  // Seed 2 with moves too: a disk error on a partition directory's removal (a replica moved
+  // away) left it on the disk for good; the removal is now retried after offlineRetryMs.
+  const moved = await runClusterSim({ seed: 2, nodes: 3, faultMs: 30_000, healMs: 20_000, faults: new Set([...defaultFaultKinds, 'disk-error', 'reassign']) });
+  t.same(moved.violations, [], 'seed 2 (replay: driftwood sim cluster --seed 2 --faults all,reassign,disk-error)');
 });
 
 // Replica moves (opt-in: --faults all,reassign): an operator grows, shrinks, replaces and
