@@ -48,6 +48,8 @@ const BASELINE_MS = 3000;
 const POLL_MS = 50;
 const TICK_MS = 10;
 const MOVE_MS_MAX = 600_000;
+/** How long the new replica may take to show the partition in its metrics after the move completed. */
+const METRICS_WAIT_MS = 10_000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function benchReassign(options: ReassignBenchOptions): Promise<ReassignBenchResult> {
@@ -139,13 +141,17 @@ async function move(admin: Admin, replicas: readonly number[], throttleBytesPerS
   return { bytes, seconds: round(seconds, 2), mbPerSec: round(bytes / 1e6 / seconds, 1) };
 }
 
-/** The benchmark partition's log bytes on the node at `port` (driftwood_partition_log_bytes). */
+/** The benchmark partition's log bytes on the node at `port` (driftwood_partition_log_bytes), once it reports them. */
 async function logBytesOn(port: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('driftwood_partition_log_bytes{') && l.includes(`topic="${TOPIC}"`) && l.includes('partition="0"'));
-  const bytes = Number(line?.split(' ').at(-1));
-  assert.ok(Number.isSafeInteger(bytes) && bytes > 0, `node on port ${port} reports the moved partition's bytes`);
-  return bytes;
+  const deadline = performance.now() + METRICS_WAIT_MS;
+  for (;;) {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('driftwood_partition_log_bytes{') && l.includes(`topic="${TOPIC}"`) && l.includes('partition="0"'));
+    const bytes = Number(line?.split(' ').at(-1));
+    if (Number.isSafeInteger(bytes) && bytes > 0) return bytes;
+    if (performance.now() > deadline) throw new Error(`benchmark: the node on port ${port} does not report the moved partition's bytes: ${line ?? 'no line'}`);
+    await sleep(POLL_MS);
+  }
 }
 
 /** A producer sending small records at a steady rate; phase() returns the latencies since the last phase() and starts a new one. */

@@ -124,11 +124,11 @@ void t.test('addresses and options', (t) => {
 
 void t.test('malformed broker answers are CORRUPT_MESSAGE, error answers their DriftwoodError', (t) => {
   const good = { name: 't', id: 'x', partitions: [{ partition: 0, leader: -1, leaderEpoch: 3, replicas: [1], isr: [] }] };
-  t.same(parseTopic(good, 't').partitions[0], { partition: 0, leader: null, leaderEpoch: 3, replicas: [1], isr: [] }, 'no leader is null');
+  t.same(parseTopic(good, 't').partitions[0], { partition: 0, leader: null, leaderEpoch: 3, replicas: [1], isr: [], offlineReplicas: [] }, 'no leader is null; no offline replicas named is none');
   for (const bad of [null, [], { name: 'other', partitions: [] }, { name: 't', partitions: [{ partition: 1, leaderEpoch: 0, replicas: [], isr: [] }] }]) {
     t.throws(() => parseTopic(bad, 't'), { code: 'CORRUPT_MESSAGE' });
   }
-  t.same(parseBrokers([{ id: 1, address: 'h:1', state: 'fenced' }]), [{ id: 1, address: 'h:1', state: 'fenced' }]);
+  t.same(parseBrokers([{ id: 1, address: 'h:1', state: 'fenced' }, { id: 2, address: 'h:2', state: 'alive', decommissioned: true }]), [{ id: 1, address: 'h:1', state: 'fenced', decommissioned: false }, { id: 2, address: 'h:2', state: 'alive', decommissioned: true }]);
   t.throws(() => parseBrokers([{ id: 'one' }]), { code: 'CORRUPT_MESSAGE' });
   const error = errorFromAnswer({ status: 421, headers: {}, body: Buffer.from(JSON.stringify({ error: 'NOT_LEADER_OR_FOLLOWER', message: 'x', leader: 2 })) });
   t.match(error, { code: 'NOT_LEADER_OR_FOLLOWER', hints: { leader: 2 } });
