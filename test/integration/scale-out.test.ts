@@ -4,11 +4,13 @@
 // of replicas and, after a preferred-leader election, of leaders; then broker 1 is
 // decommissioned and ends holding nothing. No send fails, and afterwards every acknowledged
 // record is in its partition once, at the offset it was acknowledged with, each key in order.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import t from 'tap';
 import { Admin } from '../../src/client/admin.js';
 import { Producer, type RecordMetadata } from '../../src/client/producer.js';
 import { freePort } from '../../src/node-free-port.js';
-import { localCluster, waitFor } from '../helpers/processes.js';
+import { BIN, localCluster, waitFor } from '../helpers/processes.js';
 import { readAll } from '../client/helpers.js';
 
 const TOPIC = 'moves';
@@ -62,6 +64,10 @@ void t.test('add a broker, rebalance, decommission another, under a steady produ
   await alive(4);
   const dry = await admin.rebalance({ dryRun: true });
   t.ok(dry.moves.length > 0, `the dry run plans ${dry.moves.length} moves`);
+  // The same plan through the command line, as a table.
+  const cli = await promisify(execFile)(process.execPath, [BIN, 'cluster', 'rebalance', '--dry-run', '--bootstrap', bootstrap.join(',')], { timeout: 30_000 });
+  t.match(cli.stdout, /^TOPIC +PARTITION +FROM +TO$/m, 'driftwood cluster rebalance --dry-run prints the plan');
+  t.equal(cli.stdout.split('\n').filter((line) => line.startsWith(`${TOPIC} `)).length, dry.moves.length, 'a row per move');
   t.same((await admin.listReassignments()).partitions, [], 'a dry run moves nothing');
   const plan = await admin.rebalance({ dryRun: false, throttleBytesPerSec: THROTTLE_BYTES_PER_SEC });
   t.ok(plan.moves.every((m) => m.to.includes(4) || m.from.includes(4) || m.to.some((id, i) => m.from[i] !== id)), 'every move changes something');
@@ -87,6 +93,8 @@ void t.test('add a broker, rebalance, decommission another, under a steady produ
   t.comment(`after the rebalance: replicas per broker ${balanced.replicas.join(',')}, leaders ${balanced.leaders.join(',')}`);
 
   // Broker 1 leaves.
+  const refused = await promisify(execFile)(process.execPath, [BIN, 'brokers', 'decommission', '9', '--dry-run', '--bootstrap', bootstrap.join(',')], { timeout: 30_000 }).then(() => null, (error: unknown) => error as { code: number; stderr: string });
+  t.match(refused, { code: 1, stderr: /BROKER_ID_NOT_REGISTERED/ }, 'decommissioning an unknown broker is refused with its code');
   const out = await admin.decommissionBroker(1, { dryRun: false, throttleBytesPerSec: -1 });
   t.ok(out.moves.length > 0 && out.moves.every((m) => !m.to.includes(1)), `${out.moves.length} partitions move off broker 1`);
   await waitFor('broker 1 to hold nothing', 120_000, async () => {
