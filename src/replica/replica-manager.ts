@@ -277,7 +277,9 @@ export class ReplicaManager {
     if (topic === undefined || state === undefined) throw new DriftwoodError('UNKNOWN_TOPIC_OR_PARTITION', `no partition ${topicName}-${partition}`);
     const replica = this.partition(topic.topicId, partition);
     const failed = this.offline.get(key(topic.topicId, partition));
-    if (failed !== undefined) {
+    // Until the controller moves the leadership off (or when no other replica can take it),
+    // clients hear why; once another broker leads, where it went.
+    if (failed !== undefined && (state.leader === this.ports.brokerId || state.leader === NO_LEADER)) {
       throw new DriftwoodError('KAFKA_STORAGE_ERROR', `${topicName}-${partition} is offline on broker ${this.ports.brokerId}: ${failed.error.message}`);
     }
     if (replica?.isLeader !== true || state.leader !== this.ports.brokerId) {
