@@ -33,7 +33,7 @@ import { HttpReplicaChannel, REPLICA_FETCH_PATH } from '../replica/node-replica-
 import { addAdminRoutes, REPLICA_OFFSETS_PATH } from './node-admin-routes.js';
 import { addDataRoutes } from './node-data-routes.js';
 import { addGroupRoutes } from './node-group-routes.js';
-import { addReassignmentRoutes } from './node-reassignment-routes.js';
+import { addReassignmentRoutes, throttleBytesPerSecSchema } from './node-reassignment-routes.js';
 import { CONTROLLER_PATH_PREFIX, HttpControllerChannel } from './node-controller-channel.js';
 import { createNodeLogger, logPort } from './node-logger.js';
 import { NodeMetrics } from './node-metrics.js';
@@ -276,9 +276,6 @@ const replicaStatusSchema = {
   },
 } as const;
 
-/** A reassignment throttle: at least 1 KiB/s, or -1 to remove it. */
-const throttleSchema = { anyOf: [{ const: -1 }, { type: 'integer', minimum: 1024, maximum: 2 ** 40 }] } as const;
-
 const alterReassignmentsSchema = {
   type: 'object',
   required: ['reassignments'],
@@ -298,7 +295,7 @@ const alterReassignmentsSchema = {
         },
       },
     },
-    throttleBytesPerSec: throttleSchema,
+    throttleBytesPerSec: throttleBytesPerSecSchema,
   },
 } as const;
 
@@ -306,14 +303,14 @@ const rebalanceSchema = {
   type: 'object',
   required: ['dryRun'],
   additionalProperties: false,
-  properties: { dryRun: { type: 'boolean' }, throttleBytesPerSec: throttleSchema },
+  properties: { dryRun: { type: 'boolean' }, throttleBytesPerSec: throttleBytesPerSecSchema },
 } as const;
 
 const decommissionSchema = {
   type: 'object',
   required: ['brokerId', 'dryRun'],
   additionalProperties: false,
-  properties: { brokerId: id32, dryRun: { type: 'boolean' }, throttleBytesPerSec: throttleSchema },
+  properties: { brokerId: id32, dryRun: { type: 'boolean' }, throttleBytesPerSec: throttleBytesPerSecSchema },
 } as const;
 
 const createTopicSchema = {

@@ -12,7 +12,8 @@ import type { PartitionOffsets } from '../replica/replica-manager.js';
 import { REPLICA_OFFSETS_PATH } from './node-admin-routes.js';
 import type { Broker } from './node-broker.js';
 
-const throttle = { anyOf: [{ const: -1 }, { type: 'integer', minimum: 1024, maximum: 2 ** 40 }] } as const;
+/** A reassignment throttle in bytes/s: at least 1 KiB/s, or -1 to remove it (the admin and internal schemas share it). */
+export const throttleBytesPerSecSchema = { anyOf: [{ const: -1 }, { type: 'integer', minimum: 1024, maximum: 2 ** 40 }] } as const;
 
 const reassignBody = {
   type: 'object',
@@ -34,7 +35,7 @@ const reassignBody = {
         },
       },
     },
-    throttleBytesPerSec: throttle,
+    throttleBytesPerSec: throttleBytesPerSecSchema,
   },
 } as const;
 
@@ -43,7 +44,7 @@ const planBody = {
   type: 'object',
   required: ['dryRun'],
   additionalProperties: false,
-  properties: { dryRun: { type: 'boolean' }, throttleBytesPerSec: throttle },
+  properties: { dryRun: { type: 'boolean' }, throttleBytesPerSec: throttleBytesPerSecSchema },
 } as const;
 
 const brokerParams = {
