@@ -63,6 +63,12 @@ export const errorCodes = {
   FENCED_MEMBER_EPOCH: { status: 409, message: 'The member epoch is not the current one; join again' },
   STALE_MEMBER_EPOCH: { status: 409, message: 'The member does not own the partition in this epoch' },
   GROUP_MAX_SIZE_REACHED: { status: 409, message: 'The group has as many members as it may' },
+  // Kafka's classic group protocol (JoinGroup/SyncGroup/Heartbeat)
+  MEMBER_ID_REQUIRED: { status: 409, message: 'Join again with the member id given' },
+  REBALANCE_IN_PROGRESS: { status: 409, message: 'The group is rebalancing; join again' },
+  ILLEGAL_GENERATION: { status: 409, message: 'The generation is not the group\'s current one' },
+  INCONSISTENT_GROUP_PROTOCOL: { status: 409, message: 'The group protocol is not shared with the group\'s members' },
+  INVALID_SESSION_TIMEOUT: { status: 400, message: 'The session timeout is outside the allowed range' },
   NON_EMPTY_GROUP: { status: 409, message: 'The group has members; stop them first' },
   COMMIT_OFFSET_REGRESSION: { status: 409, message: 'The offset is below the committed one; reset the group offsets to move back' },
   // Kafka's UNKNOWN_SERVER_ERROR: an error nobody expected, which is a bug to fix (the only
