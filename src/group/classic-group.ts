@@ -120,7 +120,7 @@ export class ClassicGroup {
     try {
       return this.joinNow(request, nowMs);
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
 
