@@ -16,6 +16,8 @@ export const errorCodes = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The content type is not one the route takes' },
   UNKNOWN_ROUTE: { status: 404, message: 'No such route' },
   INVALID_CONFIG: { status: 400, message: 'A configuration value is invalid' },
+  // A Kafka-protocol request in an API or version driftwood does not speak.
+  UNSUPPORTED_VERSION: { status: 400, message: 'The API version is not supported' },
   // Offsets and topics
   OFFSET_OUT_OF_RANGE: { status: 416, message: 'The offset is outside the log' },
   OFFSET_NOT_AVAILABLE: { status: 503, message: 'The new leader has not yet committed in its epoch, so its high watermark may be behind' },
