@@ -16,6 +16,15 @@ export interface NodeConfig {
   readonly voters?: readonly number[];
   /** Bearer token and TLS (from flags only: secrets stay out of config files). Default: none. */
   readonly security?: NodeSecurity;
+  /** The Kafka-protocol listener (--kafka-listen). Default: none, the node speaks only HTTP. */
+  readonly kafka?: KafkaListenerConfig;
+}
+
+export interface KafkaListenerConfig {
+  readonly host: string;
+  readonly port: number;
+  /** HOST:PORT Kafka clients are told to connect to (registered in the metadata). */
+  readonly advertisedAddress: string;
 }
 
 /** The settings a source may give, as strings (flags and environment) or JSON values (file). */
@@ -25,23 +34,30 @@ export interface RawSettings {
   peers?: unknown;
   data?: unknown;
   voters?: unknown;
+  kafkaListen?: unknown;
+  kafkaAdvertise?: unknown;
 }
 
-const SETTINGS = ['id', 'listen', 'peers', 'data', 'voters'] as const;
+const SETTINGS = ['id', 'listen', 'peers', 'data', 'voters', 'kafkaListen', 'kafkaAdvertise'] as const;
 /** A config file larger than this is not a config file. */
 const CONFIG_FILE_BYTES_MAX = 64 * 1024;
 
-/** The DRIFTWOOD_* variables that name settings: DRIFTWOOD_ID, DRIFTWOOD_LISTEN, ... */
+/** The variable of a setting: kafkaListen is DRIFTWOOD_KAFKA_LISTEN. */
+function envName(setting: string): string {
+  return `DRIFTWOOD_${setting.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`;
+}
+
+/** The DRIFTWOOD_* variables that name settings: DRIFTWOOD_ID, DRIFTWOOD_LISTEN, DRIFTWOOD_KAFKA_LISTEN, ... */
 export function settingsFromEnv(env: Readonly<Record<string, string | undefined>>): RawSettings {
   const settings: RawSettings = {};
   for (const name of SETTINGS) {
-    const value = env[`DRIFTWOOD_${name.toUpperCase()}`];
+    const value = env[envName(name)];
     if (value !== undefined && value !== '') settings[name] = value;
   }
   return settings;
 }
 
-/** Reads a JSON config file: an object with any of id, listen, peers, data, voters. */
+/** Reads a JSON config file: an object with any of id, listen, peers, data, voters, kafkaListen, kafkaAdvertise. */
 export async function settingsFromFile(path: string): Promise<RawSettings> {
   let text: string;
   try {
@@ -83,7 +99,38 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
   const dataDir = stringSetting('data', merged.data);
   if (dataDir.trim() === '') throw new DriftwoodError('INVALID_CONFIG', 'the data directory is empty');
   const voters = merged.voters === undefined ? undefined : parseVoters(merged.voters, peers);
-  return { id, host: listen.host, port: listen.port, peers, dataDir, ...(voters === undefined ? {} : { voters }) };
+  const kafka = parseKafkaListener(merged);
+  if (kafka !== undefined && kafka.port !== 0 && kafka.port === listen.port) throw new DriftwoodError('INVALID_CONFIG', `--kafka-listen and --listen both name port ${kafka.port}; the Kafka listener needs its own port`);
+  return { id, host: listen.host, port: listen.port, peers, dataDir, ...(voters === undefined ? {} : { voters }), ...(kafka === undefined ? {} : { kafka }) };
+}
+
+/** Hosts that mean "every interface": a client cannot connect to them. */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', '*']);
+
+function parseKafkaListener(merged: RawSettings): KafkaListenerConfig | undefined {
+  if (merged.kafkaListen === undefined) {
+    if (merged.kafkaAdvertise !== undefined) throw new DriftwoodError('INVALID_CONFIG', '--kafka-advertise needs --kafka-listen HOST:PORT');
+    return undefined;
+  }
+  const listen = parseAddress('--kafka-listen', stringSetting('kafkaListen', merged.kafkaListen));
+  if (merged.kafkaAdvertise === undefined) {
+    // The advertised address is registered and handed to every Kafka client, so it must be
+    // one they can connect to.
+    if (WILDCARD_HOSTS.has(listen.host)) throw new DriftwoodError('INVALID_CONFIG', `--kafka-listen ${listen.host}:${listen.port} listens on every interface; give --kafka-advertise HOST:PORT, the address Kafka clients connect to`);
+    if (listen.port === 0) throw new DriftwoodError('INVALID_CONFIG', `--kafka-listen needs a fixed port (its address is registered), got ${listen.host}:0; or give --kafka-advertise HOST:PORT`);
+    return { host: listen.host, port: listen.port, advertisedAddress: `${listen.host}:${listen.port}` };
+  }
+  const advertised = parseAddress('--kafka-advertise', stringSetting('kafkaAdvertise', merged.kafkaAdvertise));
+  if (WILDCARD_HOSTS.has(advertised.host) || advertised.port === 0) throw new DriftwoodError('INVALID_CONFIG', `--kafka-advertise must be an address clients can connect to, got ${advertised.host}:${advertised.port}`);
+  return { host: listen.host, port: listen.port, advertisedAddress: `${advertised.host}:${advertised.port}` };
+}
+
+function parseAddress(flag: string, text: string): { host: string; port: number } {
+  try {
+    return parseListen(text);
+  } catch {
+    throw new DriftwoodError('INVALID_CONFIG', `${flag} is HOST:PORT, got '${text}'`);
+  }
 }
 
 function parseVoters(value: unknown, peers: readonly Peer[]): number[] {

@@ -42,6 +42,31 @@ void t.test('bad settings are INVALID_CONFIG naming what is wrong', (t) => {
   t.end();
 });
 
+void t.test('the Kafka listener: from flags, environment or file; advertised address defaults to the listen address', async (t) => {
+  t.equal(resolveConfig({ id: 1, peers, data: 'd' }).kafka, undefined, 'no --kafka-listen, no listener');
+  t.same(resolveConfig({ id: 1, peers, data: 'd', kafkaListen: '127.0.0.1:19092' }).kafka, { host: '127.0.0.1', port: 19092, advertisedAddress: '127.0.0.1:19092' });
+  t.same(resolveConfig({ id: 1, peers, data: 'd', kafkaListen: '0.0.0.0:19092', kafkaAdvertise: 'broker1.example:9092' }).kafka, { host: '0.0.0.0', port: 19092, advertisedAddress: 'broker1.example:9092' });
+  const env = settingsFromEnv({ DRIFTWOOD_KAFKA_LISTEN: '127.0.0.1:19093', DRIFTWOOD_KAFKA_ADVERTISE: 'h:1' });
+  t.same(env, { kafkaListen: '127.0.0.1:19093', kafkaAdvertise: 'h:1' });
+  t.same(resolveConfig({ id: 1, peers, data: 'd', kafkaListen: '127.0.0.1:1' }, env, { kafkaAdvertise: 'h:2' }).kafka, { host: '127.0.0.1', port: 19093, advertisedAddress: 'h:2' }, 'flags win over the environment, which wins over the file');
+  const dir = await mkdtemp(join(os.tmpdir(), 'driftwood-config-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'kafka.json');
+  await writeFile(file, JSON.stringify({ id: 1, peers, data: 'd', kafkaListen: '127.0.0.1:19094' }));
+  t.same(resolveConfig(await settingsFromFile(file)).kafka, { host: '127.0.0.1', port: 19094, advertisedAddress: '127.0.0.1:19094' });
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ kafkaListen: '0.0.0.0:19092' }, /listens on every interface; give --kafka-advertise/],
+    [{ kafkaListen: '127.0.0.1:0' }, /--kafka-listen needs a fixed port/],
+    [{ kafkaListen: 'nope' }, /--kafka-listen is HOST:PORT, got 'nope'/],
+    [{ kafkaListen: '127.0.0.1:19092', kafkaAdvertise: 'x' }, /--kafka-advertise is HOST:PORT/],
+    [{ kafkaListen: '0.0.0.0:19092', kafkaAdvertise: '0.0.0.0:19092' }, /--kafka-advertise must be an address clients can connect to/],
+    [{ kafkaAdvertise: 'h:1' }, /--kafka-advertise needs --kafka-listen/],
+    [{ kafkaListen: '127.0.0.1:9091' }, /both name port 9091/],
+    [{ kafkaListen: 19092 }, /kafkaListen must be a string/],
+  ];
+  for (const [settings, message] of cases) t.throws(() => resolveConfig({ id: 1, peers, data: 'd', ...settings }), { code: 'INVALID_CONFIG', message }, JSON.stringify(settings));
+});
+
 void t.test('config files are JSON objects with known settings only', async (t) => {
   const dir = await mkdtemp(join(os.tmpdir(), 'driftwood-config-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

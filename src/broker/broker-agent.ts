@@ -12,6 +12,8 @@ import type { ControllerAnswers, ControllerRequest, ControllerRequestKind } from
 export interface BrokerAgentConfig {
   readonly brokerId: number;
   readonly address: string;
+  /** HOST:PORT of this broker's Kafka-protocol listener (absent: it has none). */
+  readonly kafkaAddress?: string;
   /** Unique per process start: tells the controller a restarted broker from a duplicate one. */
   readonly incarnationId: string;
   readonly heartbeatMs: number;
@@ -154,7 +156,13 @@ export class BrokerAgent {
   private async register(generation: number): Promise<void> {
     const { brokerEpoch } = await this.ports.toController({
       kind: 'register',
-      body: { brokerId: this.config.brokerId, address: this.config.address, incarnationId: this.config.incarnationId, ...(this.config.observer === true ? { observer: true } : {}) },
+      body: {
+        brokerId: this.config.brokerId,
+        address: this.config.address,
+        ...(this.config.kafkaAddress === undefined ? {} : { kafkaAddress: this.config.kafkaAddress }),
+        incarnationId: this.config.incarnationId,
+        ...(this.config.observer === true ? { observer: true } : {}),
+      },
     });
     if (generation !== this.generation) return;
     this.epochValue = brokerEpoch;

@@ -32,6 +32,8 @@ export interface BrokerNodeConfig {
   readonly id: number;
   /** host:port other nodes and clients reach this broker at. */
   readonly address: string;
+  /** host:port Kafka clients reach this broker at (absent: no Kafka listener). */
+  readonly kafkaAddress?: string;
   readonly raft: RaftNodeConfig;
   readonly controller: ControllerConfig;
   readonly replica: ReplicaManagerConfig;
@@ -176,7 +178,7 @@ export class BrokerNode {
       ...(ports.fsyncDurations === undefined ? {} : { fsyncDurations: ports.fsyncDurations }),
     });
     const created: BrokerNode = new BrokerNode(config, image, raft, controller, new BrokerAgent(
-      { brokerId: config.id, address: config.address, incarnationId, heartbeatMs: config.heartbeatMs, observer: !config.raft.voters.includes(config.id) },
+      { brokerId: config.id, address: config.address, ...(config.kafkaAddress === undefined ? {} : { kafkaAddress: config.kafkaAddress }), incarnationId, heartbeatMs: config.heartbeatMs, observer: !config.raft.voters.includes(config.id) },
       { clock: ports.clock, appliedIndex: () => image.lastAppliedIndex, toController: (request) => created.toController(request), onRefused: events.onFatal },
     ), replicas, new GroupCoordinator(groupConfig(config), {
       brokerId: config.id,

@@ -83,8 +83,8 @@ export function refuseInternal(topic: string): void {
   if (topic === OFFSETS_TOPIC) throw new DriftwoodError('INVALID_TOPIC_EXCEPTION', `${OFFSETS_TOPIC} is internal: the group coordinators create and write it`);
 }
 
-function describeBroker(state: BrokerState): { id: number; address: string; state: 'alive' | 'fenced'; epoch: number; decommissioned: boolean } {
-  return { id: state.brokerId, address: state.address, state: state.fenced ? 'fenced' : 'alive', epoch: state.brokerEpoch, decommissioned: state.decommissioned === true };
+function describeBroker(state: BrokerState): { id: number; address: string; kafkaAddress: string | null; state: 'alive' | 'fenced'; epoch: number; decommissioned: boolean } {
+  return { id: state.brokerId, address: state.address, kafkaAddress: state.kafkaAddress ?? null, state: state.fenced ? 'fenced' : 'alive', epoch: state.brokerEpoch, decommissioned: state.decommissioned === true };
 }
 
 /** How long a change waits to reach this node's image before the answer says so. */

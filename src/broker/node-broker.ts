@@ -36,6 +36,8 @@ import { addGroupRoutes } from './node-group-routes.js';
 import { addReassignmentRoutes, throttleBytesPerSecSchema } from './node-reassignment-routes.js';
 import { CONTROLLER_PATH_PREFIX, HttpControllerChannel } from './node-controller-channel.js';
 import { createNodeLogger, logPort } from './node-logger.js';
+import { handlersNotBuiltDispatcher } from '../kafka/dispatcher.js';
+import { KafkaServer } from '../kafka/node-kafka-server.js';
 import { NodeMetrics } from './node-metrics.js';
 import type { Logger } from 'pino';
 
@@ -53,6 +55,8 @@ export interface Broker {
   readonly node: BrokerNode;
   readonly app: HttpApp;
   readonly peers: PeerClients;
+  /** The Kafka-protocol listener (--kafka-listen), or null when the node has none. */
+  readonly kafka: KafkaServer | null;
   close(): Promise<void>;
 }
 
@@ -87,12 +91,17 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
   addGroupRoutes(app, current);
   addReassignmentRoutes(app, current);
   let node: BrokerNode;
+  let kafka: KafkaServer | null = null;
   try {
     await app.listen({ host: config.host, port: config.port });
+    // Bound before the broker registers its Kafka address, so the address works once listed.
+    // The API handlers are not built yet: every request closes its connection (README: Kafka listener).
+    if (config.kafka !== undefined) kafka = await KafkaServer.listen({ host: config.kafka.host, port: config.kafka.port, dispatcher: handlersNotBuiltDispatcher, log: logger.child({ component: 'kafka' }) });
     node = await BrokerNode.start(
       {
         id: config.id,
         address: `${config.host}:${config.port}`,
+        ...(config.kafka === undefined ? {} : { kafkaAddress: config.kafka.advertisedAddress }),
         raft: { ...defaultRaftTiming, id: config.id, voters, observers: members.filter((id) => !voters.includes(id)) },
         controller: defaultControllerConfig,
         replica: defaultReplicaManagerConfig,
@@ -120,6 +129,7 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
       },
     );
   } catch (error) {
+    await kafka?.close();
     await shutdown(app, transport, peers, kv);
     throw error;
   }
@@ -128,7 +138,10 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
     node,
     app,
     peers,
+    kafka,
     close: async () => {
+      // Kafka clients first: nothing new reaches the node while it stops.
+      await kafka?.close();
       await node.close();
       await shutdown(app, transport, peers, kv);
     },
@@ -222,7 +235,7 @@ const registerSchema = {
   type: 'object',
   required: ['brokerId', 'address', 'incarnationId'],
   additionalProperties: false,
-  properties: { brokerId: id32, address: { type: 'string', minLength: 1, maxLength: 300 }, incarnationId: { type: 'string', minLength: 1, maxLength: 100 }, observer: { type: 'boolean' } },
+  properties: { brokerId: id32, address: { type: 'string', minLength: 1, maxLength: 300 }, kafkaAddress: { type: 'string', minLength: 1, maxLength: 300 }, incarnationId: { type: 'string', minLength: 1, maxLength: 100 }, observer: { type: 'boolean' } },
 } as const;
 
 /** A broker naming itself by id and epoch: controlled shutdown, producer id blocks. */

@@ -14,6 +14,7 @@ import { NO_LEADER } from '../controller/records.js';
 import type { PartitionOffsets } from '../replica/replica-manager.js';
 import { REPLICA_OFFSETS_PATH } from './node-admin-routes.js';
 import type { Broker } from './node-broker.js';
+import type { KafkaServerStats } from '../kafka/node-kafka-server.js';
 
 /** Seconds buckets for disk and consensus timings (fsync is ~0.3 ms here, commits a few ms). */
 const STORAGE_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -55,6 +56,7 @@ export class NodeMetrics {
       done();
     });
     registerBrokerCollectors(this.registry, current);
+    registerKafkaCollectors(this.registry, current);
     app.get(METRICS_PATH, async (_request, reply) => {
       const text = await this.registry.metrics();
       return reply.type(this.registry.contentType).send(text);
@@ -134,6 +136,50 @@ function registerBrokerCollectors(registry: Registry, current: () => Broker | nu
       if (broker === null) return;
       this.reset();
       for (const lag of await consumerLags(broker)) this.set({ group: lag.group, topic: lag.topic, partition: String(lag.partition) }, lag.lag);
+    },
+  });
+}
+
+/** The Kafka listener's counters (none on a node without --kafka-listen). */
+function registerKafkaCollectors(registry: Registry, current: () => Broker | null): void {
+  const kafka = (): KafkaServerStats | undefined => current()?.kafka?.stats;
+  new Gauge({
+    name: 'driftwood_kafka_connections',
+    help: 'Open connections to the Kafka-protocol listener',
+    registers: [registry],
+    collect() { this.set(kafka()?.connectionsOpen ?? 0); },
+  });
+  new Counter({
+    name: 'driftwood_kafka_connections_total',
+    help: 'Connections to the Kafka-protocol listener, accepted or refused (connectionsMax)',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      const stats = kafka();
+      this.reset();
+      if (stats === undefined) return;
+      this.inc({ outcome: 'accepted' }, stats.connectionsAccepted);
+      this.inc({ outcome: 'refused' }, stats.connectionsRefused);
+    },
+  });
+  new Counter({
+    name: 'driftwood_kafka_connections_closed_total',
+    help: 'Kafka-protocol connections closed, by reason (limits, client, shutdown)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, count] of kafka()?.closesByReason ?? []) this.inc({ reason }, count);
+    },
+  });
+  new Counter({
+    name: 'driftwood_kafka_requests_total',
+    help: 'Requests read by the Kafka-protocol listener, by api_key',
+    labelNames: ['api_key'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [apiKey, count] of kafka()?.requestsByApiKey ?? []) this.inc({ api_key: apiKey }, count);
     },
   });
 }

@@ -45,11 +45,16 @@ ${PERF_USAGE}
                 [--flush-interval-ms N] [--appends-in-flight N] [--json]
       append ~1 GiB through the partition log and compare with plain fs writes
   start --id N --peers 1@HOST:PORT,... --data DIR [--listen HOST:PORT] [--voters 1,2,3]
-        [--config FILE.json]    (also DRIFTWOOD_ID, _PEERS, _DATA, _LISTEN, _VOTERS, _CONFIG)
+        [--kafka-listen HOST:PORT [--kafka-advertise HOST:PORT]]
+        [--config FILE.json]    (also DRIFTWOOD_ID, _PEERS, _DATA, _LISTEN, _VOTERS, _CONFIG,
+                                 _KAFKA_LISTEN, _KAFKA_ADVERTISE)
         [--log-format json|pretty] [--log-level trace|debug|info|warn|error|fatal|silent]
         ${NODE_SECURITY_USAGE}
       run one driftwood node: metadata quorum, controller, broker and the admin API; logs
       go to stderr (JSON lines with nodeId by default).
+      --kafka-listen: a Kafka-protocol TCP listener (framing and limits only; the API
+      handlers are not built yet, so every request closes its connection); its address,
+      or --kafka-advertise's, is registered and listed by GET /v1/brokers
       --auth-token-file: internal routes and every change need 'Authorization: Bearer TOKEN'
       (reads too with --auth-reads token); --tls-*: HTTP/2 and HTTP/1.1 over TLS, peers
       verified with --tls-ca. Every node of a cluster takes the same security flags
@@ -240,6 +245,8 @@ async function runBenchReassign(args: string[], io: CommandIO): Promise<void> {
 const nodeFlags = {
   id: { type: 'string' },
   listen: { type: 'string' },
+  'kafka-listen': { type: 'string' },
+  'kafka-advertise': { type: 'string' },
   peers: { type: 'string' },
   data: { type: 'string' },
   voters: { type: 'string' },
@@ -274,14 +281,17 @@ async function loadNodeConfig(args: string[], mayJoin: boolean): Promise<NodeCon
     const env = settingsFromEnv(process.env);
     const configPath = values.config ?? process.env.DRIFTWOOD_CONFIG;
     const file = configPath === undefined ? {} : await settingsFromFile(configPath);
-    const flags = Object.fromEntries(Object.entries({ id: values.id, listen: values.listen, peers: values.peers, data: values.data, voters: values.voters }).filter(([, value]) => value !== undefined));
+    const named = { id: values.id, listen: values.listen, peers: values.peers, data: values.data, voters: values.voters, kafkaListen: values['kafka-listen'], kafkaAdvertise: values['kafka-advertise'] };
+    const flags = Object.fromEntries(Object.entries(named).filter(([, value]) => value !== undefined));
     const resolved = resolveConfig(file, env, flags);
     // Joining a running cluster goes through the broker registry, which the bare quorum lacks.
     if (!mayJoin && !resolved.peers.some((peer) => peer.id === resolved.id)) throw new DriftwoodError('INVALID_CONFIG', `node id ${resolved.id} is not in the peers list`);
+    if (!mayJoin && resolved.kafka !== undefined) throw new DriftwoodError('INVALID_CONFIG', 'the bare quorum has no Kafka listener (--kafka-listen is for driftwood start)');
     const security = await nodeSecurityFrom(values);
     await checkDataDirWritable(resolved.dataDir);
     await checkIdentity(resolved.dataDir, resolved.id);
     await checkPortFree(resolved.host, resolved.port);
+    if (resolved.kafka !== undefined) await checkPortFree(resolved.kafka.host, resolved.kafka.port);
     return { ...resolved, security };
   });
   // Keep a cluster id the directory already has; the broker records it on first join.

@@ -71,6 +71,8 @@ export function alterTopicConfigs(name: string, configs: Readonly<Record<string,
 export interface RegisterBrokerRequest {
   readonly brokerId: number;
   readonly address: string;
+  /** host:port of the broker's Kafka-protocol listener (absent: it has none). */
+  readonly kafkaAddress?: string;
   /** Fresh on every process start: tells a retried registration from a restarted broker. */
   readonly incarnationId: string;
 }
@@ -94,12 +96,16 @@ export function registerBroker(request: RegisterBrokerRequest, image: MetadataIm
     throw new DriftwoodError('INVALID_REQUEST', 'address and incarnation id must not be empty');
   }
   const previous = image.broker(request.brokerId);
-  if (previous?.incarnationId === request.incarnationId && previous.address === request.address) {
+  if (request.kafkaAddress?.length === 0) throw new DriftwoodError('INVALID_REQUEST', 'the Kafka address must not be empty');
+  // A changed address (HTTP or Kafka) is a new registration, as a restart is: peers and
+  // clients must learn it from the log.
+  if (previous?.incarnationId === request.incarnationId && previous.address === request.address && previous.kafkaAddress === request.kafkaAddress) {
     return { records: [], brokerEpoch: previous.brokerEpoch };
   }
   const brokerEpoch = Math.max((previous?.brokerEpoch ?? 0) + 1, image.lastAppliedIndex + 1);
   const records = previous === undefined ? [] : fenceBroker(request.brokerId, image);
-  records.push({ type: 'RegisterBroker', brokerId: request.brokerId, address: request.address, brokerEpoch, incarnationId: request.incarnationId });
+  const kafkaAddress = request.kafkaAddress === undefined ? {} : { kafkaAddress: request.kafkaAddress };
+  records.push({ type: 'RegisterBroker', brokerId: request.brokerId, address: request.address, ...kafkaAddress, brokerEpoch, incarnationId: request.incarnationId });
   return { records, brokerEpoch };
 }
 

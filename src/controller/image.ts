@@ -30,6 +30,8 @@ import { topicNameCollisionKey, validateTopicName, type ConfigValue, type TopicC
 export interface BrokerState {
   readonly brokerId: number;
   readonly address: string;
+  /** host:port of the broker's Kafka-protocol listener (absent: it has none). */
+  readonly kafkaAddress?: string;
   readonly brokerEpoch: number;
   readonly incarnationId: string;
   /** A fenced broker leads nothing and is not offered as a leader; new registrations start fenced. */
@@ -330,8 +332,8 @@ export class MetadataImage implements StateMachine {
     if (previous !== undefined) {
       assert(record.brokerEpoch > previous.brokerEpoch, `broker ${record.brokerId} registered at a non-increasing epoch`);
     }
-    const { brokerId, address, brokerEpoch, incarnationId } = record;
-    this.brokerMap.set(brokerId, { brokerId, address, brokerEpoch, incarnationId, fenced: true, ...(previous?.decommissioned === true ? { decommissioned: true } : {}) });
+    const { brokerId, address, kafkaAddress, brokerEpoch, incarnationId } = record;
+    this.brokerMap.set(brokerId, { brokerId, address, ...(kafkaAddress === undefined ? {} : { kafkaAddress }), brokerEpoch, incarnationId, fenced: true, ...(previous?.decommissioned === true ? { decommissioned: true } : {}) });
   }
 
   private applyFencing(brokerId: number, brokerEpoch: number, fenced: boolean): void {
@@ -390,8 +392,8 @@ export class MetadataImage implements StateMachine {
     const records: MetadataRecord[] = [];
     if (this.clusterIdValue !== undefined) records.push({ type: 'ClusterId', clusterId: this.clusterIdValue });
     for (const broker of this.brokers()) {
-      const { brokerId, address, brokerEpoch, incarnationId } = broker;
-      records.push({ type: 'RegisterBroker', brokerId, address, brokerEpoch, incarnationId });
+      const { brokerId, address, kafkaAddress, brokerEpoch, incarnationId } = broker;
+      records.push({ type: 'RegisterBroker', brokerId, address, ...(kafkaAddress === undefined ? {} : { kafkaAddress }), brokerEpoch, incarnationId });
       if (!broker.fenced) records.push({ type: 'BrokerUnfence', brokerId, brokerEpoch });
       if (broker.decommissioned === true) records.push({ type: 'BrokerDecommission', brokerId });
     }

@@ -17,6 +17,8 @@ export interface RegisterBrokerRecord {
   readonly type: 'RegisterBroker';
   readonly brokerId: number;
   readonly address: string;
+  /** Absent in records written before brokers had a Kafka listener, and for brokers without one. */
+  readonly kafkaAddress?: string;
   readonly brokerEpoch: number;
   readonly incarnationId: string;
 }
@@ -165,7 +167,7 @@ const isConfigs: Check = (v) => isObject(v) && Object.values(v).every((x) => ['s
 /** Required fields and their checks per record type; optional fields are listed apart. */
 const shapes: Record<RecordType, { required: Record<string, Check>; optional?: Record<string, Check> }> = {
   ClusterId: { required: { clusterId: isNonEmptyString } },
-  RegisterBroker: { required: { brokerId: isBrokerId, address: isNonEmptyString, brokerEpoch: isEpoch, incarnationId: isNonEmptyString } },
+  RegisterBroker: { required: { brokerId: isBrokerId, address: isNonEmptyString, brokerEpoch: isEpoch, incarnationId: isNonEmptyString }, optional: { kafkaAddress: isNonEmptyString } },
   BrokerFence: { required: { brokerId: isBrokerId, brokerEpoch: isEpoch } },
   BrokerUnfence: { required: { brokerId: isBrokerId, brokerEpoch: isEpoch } },
   UnregisterBroker: { required: { brokerId: isBrokerId, brokerEpoch: isEpoch } },

@@ -14,6 +14,8 @@ import {
   unregisterBroker,
   type AlterPartitionRequest,
 } from '../../src/controller/commands.js';
+import { MetadataImage } from '../../src/controller/image.js';
+import { decodeRecords } from '../../src/controller/records.js';
 import { throwsCode, TestLog } from './helpers.js';
 
 function cluster(brokers: number[], configs: Record<string, unknown> = {}): TestLog {
@@ -212,5 +214,39 @@ void t.test('alterReplicaStatus: an offline replica leaves the ISR and leadershi
   t.same(alterReplicaStatus({ brokerId: last, brokerEpoch: epoch(last), offline: [], online: [{ topicId: 'T', partition: 0 }] }, log.image), [], 'reporting online again changes nothing');
   for (const id of [1, 2, 3].filter((id) => id !== last)) log.commit(alterReplicaStatus({ brokerId: id, brokerEpoch: epoch(id), offline: [], online: [{ topicId: 'T', partition: 0 }] }, log.image));
   t.equal(p0()!.offlineReplicas, undefined, 'an empty offline set is not kept');
+  t.end();
+});
+
+void t.test('the Kafka address: a changed one is a new registration; it survives a snapshot; records without it decode', (t) => {
+  const log = cluster([1, 2, 3]);
+  t.equal(log.image.broker(1)?.kafkaAddress, undefined, 'registered without a Kafka listener');
+  const epoch1 = log.image.broker(1)!.brokerEpoch;
+  const added = registerBroker({ brokerId: 1, address: 'b1:9092', kafkaAddress: 'k1:19092', incarnationId: 'inc-1' }, log.image);
+  t.ok(added.brokerEpoch > epoch1, 'same incarnation, new Kafka address: a new epoch');
+  t.same([added.records[0]?.type, added.records.at(-1)?.type], ['BrokerFence', 'RegisterBroker'], 'fenced first, as a restart is');
+  log.commit(added.records);
+  t.match(log.image.broker(1), { kafkaAddress: 'k1:19092', brokerEpoch: added.brokerEpoch, fenced: true });
+  t.same(registerBroker({ brokerId: 1, address: 'b1:9092', kafkaAddress: 'k1:19092', incarnationId: 'inc-1' }, log.image), { records: [], brokerEpoch: added.brokerEpoch }, 'a retry with the same addresses keeps its epoch');
+  const moved = registerBroker({ brokerId: 1, address: 'b1:9092', kafkaAddress: 'k1:29092', incarnationId: 'inc-1' }, log.image);
+  t.ok(moved.brokerEpoch > added.brokerEpoch);
+  log.commit(moved.records);
+  t.equal(log.image.broker(1)?.kafkaAddress, 'k1:29092');
+  const dropped = registerBroker({ brokerId: 1, address: 'b1:9092', incarnationId: 'inc-1' }, log.image);
+  t.ok(dropped.records.length > 0, 'dropping the listener is a new registration too');
+  log.commit(dropped.records);
+  t.equal(log.image.broker(1)?.kafkaAddress, undefined);
+  log.commit(registerBroker({ brokerId: 2, address: 'b2:9092', kafkaAddress: 'k2:19092', incarnationId: 'inc-2b' }, log.image).records);
+  throwsCode(t, () => registerBroker({ brokerId: 3, address: 'b3:9092', kafkaAddress: '', incarnationId: 'inc-3' }, log.image), 'INVALID_REQUEST');
+  const restored = new MetadataImage();
+  restored.restore(log.image.snapshot());
+  t.equal(restored.broker(2)?.kafkaAddress, 'k2:19092', 'the snapshot keeps it');
+  t.equal(restored.broker(1)?.kafkaAddress, undefined);
+  t.notOk(Object.hasOwn(restored.broker(1)!, 'kafkaAddress'), 'absent, not undefined: snapshots stay byte-identical to before');
+  // A record written before brokers had a Kafka listener.
+  const old = new TextEncoder().encode(JSON.stringify([{ v: 1, type: 'RegisterBroker', brokerId: 7, address: 'b7:9092', brokerEpoch: 3, incarnationId: 'x' }]));
+  t.same(decodeRecords(old), [{ type: 'RegisterBroker', brokerId: 7, address: 'b7:9092', brokerEpoch: 3, incarnationId: 'x' }]);
+  const bad = new TextEncoder().encode(JSON.stringify([{ v: 1, type: 'RegisterBroker', brokerId: 7, address: 'b7:9092', kafkaAddress: '', brokerEpoch: 3, incarnationId: 'x' }]));
+  t.throws(() => decodeRecords(bad), /bad kafkaAddress/);
+  log.image.checkInvariants();
   t.end();
 });
