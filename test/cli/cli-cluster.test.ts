@@ -18,7 +18,7 @@ function lines(text: string): string[] {
   return text.split('\n').filter((line) => line.length > 0);
 }
 
-void t.test('driftwood topics, produce, consume, groups and cluster on a real cluster', { timeout: 120_000 }, async (t) => {
+void t.test('driftwood topics, produce, consume, groups and cluster on a real cluster', { timeout: 240_000 }, async (t) => {
   const cluster = await localCluster(t, 'cli');
   for (const id of [1, 2, 3]) cluster.start(id, 'start');
   const bootstrap = cluster.ports.map((port) => `127.0.0.1:${port}`).join(',');
