@@ -5,7 +5,7 @@
 // (src/http/node-error-handler.ts, set up with the app).
 import { DriftwoodError } from '../../storage/errors.js';
 import type { HttpApp } from '../http/node-dual-server.js';
-import { offlineReplicasOf, type BrokerState, type PartitionState, type TopicState } from '../controller/image.js';
+import { offlineReplicasOf, type MetadataImage, type PartitionState, type TopicState } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
 import type { PartitionOffsets } from '../replica/replica-manager.js';
 import { OFFSETS_TOPIC } from '../group/group-records.js';
@@ -43,14 +43,14 @@ export function addAdminRoutes(app: HttpApp, current: () => Broker): void {
     return reply.status(ready ? 200 : 503).send({ ready, registered: self !== undefined, fenced: self?.fenced ?? true, controller: node.raft.leader });
   });
   app.get('/v1/raft', () => current().node.raft.status());
-  app.get('/v1/brokers', () => current().node.image.brokers().map(describeBroker));
+  app.get('/v1/brokers', () => describeBrokers(current().node.image));
   app.get('/v1/cluster', () => {
     const status = current().node.raft.status();
     return {
       clusterId: current().node.image.clusterId ?? null,
       controller: status.leader,
       raft: { term: status.term, leader: status.leader, commitIndex: status.commit, appliedIndex: status.applied, ...current().node.raft.members() },
-      brokers: current().node.image.brokers().map(describeBroker),
+      brokers: describeBrokers(current().node.image),
     };
   });
   app.get('/v1/topics', () => current().node.image.topics().map((topic) => ({ name: topic.name, id: topic.topicId, partitions: current().node.image.partitions(topic.topicId)?.length ?? 0 })));
@@ -83,8 +83,23 @@ export function refuseInternal(topic: string): void {
   if (topic === OFFSETS_TOPIC) throw new DriftwoodError('INVALID_TOPIC_EXCEPTION', `${OFFSETS_TOPIC} is internal: the group coordinators create and write it`);
 }
 
-function describeBroker(state: BrokerState): { id: number; address: string; kafkaAddress: string | null; state: 'alive' | 'fenced'; epoch: number; decommissioned: boolean } {
-  return { id: state.brokerId, address: state.address, kafkaAddress: state.kafkaAddress ?? null, state: state.fenced ? 'fenced' : 'alive', epoch: state.brokerEpoch, decommissioned: state.decommissioned === true };
+interface BrokerView { id: number; address: string; kafkaAddress: string | null; state: 'alive' | 'fenced'; epoch: number; decommissioned: boolean; replicas: number }
+
+/** Every broker, with the replicas it holds or is being given (0 once a decommissioned broker may be stopped). */
+function describeBrokers(image: MetadataImage): BrokerView[] {
+  const replicas = new Map<number, number>();
+  for (const topic of image.topics()) {
+    for (const p of image.partitions(topic.topicId) ?? []) for (const id of p.replicas) replicas.set(id, (replicas.get(id) ?? 0) + 1);
+  }
+  return image.brokers().map((state) => ({
+    id: state.brokerId,
+    address: state.address,
+    kafkaAddress: state.kafkaAddress ?? null,
+    state: state.fenced ? 'fenced' : 'alive',
+    epoch: state.brokerEpoch,
+    decommissioned: state.decommissioned === true,
+    replicas: replicas.get(state.brokerId) ?? 0,
+  }));
 }
 
 /** How long a change waits to reach this node's image before the answer says so. */

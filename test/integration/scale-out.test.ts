@@ -105,6 +105,8 @@ void t.test('add a broker, rebalance, decommission another, under a steady produ
   });
   const brokers = await admin.describeCluster();
   t.match(brokers.brokers.find((b) => b.id === 1), { state: 'alive', decommissioned: true }, 'broker 1 still runs, decommissioned; it can be stopped now');
+  const listed = await (await fetch(`http://${bootstrap[1]}/v1/brokers`)).json() as Array<{ id: number; decommissioned: boolean; replicas: number }>;
+  t.match(listed.find((b) => b.id === 1), { decommissioned: true, replicas: 0 }, 'GET /v1/brokers: broker 1 decommissioned and holding nothing');
   const after = await share();
   t.equal(after.replicas[0], 0, 'broker 1 holds no replica');
   t.same(after.replicas.slice(1), [6, 6, 6], 'the others hold all 18');
