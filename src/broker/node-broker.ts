@@ -36,7 +36,8 @@ import { addGroupRoutes } from './node-group-routes.js';
 import { addReassignmentRoutes, throttleBytesPerSecSchema } from './node-reassignment-routes.js';
 import { CONTROLLER_PATH_PREFIX, HttpControllerChannel } from './node-controller-channel.js';
 import { createNodeLogger, logPort } from './node-logger.js';
-import { handlersNotBuiltDispatcher } from '../kafka/dispatcher.js';
+import { notStartedDispatcher, type KafkaDispatcher } from '../kafka/dispatcher.js';
+import { KafkaHandlers } from '../kafka/handlers.js';
 import { KafkaServer } from '../kafka/node-kafka-server.js';
 import { NodeMetrics } from './node-metrics.js';
 import type { Logger } from 'pino';
@@ -94,9 +95,18 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
   let kafka: KafkaServer | null = null;
   try {
     await app.listen({ host: config.host, port: config.port });
-    // Bound before the broker registers its Kafka address, so the address works once listed.
-    // The API handlers are not built yet: every request closes its connection (README: Kafka listener).
-    if (config.kafka !== undefined) kafka = await KafkaServer.listen({ host: config.kafka.host, port: config.kafka.port, dispatcher: handlersNotBuiltDispatcher, log: logger.child({ component: 'kafka' }) });
+    // Bound before the broker registers its Kafka address, so the address works once listed;
+    // until the broker is up, requests close their connection (the client retries).
+    let handlers: KafkaHandlers | null = null;
+    const dispatcher: KafkaDispatcher = {
+      handle: (frame, connection) => {
+        if (ready === null) return notStartedDispatcher.handle(frame, connection);
+        const broker = ready;
+        handlers ??= new KafkaHandlers({ image: broker.node.image, controllerId: () => broker.node.raft.leader });
+        return handlers.handle(frame, connection);
+      },
+    };
+    if (config.kafka !== undefined) kafka = await KafkaServer.listen({ host: config.kafka.host, port: config.kafka.port, dispatcher, log: logger.child({ component: 'kafka' }) });
     node = await BrokerNode.start(
       {
         id: config.id,

@@ -38,13 +38,12 @@ export function readRequestHead(frame: Buffer): RequestHead {
 }
 
 /**
- * Until the API handlers exist, every request closes its connection: answering anything
- * would claim a protocol the broker does not speak yet. The listener's framing and limits
- * are real; only this dispatcher is missing its handlers (README: Kafka listener).
+ * While the broker starts (the listener binds first, so its address works once registered),
+ * a request closes its connection: the client reconnects and asks again.
  */
-export const handlersNotBuiltDispatcher: KafkaDispatcher = {
+export const notStartedDispatcher: KafkaDispatcher = {
   handle(frame: Buffer): Promise<Buffer | null> {
     const { apiKey, apiVersion } = readRequestHead(frame);
-    return Promise.reject(new DriftwoodError('INVALID_REQUEST', `the Kafka API handlers are not built yet (api key ${apiKey} v${apiVersion}); the connection is closed`));
+    return Promise.reject(new DriftwoodError('NOT_CONTROLLER', `the broker is starting (api key ${apiKey} v${apiVersion}); the connection is closed`));
   },
 };

@@ -1,7 +1,7 @@
 // The Kafka-protocol listener's framing and limits, against a fake dispatcher on loopback.
 import net from 'node:net';
 import t from 'tap';
-import { handlersNotBuiltDispatcher, readRequestHead, type ConnectionInfo, type KafkaDispatcher } from '../../src/kafka/dispatcher.js';
+import { notStartedDispatcher, readRequestHead, type ConnectionInfo, type KafkaDispatcher } from '../../src/kafka/dispatcher.js';
 import { defaultKafkaListenerLimits, type KafkaListenerLimits } from '../../src/kafka/limits.js';
 import { KafkaServer, type KafkaServerLog } from '../../src/kafka/node-kafka-server.js';
 
@@ -292,9 +292,9 @@ void t.test('a dispatcher that fails closes only that connection, logged; the pr
   t.equal(server.stats.closesByReason.get('dispatcher-error'), 2);
 });
 
-void t.test('the placeholder dispatcher closes the connection for every request', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+void t.test('the dispatcher of a starting broker closes the connection for every request', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const log = new CapturingLog();
-  const server = await serve(t, handlersNotBuiltDispatcher, {}, log);
+  const server = await serve(t, notStartedDispatcher, {}, log);
   const client = await connect(t, server);
   await client.write(request(18, 1));
   await client.closed;

@@ -1,0 +1,45 @@
+// An unchanged Kafka client against driftwood's Kafka listener (issue 11): KafkaJS's admin
+// client connects to a three-node cluster started with --kafka-listen, negotiates API
+// versions, and reads the cluster and a topic's metadata (every broker's Kafka address, the
+// controller, each partition's leader, replicas and ISR, as the HTTP API shows them).
+// Produce, fetch and groups are not served yet.
+import t from 'tap';
+import { Kafka, logLevel } from 'kafkajs';
+import { freePort } from '../../src/node-free-port.js';
+import { h2Json, localCluster, waitFor } from '../helpers/processes.js';
+
+interface PartitionView { partition: number; leader: number; replicas: number[]; isr: number[] }
+
+void t.test('KafkaJS admin: cluster and topic metadata through the Kafka listener', { timeout: 120_000 }, async (t) => {
+  const cluster = await localCluster(t, 'kafkajs-metadata');
+  const kafkaPorts = [await freePort(), await freePort(), await freePort()];
+  for (const id of [1, 2, 3]) cluster.start(id, 'start', ['--kafka-listen', `127.0.0.1:${kafkaPorts[id - 1] ?? 0}`]);
+  const http = `http://127.0.0.1:${cluster.ports[0] ?? 0}`;
+  await waitFor('three alive brokers with Kafka addresses', 40_000, async () => {
+    const brokers = (await h2Json(`${http}/v1/brokers`)).json as Array<{ state: string; kafkaAddress: string | null }>;
+    return brokers.length === 3 && brokers.every((b) => b.state === 'alive' && b.kafkaAddress !== null) ? true : undefined;
+  });
+  const created = await h2Json(`${http}/v1/topics`, 'POST', { name: 'orders', partitions: 3, replicationFactor: 3 });
+  t.equal(created.status, 201);
+  const described = await waitFor('every partition led', 20_000, async () => {
+    const topic = (await h2Json(`${http}/v1/topics/orders`)).json as { partitions: PartitionView[] };
+    return topic.partitions.every((p) => p.leader > 0) ? topic.partitions : undefined;
+  });
+
+  const kafka = new Kafka({ clientId: 'driftwood-test', brokers: [`127.0.0.1:${kafkaPorts[1] ?? 0}`], logLevel: logLevel.NOTHING, retry: { retries: 5 } });
+  const admin = kafka.admin();
+  await admin.connect();
+  t.teardown(() => admin.disconnect());
+  const info = await admin.describeCluster();
+  t.same(info.brokers.map((b) => [b.nodeId, `${b.host}:${b.port}`]).sort(), [1, 2, 3].map((id) => [id, `127.0.0.1:${kafkaPorts[id - 1] ?? 0}`]), 'every broker with its Kafka address');
+  t.ok([1, 2, 3].includes(info.controller ?? -1), `the controller is a broker (${String(info.controller)})`);
+  t.type(info.clusterId, 'string');
+  const { topics } = await admin.fetchTopicMetadata({ topics: ['orders'] });
+  const orders = topics.find((topic) => topic.name === 'orders');
+  t.ok(orders !== undefined, 'the topic is there');
+  const seen = (orders?.partitions ?? []).map((p) => ({ partition: p.partitionId, leader: p.leader, replicas: p.replicas, isr: p.isr })).sort((a, b) => a.partition - b.partition);
+  t.same(seen, described.map((p) => ({ partition: p.partition, leader: p.leader, replicas: p.replicas, isr: p.isr })), 'partitions as the HTTP API shows them');
+  await t.rejects(admin.fetchTopicMetadata({ topics: ['missing'] }), /does not host this topic-partition|UNKNOWN_TOPIC_OR_PARTITION/i, 'an unknown topic is UNKNOWN_TOPIC_OR_PARTITION');
+  const listed = await admin.listTopics();
+  t.ok(listed.includes('orders'), `listTopics: ${listed.join(',')}`);
+});
