@@ -30,7 +30,7 @@ import { controllerRequestKinds, type ControllerRequest, type ControllerRequestK
 import { encodeFetchResponse } from '../replica/fetch-codec.js';
 import type { ReplicaFetchRequest } from '../replica/fetch-protocol.js';
 import { HttpReplicaChannel, REPLICA_FETCH_PATH } from '../replica/node-replica-channel.js';
-import { addAdminRoutes, REPLICA_OFFSETS_PATH } from './node-admin-routes.js';
+import { addAdminRoutes, REPLICA_OFFSETS_PATH, refuseInternal } from './node-admin-routes.js';
 import { addDataRoutes } from './node-data-routes.js';
 import { addGroupRoutes } from './node-group-routes.js';
 import { addReassignmentRoutes, throttleBytesPerSecSchema } from './node-reassignment-routes.js';
@@ -41,6 +41,9 @@ import { KafkaHandlers } from '../kafka/handlers.js';
 import { KafkaServer } from '../kafka/node-kafka-server.js';
 import { NodeMetrics } from './node-metrics.js';
 import type { Logger } from 'pino';
+
+/** The longest a Kafka client's produce may wait for its acks (its timeoutMs is capped here, as the HTTP route caps its own). */
+const KAFKA_PRODUCE_TIMEOUT_MS_MAX = 300_000;
 
 export interface BrokerTiming {
   /** How often the broker agent heartbeats to the controller. */
@@ -102,7 +105,15 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
       handle: (frame, connection) => {
         if (ready === null) return notStartedDispatcher.handle(frame, connection);
         const broker = ready;
-        handlers ??= new KafkaHandlers({ image: broker.node.image, controllerId: () => broker.node.raft.leader });
+        handlers ??= new KafkaHandlers({
+          image: broker.node.image,
+          controllerId: () => broker.node.raft.leader,
+          produce: (topic, partition, batches, acks, timeoutMs) => {
+            refuseInternal(topic); // the group coordinators alone write it, as over HTTP
+            return broker.node.replicas.produce(topic, partition, batches, acks, Math.min(Math.max(timeoutMs, 1), KAFKA_PRODUCE_TIMEOUT_MS_MAX));
+          },
+          initProducerId: () => broker.node.initProducerId(),
+        });
         return handlers.handle(frame, connection);
       },
     };

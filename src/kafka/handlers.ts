@@ -2,8 +2,9 @@
 // then encoded. Only the APIs listed in `handlers` are advertised by ApiVersions, so a client
 // never calls one that is described in the codec but not served yet.
 //
-// Served so far: ApiVersions and Metadata (enough for `kcat -L` and KafkaJS's admin
-// metadata calls). Produce, Fetch, the group and admin APIs are not served yet (issue 11).
+// Served so far: ApiVersions, Metadata, Produce and InitProducerId (KafkaJS's admin metadata
+// calls and its producer, idempotent or not). Fetch, ListOffsets, the group and admin APIs
+// are not served yet (issue 11).
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import type { MetadataImage, PartitionState } from '../controller/image.js';
 import { offlineReplicasOf } from '../controller/image.js';
@@ -13,22 +14,36 @@ import type { ConnectionInfo, KafkaDispatcher } from './dispatcher.js';
 import { readRequestHead } from './dispatcher.js';
 import { API_VERSIONS_KEY, apiVersionsTable, decodeRequest, encodeResponse, type ApiVersionRange, type RequestHeader } from './protocol/apis.js';
 import { kafkaErrorFor, kafkaErrors } from './protocol/kafka-errors.js';
+import type { AppendResult } from '../../storage/partition-log.js';
+import type { Acks } from '../replica/partition.js';
 import type { Struct } from './protocol/spec.js';
 
+const PRODUCE_KEY = 0;
 const METADATA_KEY = 3;
+const INIT_PRODUCER_ID_KEY = 22;
+/** The RecordBatch magic byte's position and the only format served (v2). */
+const MAGIC_OFFSET = 16;
+const MAGIC_V2 = 2;
 
-/** What the handlers read of the broker they run in. */
+/** What the handlers use of the broker they run in. */
 export interface KafkaBroker {
   readonly image: MetadataImage;
   /** The active controller's broker id, or 0 while there is none. */
   readonly controllerId: () => number;
+  /** A produce to a partition this broker leads (as the HTTP produce route does it). */
+  readonly produce: (topic: string, partition: number, batches: Buffer, acks: Acks, timeoutMs: number) => Promise<AppendResult>;
+  /** A new idempotent producer's id and epoch (KIP-730's blocks). */
+  readonly initProducerId: () => Promise<{ producerId: number; producerEpoch: number }>;
 }
 
-type Handler = (body: Struct, header: RequestHeader, broker: KafkaBroker) => Struct;
+/** An answer, or null for none (Produce with acks=0). */
+type Handler = (body: Struct, header: RequestHeader, broker: KafkaBroker) => Promise<Struct | null>;
 
 const handlers: ReadonlyMap<number, Handler> = new Map<number, Handler>([
-  [API_VERSIONS_KEY, () => ({ errorCode: 0, apiKeys: served().map((range) => ({ ...range })), throttleTimeMs: 0 })],
-  [METADATA_KEY, metadata],
+  [API_VERSIONS_KEY, () => Promise.resolve({ errorCode: 0, apiKeys: served().map((range) => ({ ...range })), throttleTimeMs: 0 })],
+  [METADATA_KEY, (body, header, broker) => Promise.resolve(metadata(body, header, broker))],
+  [PRODUCE_KEY, produce],
+  [INIT_PRODUCER_ID_KEY, initProducerId],
 ]);
 
 /** The API versions this broker answers: the codec's ranges for the APIs with a handler. */
@@ -56,7 +71,8 @@ export class KafkaHandlers implements KafkaDispatcher {
     if (handler === undefined) {
       return Promise.reject(new DriftwoodError('UNSUPPORTED_VERSION', `API ${decoded.header.apiKey} is not served yet (ApiVersions does not advertise it)`));
     }
-    return Promise.resolve(encodeResponse(decoded.header.apiKey, decoded.header.apiVersion, decoded.header.correlationId, handler(decoded.body, decoded.header, this.broker)));
+    const { header } = decoded;
+    return handler(decoded.body, header, this.broker).then((answer) => (answer === null ? null : encodeResponse(header.apiKey, header.apiVersion, header.correlationId, answer)));
   }
 }
 
@@ -120,4 +136,50 @@ function partitionMetadata(p: PartitionState, listed: ReadonlySet<number>): Stru
     isrNodes: [...p.isr],
     offlineReplicas: [...offlineReplicasOf(p)],
   };
+}
+
+/** Kafka's number for a failure: a driftwood code's Kafka name, else UNKNOWN_SERVER_ERROR. */
+function errorNumber(error: unknown): number {
+  return kafkaErrors[isDriftwoodError(error) ? kafkaErrorFor[error.code] : 'UNKNOWN_SERVER_ERROR'];
+}
+
+/**
+ * Produce: each partition's batches appended as the HTTP produce route appends them (the
+ * same acks, idempotence and errors), all partitions at once; each answered with its base
+ * offset or its error. acks=0 gets no answer. Only RecordBatch v2 is taken
+ * (UNSUPPORTED_FOR_MESSAGE_FORMAT otherwise); transactions are not supported.
+ */
+async function produce(body: Struct, header: RequestHeader, broker: KafkaBroker): Promise<Struct | null> {
+  const acks = body.acks as number;
+  const timeoutMs = body.timeoutMs as number;
+  const transactional = body.transactionalId !== null && body.transactionalId !== undefined;
+  const topics = body.topicData as ReadonlyArray<{ name: string; partitionData: ReadonlyArray<{ index: number; records: Buffer | null }> }>;
+  const responses = await Promise.all(topics.map(async (topic) => ({
+    name: topic.name,
+    partitionResponses: await Promise.all(topic.partitionData.map(async ({ index, records }) => {
+      const refused = (code: number, message: string): Struct => ({ index, errorCode: code, baseOffset: -1n, logAppendTimeMs: -1n, logStartOffset: -1n, recordErrors: [], errorMessage: header.apiVersion >= 8 ? message : null });
+      if (acks !== 0 && acks !== 1 && acks !== -1) return refused(kafkaErrors.INVALID_REQUIRED_ACKS, `acks must be 0, 1 or -1, got ${acks}`);
+      if (transactional) return refused(kafkaErrors.INVALID_REQUEST, 'transactions are not supported');
+      if (records === null || records.length <= MAGIC_OFFSET) return refused(kafkaErrors.CORRUPT_MESSAGE, 'no record batch');
+      if (records[MAGIC_OFFSET] !== MAGIC_V2) return refused(kafkaErrors.UNSUPPORTED_FOR_MESSAGE_FORMAT, `record batch magic ${records[MAGIC_OFFSET]}; only v2 batches are taken`);
+      try {
+        const appended = await broker.produce(topic.name, index, records, acks, timeoutMs);
+        return { index, errorCode: 0, baseOffset: BigInt(appended.baseOffset), logAppendTimeMs: BigInt(appended.logAppendTimeMs), logStartOffset: -1n, recordErrors: [], errorMessage: null };
+      } catch (error) {
+        return refused(errorNumber(error), error instanceof Error ? error.message : String(error));
+      }
+    })),
+  })));
+  return acks === 0 ? null : { responses, throttleTimeMs: 0 };
+}
+
+/** InitProducerId without a transactional id: a fresh producer id at epoch 0 (transactions are not supported). */
+async function initProducerId(body: Struct, _header: RequestHeader, broker: KafkaBroker): Promise<Struct> {
+  if (body.transactionalId !== null) return { throttleTimeMs: 0, errorCode: kafkaErrors.INVALID_REQUEST, producerId: -1n, producerEpoch: -1 };
+  try {
+    const { producerId, producerEpoch } = await broker.initProducerId();
+    return { throttleTimeMs: 0, errorCode: 0, producerId: BigInt(producerId), producerEpoch };
+  } catch (error) {
+    return { throttleTimeMs: 0, errorCode: errorNumber(error), producerId: -1n, producerEpoch: -1 };
+  }
 }

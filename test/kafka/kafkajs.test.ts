@@ -1,11 +1,16 @@
 // An unchanged Kafka client against driftwood's Kafka listener (issue 11): KafkaJS's admin
 // client connects to a three-node cluster started with --kafka-listen, negotiates API
 // versions, and reads the cluster and a topic's metadata (every broker's Kafka address, the
-// controller, each partition's leader, replicas and ISR, as the HTTP API shows them).
-// Produce, fetch and groups are not served yet.
+// controller, each partition's leader, replicas and ISR, as the HTTP API shows them); then
+// KafkaJS's idempotent producer (acks=all) writes keyed records, and reading them back over
+// HTTP finds each once, at the offset and in the partition KafkaJS was told (its murmur2
+// partitioner and ours agree). Fetch and groups are not served yet.
 import t from 'tap';
 import { Kafka, logLevel } from 'kafkajs';
+import { Admin } from '../../src/client/admin.js';
+import { partitionForKey } from '../../src/partitioner.js';
 import { freePort } from '../../src/node-free-port.js';
+import { readAll } from '../client/helpers.js';
 import { h2Json, localCluster, waitFor } from '../helpers/processes.js';
 
 interface PartitionView { partition: number; leader: number; replicas: number[]; isr: number[] }
@@ -42,4 +47,32 @@ void t.test('KafkaJS admin: cluster and topic metadata through the Kafka listene
   await t.rejects(admin.fetchTopicMetadata({ topics: ['missing'] }), /does not host this topic-partition|UNKNOWN_TOPIC_OR_PARTITION/i, 'an unknown topic is UNKNOWN_TOPIC_OR_PARTITION');
   const listed = await admin.listTopics();
   t.ok(listed.includes('orders'), `listTopics: ${listed.join(',')}`);
+
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await producer.connect();
+  t.teardown(() => producer.disconnect());
+  const sent: Array<{ key: string; value: string; partition: number; offset: number }> = [];
+  for (let round = 0; round < 10; round += 1) {
+    const messages = Array.from({ length: 30 }, (_, i) => ({ key: `k${(round * 30 + i) % 17}`, value: `v${round * 30 + i}` }));
+    const answers = await producer.send({ topic: 'orders', acks: -1, messages });
+    // KafkaJS answers per partition with the batch's base offset; its messages went in order.
+    for (const answer of answers) {
+      const mine = messages.filter((m) => partitionOf(m.key, 3) === answer.partition);
+      mine.forEach((m, i) => { sent.push({ ...m, partition: answer.partition, offset: Number(answer.baseOffset) + i }); });
+    }
+  }
+  t.equal(sent.length, 300, 'every send acknowledged');
+  const httpAdmin = new Admin({ bootstrap: [`127.0.0.1:${cluster.ports[0] ?? 0}`] });
+  t.teardown(() => httpAdmin.close());
+  const stored = await readAll(cluster.ports.map((port) => `127.0.0.1:${port}`), httpAdmin, 'orders');
+  const found = new Map<string, { partition: number; offset: number; key: string }>();
+  for (const [partition, records] of stored) for (const r of records) found.set(r.value?.toString() ?? '', { partition, offset: r.offset, key: r.key?.toString() ?? '' });
+  t.equal([...stored.values()].reduce((n, records) => n + records.length, 0), 300, 'stored once each');
+  const wrong = sent.filter((m) => found.get(m.value)?.partition !== m.partition || found.get(m.value)?.offset !== m.offset || found.get(m.value)?.key !== m.key);
+  t.same(wrong, [], 'each where KafkaJS was told, with its key');
 });
+
+/** Kafka's default partitioner for a keyed record (ours matches the vectors of an independent client). */
+function partitionOf(key: string, partitions: number): number {
+  return partitionForKey(Buffer.from(key), partitions);
+}
