@@ -31,7 +31,7 @@ import { encodeFetchResponse } from '../replica/fetch-codec.js';
 import type { ReplicaFetchRequest } from '../replica/fetch-protocol.js';
 import { HttpReplicaChannel, REPLICA_FETCH_PATH } from '../replica/node-replica-channel.js';
 import { addAdminRoutes, REPLICA_OFFSETS_PATH, refuseInternal } from './node-admin-routes.js';
-import { addDataRoutes } from './node-data-routes.js';
+import { addDataRoutes, offsetForTimestamp } from './node-data-routes.js';
 import { addGroupRoutes } from './node-group-routes.js';
 import { addReassignmentRoutes, throttleBytesPerSecSchema } from './node-reassignment-routes.js';
 import { CONTROLLER_PATH_PREFIX, HttpControllerChannel } from './node-controller-channel.js';
@@ -113,6 +113,8 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
             return broker.node.replicas.produce(topic, partition, batches, acks, Math.min(Math.max(timeoutMs, 1), KAFKA_PRODUCE_TIMEOUT_MS_MAX));
           },
           initProducerId: () => broker.node.initProducerId(),
+          consume: (topic, partition, offset, options) => broker.node.replicas.consume(topic, partition, offset, options),
+          offsetForTimestamp: (topic, partition, timestamp) => offsetForTimestamp(broker, topic, partition, timestamp),
         });
         return handlers.handle(frame, connection);
       },

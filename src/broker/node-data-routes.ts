@@ -191,17 +191,28 @@ export function addDataRoutes(app: HttpApp, current: () => Broker): void {
   app.get('/v1/topics/:topic/partitions/:partition/offsets', { schema: { params: partitionParams, querystring: offsetsQuery } }, async (request) => {
     const { topic, partition } = request.params as { topic: string; partition: number };
     const { timestamp } = request.query as { timestamp: string };
-    const replicas = current().node.replicas;
-    const { replica } = await replicas.readyLeaderFor(topic, partition, ROLE_WAIT_MS_OFFSETS);
-    await replicas.establishedHighWatermark(replica, current().node.clock.monotonicMs() + ROLE_WAIT_MS_OFFSETS);
-    const bounds = { partition, logStartOffset: replica.log.logStartOffset, highWatermark: replica.highWatermark };
-    if (timestamp === 'earliest') return { ...bounds, offset: bounds.logStartOffset };
-    if (timestamp === 'latest') return { ...bounds, offset: bounds.highWatermark };
-    const found = await replica.log.offsetForTimestamp(Number(timestamp));
-    // Kafka answers -1 when no committed record is that recent.
-    if (found === null || found.offset >= replica.highWatermark) return { ...bounds, offset: -1 };
-    return { ...bounds, offset: found.offset, timestamp: found.timestampMs };
+    const found = await offsetForTimestamp(current(), topic, partition, timestamp === 'earliest' || timestamp === 'latest' ? timestamp : Number(timestamp));
+    const { leaderEpoch: _epoch, timestampMs, ...rest } = found;
+    return { partition, ...rest, ...(timestampMs === null ? {} : { timestamp: timestampMs }) };
   });
+}
+
+/**
+ * Kafka's ListOffsets on a partition this broker leads (the HTTP offsets route and the Kafka
+ * listener share it): the log start ('earliest'), the high watermark ('latest'), or the first
+ * committed offset whose timestamp is at or after `timestamp` (-1 when none is that recent).
+ */
+export async function offsetForTimestamp(broker: Broker, topic: string, partition: number, timestamp: 'earliest' | 'latest' | number): Promise<{ offset: number; timestampMs: number | null; logStartOffset: number; highWatermark: number; leaderEpoch: number }> {
+  const replicas = broker.node.replicas;
+  const { replica } = await replicas.readyLeaderFor(topic, partition, ROLE_WAIT_MS_OFFSETS);
+  await replicas.establishedHighWatermark(replica, broker.node.clock.monotonicMs() + ROLE_WAIT_MS_OFFSETS);
+  const bounds = { logStartOffset: replica.log.logStartOffset, highWatermark: replica.highWatermark, leaderEpoch: replica.state.leaderEpoch };
+  if (timestamp === 'earliest') return { ...bounds, offset: bounds.logStartOffset, timestampMs: null };
+  if (timestamp === 'latest') return { ...bounds, offset: bounds.highWatermark, timestampMs: null };
+  const found = await replica.log.offsetForTimestamp(timestamp);
+  // Kafka answers -1 when no committed record is that recent.
+  if (found === null || found.offset >= replica.highWatermark) return { ...bounds, offset: -1, timestampMs: null };
+  return { ...bounds, offset: found.offset, timestampMs: found.timestampMs };
 }
 
 /** Produces here when this node leads the partition, else forwards to the leader; null offset for acks=0. */

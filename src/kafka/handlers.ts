@@ -2,9 +2,9 @@
 // then encoded. Only the APIs listed in `handlers` are advertised by ApiVersions, so a client
 // never calls one that is described in the codec but not served yet.
 //
-// Served so far: ApiVersions, Metadata, Produce and InitProducerId (KafkaJS's admin metadata
-// calls and its producer, idempotent or not). Fetch, ListOffsets, the group and admin APIs
-// are not served yet (issue 11).
+// Served so far: ApiVersions, Metadata, Produce, InitProducerId, ListOffsets and Fetch
+// (KafkaJS's admin metadata calls and its producer; a consumer outside any group). The group
+// and admin APIs are not served yet (issue 11).
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import type { MetadataImage, PartitionState } from '../controller/image.js';
 import { offlineReplicasOf } from '../controller/image.js';
@@ -14,12 +14,19 @@ import type { ConnectionInfo, KafkaDispatcher } from './dispatcher.js';
 import { readRequestHead } from './dispatcher.js';
 import { API_VERSIONS_KEY, apiVersionsTable, decodeRequest, encodeResponse, type ApiVersionRange, type RequestHeader } from './protocol/apis.js';
 import { kafkaErrorFor, kafkaErrors } from './protocol/kafka-errors.js';
-import type { AppendResult } from '../../storage/partition-log.js';
+import type { AppendResult, ReadResult } from '../../storage/partition-log.js';
 import type { Acks } from '../replica/partition.js';
 import type { Struct } from './protocol/spec.js';
 
 const PRODUCE_KEY = 0;
+const FETCH_KEY = 1;
+const LIST_OFFSETS_KEY = 2;
 const METADATA_KEY = 3;
+/** ListOffsets' special timestamps. */
+const LATEST_TIMESTAMP = -1n;
+const EARLIEST_TIMESTAMP = -2n;
+/** The most a fetch waits, whatever it asks (the HTTP consume route's bound). */
+const FETCH_WAIT_MS_MAX = 30_000;
 const INIT_PRODUCER_ID_KEY = 22;
 /** The RecordBatch magic byte's position and the only format served (v2). */
 const MAGIC_OFFSET = 16;
@@ -34,6 +41,10 @@ export interface KafkaBroker {
   readonly produce: (topic: string, partition: number, batches: Buffer, acks: Acks, timeoutMs: number) => Promise<AppendResult>;
   /** A new idempotent producer's id and epoch (KIP-730's blocks). */
   readonly initProducerId: () => Promise<{ producerId: number; producerEpoch: number }>;
+  /** A consumer read of a partition this broker leads: batches below the high watermark. */
+  readonly consume: (topic: string, partition: number, offset: number, options: { bytesMax: number; minBytes: number; maxWaitMs: number; currentLeaderEpoch?: number }) => Promise<ReadResult & { highWatermark: number; leaderEpoch: number }>;
+  /** ListOffsets on a partition this broker leads. */
+  readonly offsetForTimestamp: (topic: string, partition: number, timestamp: 'earliest' | 'latest' | number) => Promise<{ offset: number; timestampMs: number | null; leaderEpoch: number }>;
 }
 
 /** An answer, or null for none (Produce with acks=0). */
@@ -44,6 +55,8 @@ const handlers: ReadonlyMap<number, Handler> = new Map<number, Handler>([
   [METADATA_KEY, (body, header, broker) => Promise.resolve(metadata(body, header, broker))],
   [PRODUCE_KEY, produce],
   [INIT_PRODUCER_ID_KEY, initProducerId],
+  [LIST_OFFSETS_KEY, listOffsets],
+  [FETCH_KEY, fetch],
 ]);
 
 /** The API versions this broker answers: the codec's ranges for the APIs with a handler. */
@@ -181,5 +194,78 @@ async function initProducerId(body: Struct, _header: RequestHeader, broker: Kafk
     return { throttleTimeMs: 0, errorCode: 0, producerId: BigInt(producerId), producerEpoch };
   } catch (error) {
     return { throttleTimeMs: 0, errorCode: errorNumber(error), producerId: -1n, producerEpoch: -1 };
+  }
+}
+
+/** ListOffsets: earliest (-2), latest (-1: the high watermark), or the first offset at or after a timestamp. */
+async function listOffsets(body: Struct, _header: RequestHeader, broker: KafkaBroker): Promise<Struct> {
+  const topics = body.topics as ReadonlyArray<{ name: string; partitions: ReadonlyArray<{ partitionIndex: number; timestamp: bigint }> }>;
+  return {
+    throttleTimeMs: 0,
+    topics: await Promise.all(topics.map(async (topic) => ({
+      name: topic.name,
+      partitions: await Promise.all(topic.partitions.map(async ({ partitionIndex, timestamp }) => {
+        try {
+          const asked = timestamp === LATEST_TIMESTAMP ? 'latest' : timestamp === EARLIEST_TIMESTAMP ? 'earliest' : timestamp >= 0n ? Number(timestamp) : null;
+          if (asked === null) return { partitionIndex, errorCode: kafkaErrors.INVALID_REQUEST, timestamp: -1n, offset: -1n, leaderEpoch: -1 };
+          const found = await broker.offsetForTimestamp(topic.name, partitionIndex, asked);
+          return { partitionIndex, errorCode: 0, timestamp: BigInt(found.timestampMs ?? -1), offset: BigInt(found.offset), leaderEpoch: found.leaderEpoch };
+        } catch (error) {
+          return { partitionIndex, errorCode: errorNumber(error), timestamp: -1n, offset: -1n, leaderEpoch: -1 };
+        }
+      })),
+    }))),
+  };
+}
+
+interface FetchPartitionAsk { readonly partition: number; readonly fetchOffset: bigint; readonly partitionMaxBytes: number; readonly currentLeaderEpoch?: number }
+
+/**
+ * Fetch without sessions (sessionId 0 answers every fetch in full, as Kafka does when it
+ * makes no session): committed batches from each partition's offset, each within its
+ * partitionMaxBytes and all within maxBytes (the first batch always fits, as in Kafka). When
+ * fewer than minBytes are there, it waits up to maxWaitMs for any partition to get more, then
+ * reads again. read_committed reads the same: there are no transactions.
+ */
+async function fetch(body: Struct, _header: RequestHeader, broker: KafkaBroker): Promise<Struct> {
+  const topics = body.topics as unknown as ReadonlyArray<{ topic: string; partitions: readonly FetchPartitionAsk[] }>;
+  const maxWaitMs = Math.min(Math.max(body.maxWaitMs as number, 0), FETCH_WAIT_MS_MAX);
+  const minBytes = Math.max(body.minBytes as number, 0);
+  const read = async (): Promise<{ bytes: number; responses: Struct[] }> => {
+    let budget = Math.max(body.maxBytes as number, 1);
+    let total = 0;
+    const responses: Struct[] = [];
+    for (const topic of topics) {
+      const partitions: Struct[] = [];
+      for (const ask of topic.partitions) {
+        const answer = await fetchPartition(broker, topic.topic, ask, total === 0 ? Math.max(1, Math.min(ask.partitionMaxBytes, budget)) : Math.min(ask.partitionMaxBytes, budget));
+        const length = (answer.records as Buffer | null)?.length ?? 0;
+        budget = Math.max(0, budget - length);
+        total += length;
+        partitions.push(answer);
+      }
+      responses.push({ topic: topic.topic, partitions });
+    }
+    return { bytes: total, responses };
+  };
+  let first = await read();
+  if (first.bytes < minBytes && maxWaitMs > 0) {
+    // Wait for any asked partition to pass its offset (or the time to run out), then read again.
+    await Promise.race(topics.flatMap((topic) => topic.partitions.map((ask) => broker.consume(topic.topic, ask.partition, Number(ask.fetchOffset), { bytesMax: 1, minBytes: 1, maxWaitMs }).catch(() => undefined))));
+    first = await read();
+  }
+  return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: first.responses };
+}
+
+async function fetchPartition(broker: KafkaBroker, topic: string, ask: FetchPartitionAsk, bytesMax: number): Promise<Struct> {
+  const base = { partitionIndex: ask.partition, abortedTransactions: null, preferredReadReplica: -1 };
+  try {
+    const epoch = ask.currentLeaderEpoch !== undefined && ask.currentLeaderEpoch >= 0 ? { currentLeaderEpoch: ask.currentLeaderEpoch } : {};
+    const read = bytesMax <= 0
+      ? await broker.consume(topic, ask.partition, Number(ask.fetchOffset), { bytesMax: 1, minBytes: 0, maxWaitMs: 0, ...epoch }).then((r) => ({ ...r, bytes: Buffer.alloc(0) }))
+      : await broker.consume(topic, ask.partition, Number(ask.fetchOffset), { bytesMax, minBytes: 0, maxWaitMs: 0, ...epoch });
+    return { ...base, errorCode: 0, highWatermark: BigInt(read.highWatermark), lastStableOffset: BigInt(read.highWatermark), logStartOffset: BigInt(read.logStartOffset), records: read.bytes };
+  } catch (error) {
+    return { ...base, errorCode: errorNumber(error), highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, records: null };
   }
 }

@@ -4,10 +4,15 @@
 // controller, each partition's leader, replicas and ISR, as the HTTP API shows them); then
 // KafkaJS's idempotent producer (acks=all) writes keyed records, and reading them back over
 // HTTP finds each once, at the offset and in the partition KafkaJS was told (its murmur2
-// partitioner and ours agree). Fetch and groups are not served yet.
+// partitioner and ours agree). A consumer outside any group then lists offsets and fetches
+// with Kafka's requests sent raw (KafkaJS has no consumer without a group, and groups are not
+// served yet) and reads every record back in order.
+import net from 'node:net';
 import t from 'tap';
 import { Kafka, logLevel } from 'kafkajs';
 import { Admin } from '../../src/client/admin.js';
+import { decodeResponse, encodeRequest } from '../../src/kafka/protocol/apis.js';
+import { decodeBatch } from '../../storage/record-batch.js';
 import { partitionForKey } from '../../src/partitioner.js';
 import { freePort } from '../../src/node-free-port.js';
 import { readAll } from '../client/helpers.js';
@@ -70,7 +75,74 @@ void t.test('KafkaJS admin: cluster and topic metadata through the Kafka listene
   t.equal([...stored.values()].reduce((n, records) => n + records.length, 0), 300, 'stored once each');
   const wrong = sent.filter((m) => found.get(m.value)?.partition !== m.partition || found.get(m.value)?.offset !== m.offset || found.get(m.value)?.key !== m.key);
   t.same(wrong, [], 'each where KafkaJS was told, with its key');
+
+  // A consumer outside any group, with Kafka's own requests (ListOffsets v5, Fetch v11) sent
+  // raw to each partition's leader: what it reads is what was written.
+  const kafkaPortOf = (id: number): number => kafkaPorts[id - 1] ?? 0;
+  for (const p of described) {
+    const offsets = await kafkaCall(kafkaPortOf(p.leader), 2, 5, { replicaId: -1, isolationLevel: 0, topics: [{ name: 'orders', partitions: [{ partitionIndex: p.partition, currentLeaderEpoch: -1, timestamp: -2n }, ] }] });
+    const latest = await kafkaCall(kafkaPortOf(p.leader), 2, 5, { replicaId: -1, isolationLevel: 0, topics: [{ name: 'orders', partitions: [{ partitionIndex: p.partition, currentLeaderEpoch: -1, timestamp: -1n }] }] });
+    const earliest = (offsets.topics as Array<{ partitions: Array<{ errorCode: number; offset: bigint }> }>)[0]?.partitions[0];
+    const end = (latest.topics as Array<{ partitions: Array<{ errorCode: number; offset: bigint }> }>)[0]?.partitions[0];
+    t.match(earliest, { errorCode: 0, offset: 0n }, `partition ${p.partition}: earliest 0`);
+    const expected = sent.filter((m) => m.partition === p.partition).length;
+    t.match(end, { errorCode: 0, offset: BigInt(expected) }, `partition ${p.partition}: latest ${expected}`);
+    const fetched = await kafkaCall(kafkaPortOf(p.leader), 1, 11, {
+      replicaId: -1, maxWaitMs: 100, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic: 'orders', partitions: [{ partition: p.partition, currentLeaderEpoch: -1, fetchOffset: 0n, logStartOffset: -1n, partitionMaxBytes: 1 << 20 }] }],
+      forgottenTopicsData: [], rackId: '',
+    });
+    const answer = (fetched.responses as Array<{ partitions: Array<{ errorCode: number; highWatermark: bigint; records: Buffer | null }> }>)[0]?.partitions[0];
+    t.equal(answer?.errorCode, 0);
+    t.equal(answer?.highWatermark, BigInt(expected));
+    const values: string[] = [];
+    const bytes = answer?.records ?? Buffer.alloc(0);
+    for (let position = 0; position < bytes.length;) {
+      const batch = decodeBatch(bytes, position);
+      for (const record of batch.records) values.push(record.value?.toString() ?? '');
+      position += batch.header.sizeBytes;
+    }
+    t.same(values, sent.filter((m) => m.partition === p.partition).sort((a, b) => a.offset - b.offset).map((m) => m.value), `partition ${p.partition}: Fetch returns every record in order`);
+  }
+  const notLeader = described.find((p) => p.leader !== 1);
+  if (notLeader !== undefined) {
+    const refused = await kafkaCall(kafkaPortOf(notLeader.leader === 2 ? 3 : 2), 1, 11, {
+      replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1024, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic: 'orders', partitions: [{ partition: notLeader.partition, currentLeaderEpoch: -1, fetchOffset: 0n, logStartOffset: -1n, partitionMaxBytes: 1024 }] }],
+      forgottenTopicsData: [], rackId: '',
+    });
+    t.match((refused.responses as Array<{ partitions: Array<{ errorCode: number }> }>)[0]?.partitions[0], { errorCode: 6 }, 'a fetch from a broker that does not lead: NOT_LEADER_OR_FOLLOWER');
+  }
 });
+
+let correlation = 0;
+
+/** One Kafka request over a fresh connection, answered and decoded with the codec. */
+function kafkaCall(port: number, apiKey: number, apiVersion: number, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  correlation += 1;
+  const correlationId = correlation;
+  const frame = encodeRequest({ apiKey, apiVersion, correlationId, clientId: 'raw' }, body as never);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    let received = Buffer.alloc(0);
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer to api ${apiKey} within 10 s`)); }, 10_000);
+    socket.on('error', (error) => { clearTimeout(timer); reject(error); });
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      if (received.length < 4 || received.length < 4 + received.readInt32BE(0)) return;
+      clearTimeout(timer);
+      socket.destroy();
+      const answer = decodeResponse(apiKey, apiVersion, received.subarray(4, 4 + received.readInt32BE(0)));
+      if (answer.correlationId !== correlationId) reject(new Error('a stranger\'s answer'));
+      else resolve(answer.body);
+    });
+    socket.on('connect', () => {
+      const size = Buffer.alloc(4);
+      size.writeInt32BE(frame.length, 0);
+      socket.write(Buffer.concat([size, frame]));
+    });
+  });
+}
 
 /** Kafka's default partitioner for a keyed record (ours matches the vectors of an independent client). */
 function partitionOf(key: string, partitions: number): number {
