@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NPM_FLAGS := --no-audit --no-fund --loglevel=error
 TAP_FLAGS ?=
 
-.PHONY: install build lint test cluster bench sim chaos clean
+.PHONY: install build lint test test-deps cluster bench sim chaos clean
 
 install: node_modules/.installed
 
@@ -19,7 +19,11 @@ lint: install
 	npx tsc -p tsconfig.json --noEmit
 	npx eslint . --max-warnings 0
 
-test: build lint
+# Debian packages the tests use (kcat), installed when missing.
+test-deps:
+	scripts/install-test-deps.sh
+
+test: build lint test-deps
 	npx tap $(TAP_FLAGS)
 
 cluster: build

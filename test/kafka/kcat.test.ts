@@ -1,0 +1,81 @@
+// kcat (librdkafka 1.7, a Debian package scripts/install-test-deps.sh installs) unchanged
+// against three nodes' Kafka listeners (issue 11): -L lists the brokers, the controller and a
+// topic's partitions; -P with idempotence and acks=all writes 300 keyed lines through Java's
+// murmur2 partitioner; -C outside any group reads them all back: each once, at dense offsets,
+// in the partition ours computes for its key, each key's records in order.
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { freePort } from '../../src/node-free-port.js';
+import { partitionForKey } from '../../src/partitioner.js';
+import { h2Json, localCluster, waitFor } from '../helpers/processes.js';
+
+const run = promisify(execFile);
+const TOPIC = 'kc';
+const RECORDS = 300;
+
+/** kcat with stdin, bounded in time; resolves with its stdout. */
+function kcat(args: string[], input = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('kcat', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`kcat ${args.join(' ')} ran over 30 s: ${err}`)); }, 30_000);
+    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`kcat ${args.join(' ')} exited ${String(code)}: ${err}`));
+    });
+    child.stdin.end(input);
+  });
+}
+
+void t.test('kcat -L, -P (idempotent, acks=all) and -C against the Kafka listener', { timeout: 120_000 }, async (t) => {
+  await run('kcat', ['-V']).catch(() => { throw new Error('kcat is missing: make test installs it (scripts/install-test-deps.sh)'); });
+  const cluster = await localCluster(t, 'kcat');
+  const kafkaPorts = [await freePort(), await freePort(), await freePort()];
+  for (const id of [1, 2, 3]) cluster.start(id, 'start', ['--kafka-listen', `127.0.0.1:${kafkaPorts[id - 1] ?? 0}`]);
+  const http = `http://127.0.0.1:${cluster.ports[0] ?? 0}`;
+  await waitFor('three alive brokers with Kafka addresses', 40_000, async () => {
+    const brokers = (await h2Json(`${http}/v1/brokers`)).json as Array<{ state: string; kafkaAddress: string | null }>;
+    return brokers.length === 3 && brokers.every((b) => b.state === 'alive' && b.kafkaAddress !== null) ? true : undefined;
+  });
+  t.equal((await h2Json(`${http}/v1/topics`, 'POST', { name: TOPIC, partitions: 3, replicationFactor: 3, configs: { 'min.insync.replicas': 2 } })).status, 201);
+  await waitFor('every partition led and served', 20_000, async () => {
+    const topic = (await h2Json(`${http}/v1/topics/${TOPIC}`)).json as { partitions: Array<{ leader: number; highWatermark: number | null }> };
+    return topic.partitions.every((p) => p.leader > 0 && p.highWatermark !== null) ? true : undefined;
+  });
+  const bootstrap = `127.0.0.1:${kafkaPorts[0] ?? 0}`;
+
+  const listing = await kcat(['-L', '-b', bootstrap, '-t', TOPIC]);
+  t.match(listing, /3 brokers:/);
+  for (const id of [1, 2, 3]) t.match(listing, new RegExp(`broker ${id} at 127\\.0\\.0\\.1:${kafkaPorts[id - 1] ?? 0}`), `broker ${id} listed at its Kafka address`);
+  t.match(listing, /\(controller\)/);
+  t.match(listing, new RegExp(`topic "${TOPIC}" with 3 partitions`));
+
+  const lines = Array.from({ length: RECORDS }, (_, i) => `key${i % 23}:value${i}`).join('\n');
+  await kcat(['-P', '-b', bootstrap, '-t', TOPIC, '-K', ':', '-X', 'enable.idempotence=true', '-X', 'acks=all', '-X', 'partitioner=murmur2_random'], `${lines}\n`);
+
+  const consumed = await kcat(['-C', '-b', bootstrap, '-t', TOPIC, '-o', 'beginning', '-e', '-q', '-f', '%p %o %k %s\\n']);
+  const records = consumed.trim().split('\n').map((line) => {
+    const [partition, offset, key, value] = line.split(' ');
+    return { partition: Number(partition), offset: Number(offset), key: key ?? '', value: value ?? '' };
+  });
+  t.equal(records.length, RECORDS, 'every line read back');
+  t.equal(new Set(records.map((r) => r.value)).size, RECORDS, 'each once');
+  t.same(records.filter((r) => r.partition !== partitionForKey(Buffer.from(r.key), 3)).map((r) => r.key), [], 'each in the partition ours computes for its key (murmur2)');
+  for (const partition of [0, 1, 2]) {
+    const mine = records.filter((r) => r.partition === partition).sort((a, b) => a.offset - b.offset);
+    t.same(mine.map((r) => r.offset), mine.map((_, i) => i), `partition ${partition}: dense offsets from 0`);
+    const lastOfKey = new Map<string, number>();
+    const disorder = mine.filter((r) => {
+      const seq = Number(r.value.slice('value'.length));
+      const before = lastOfKey.get(r.key) ?? -1;
+      lastOfKey.set(r.key, seq);
+      return seq <= before;
+    });
+    t.same(disorder, [], `partition ${partition}: each key in order`);
+  }
+});
