@@ -4,11 +4,25 @@ import t from 'tap';
 import { VirtualClock } from '../../sim/clock.js';
 import { SimDisk } from '../../sim/disk.js';
 import { alterReplicaStatus, createTopic, deleteTopic, fenceBroker } from '../../src/controller/commands.js';
-import { ReplicaManager, defaultReplicaManagerConfig, logConfigFor, parsePartitionDir, partitionDir } from '../../src/replica/replica-manager.js';
+import { ReplicaManager, defaultReplicaManagerConfig, type ReplicaManagerPorts, logConfigFor, parsePartitionDir, partitionDir } from '../../src/replica/replica-manager.js';
 import { alterReassignments } from '../../src/controller/reassignment.js';
 import { DriftwoodError } from '../../storage/errors.js';
 import { makeBatch } from '../helpers/log.js';
 import { TestLog } from '../controller/helpers.js';
+
+/**
+ * Broker 1 with no network and no controller, unless a test brings its own: fetches time out
+ * (the fetchers retry in the background) and controller requests are refused.
+ */
+function isolatedBroker(ports: Pick<ReplicaManagerPorts, 'clock' | 'disk' | 'image' | 'mayTakeRoles' | 'onFatal'> & Partial<ReplicaManagerPorts>): ReplicaManagerPorts {
+  return {
+    brokerId: 1,
+    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network in this test')) },
+    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller in this test')),
+    reportReplicaStatus: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller in this test')),
+    ...ports,
+  };
+}
 
 void t.test('hosts its replicas, follows leadership changes, removes deleted topics', async (t) => {
   const log = new TestLog();
@@ -16,18 +30,13 @@ void t.test('hosts its replicas, follows leadership changes, removes deleted top
   const disk = new SimDisk();
   const clock = new VirtualClock();
   const fatal: unknown[] = [];
-  const manager = new ReplicaManager(defaultReplicaManagerConfig, {
-    brokerId: 1,
+  const manager = new ReplicaManager(defaultReplicaManagerConfig, isolatedBroker({
     clock,
     disk,
     image: log.image,
-    // Nobody answers: the fetchers retry in the background (the clock never moves here).
-    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network in this test')) },
-    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller in this test')),
-    reportReplicaStatus: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller in this test')),
     mayTakeRoles: () => caughtUp,
     onFatal: (error) => { fatal.push(error); },
-  });
+  }));
   let caughtUp = false;
   await manager.start();
   log.commit(createTopic({ name: 'orders', partitions: 3, replicationFactor: 2, configs: { 'segment.bytes': 5000 } }, log.image, [1, 2, 3], 0, 'TOPICID0000000000000000'));
@@ -66,17 +75,13 @@ void t.test('high watermarks survive a restart through the checkpoint file', asy
   log.addBrokers([1]);
   const disk = new SimDisk();
   const clock = new VirtualClock();
-  const make = (): ReplicaManager => new ReplicaManager(defaultReplicaManagerConfig, {
-    brokerId: 1,
+  const make = (): ReplicaManager => new ReplicaManager(defaultReplicaManagerConfig, isolatedBroker({
     clock,
     disk,
     image: log.image,
-    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
-    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
-    reportReplicaStatus: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
     mayTakeRoles: () => true,
     onFatal: (error) => { t.fail(String(error)); },
-  });
+  }));
   const first = make();
   await first.start();
   log.commit(createTopic({ name: 'solo', partitions: 1, replicationFactor: 1, configs: {} }, log.image, [1], 0, 'TOPICID1111111111111111'));
@@ -93,17 +98,13 @@ void t.test('a produce that arrives while this broker is still taking the leader
   const log = new TestLog();
   log.addBrokers([1]);
   const clock = new VirtualClock();
-  const manager = new ReplicaManager(defaultReplicaManagerConfig, {
-    brokerId: 1,
+  const manager = new ReplicaManager(defaultReplicaManagerConfig, isolatedBroker({
     clock,
     disk: new SimDisk(),
     image: log.image,
-    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
-    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
-    reportReplicaStatus: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
     mayTakeRoles: () => true,
     onFatal: (error) => { t.fail(String(error)); },
-  });
+  }));
   await manager.start();
   // The image changes (the manager starts reconciling) and the produce comes before the log is open.
   log.commit(createTopic({ name: 'fresh', partitions: 1, replicationFactor: 1, configs: {} }, log.image, [1], 0, 'TOPICID2222222222222222'));
@@ -120,13 +121,10 @@ void t.test('a log that fails (disk full) takes its partition offline, the broke
   const disk = new SimDisk();
   const clock = new VirtualClock();
   const reports: Array<{ offline: number; online: number }> = [];
-  const manager = new ReplicaManager(defaultReplicaManagerConfig, {
-    brokerId: 1,
+  const manager = new ReplicaManager(defaultReplicaManagerConfig, isolatedBroker({
     clock,
     disk,
     image: log.image,
-    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
-    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
     reportReplicaStatus: (report) => {
       reports.push({ offline: report.offline.length, online: report.online.length });
       const brokerEpoch = log.image.broker(1)?.brokerEpoch ?? -1;
@@ -135,7 +133,7 @@ void t.test('a log that fails (disk full) takes its partition offline, the broke
     },
     mayTakeRoles: () => true,
     onFatal: (error) => { t.fail(String(error)); },
-  });
+  }));
   const settle = async (): Promise<void> => {
     for (let i = 0; i < 20; i += 1) await new Promise<void>((resolve) => { setImmediate(resolve); });
     await manager.reconcile();
@@ -178,18 +176,14 @@ void t.test('a log cut at open is logged, and a checkpointed high watermark abov
   const clock = new VirtualClock();
   const lines: Array<{ level: string; fields: Readonly<Record<string, unknown>>; message: string }> = [];
   const record = (level: string) => (fields: Readonly<Record<string, unknown>>, message: string): void => { lines.push({ level, fields, message }); };
-  const make = (): ReplicaManager => new ReplicaManager(defaultReplicaManagerConfig, {
-    brokerId: 1,
+  const make = (): ReplicaManager => new ReplicaManager(defaultReplicaManagerConfig, isolatedBroker({
     clock,
     disk,
     image: log.image,
-    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
-    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
-    reportReplicaStatus: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
     mayTakeRoles: () => true,
     onFatal: (error) => { t.fail(String(error)); },
     log: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') },
-  });
+  }));
   const first = make();
   await first.start();
   log.commit(createTopic({ name: 'solo', partitions: 1, replicationFactor: 1, configs: {} }, log.image, [1], 0, 'TOPICID2222222222222222'));
@@ -231,17 +225,13 @@ void t.test('a replica moved away while the broker was down is deleted once it h
   const disk = new SimDisk();
   const clock = new VirtualClock();
   let caughtUp = true;
-  const make = (): ReplicaManager => new ReplicaManager(defaultReplicaManagerConfig, {
-    brokerId: 1,
+  const make = (): ReplicaManager => new ReplicaManager(defaultReplicaManagerConfig, isolatedBroker({
     clock,
     disk,
     image: log.image,
-    channel: { fetch: () => Promise.reject(new DriftwoodError('REQUEST_TIMED_OUT', 'no network')) },
-    alterPartitions: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
-    reportReplicaStatus: () => Promise.reject(new DriftwoodError('NOT_CONTROLLER', 'no controller')),
     mayTakeRoles: () => caughtUp,
     onFatal: (error) => { t.fail(String(error)); },
-  });
+  }));
   const first = make();
   await first.start();
   log.commit(createTopic({ name: 'moving', partitions: 2, replicationFactor: 3, configs: {} }, log.image, [1, 2, 3], 0, 'TOPICID2222222222222222'));
