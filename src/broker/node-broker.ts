@@ -115,6 +115,7 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
           initProducerId: () => broker.node.initProducerId(),
           consume: (topic, partition, offset, options) => broker.node.replicas.consume(topic, partition, offset, options),
           offsetForTimestamp: (topic, partition, timestamp) => offsetForTimestamp(broker, topic, partition, timestamp),
+          groups: broker.node.groups,
         });
         return handlers.handle(frame, connection);
       },

@@ -65,6 +65,26 @@ export const defaultClassicGroupLimits: ClassicGroupLimits = {
 /** Kafka's names for the states (DescribeGroups shows them). */
 export type ClassicGroupState = 'Empty' | 'PreparingRebalance' | 'CompletingRebalance' | 'Stable';
 
+export const classicGroupStates: readonly ClassicGroupState[] = ['Empty', 'PreparingRebalance', 'CompletingRebalance', 'Stable'];
+
+/** A group as __consumer_offsets keeps it (JSON: bytes as base64). */
+export interface PersistedClassicGroup {
+  readonly state: ClassicGroupState;
+  readonly generationId: number;
+  readonly protocolType: string | null;
+  readonly protocol: string | null;
+  readonly leader: string | null;
+  readonly members: ReadonlyArray<{
+    readonly memberId: string;
+    readonly clientId: string;
+    readonly clientHost: string;
+    readonly sessionTimeoutMs: number;
+    readonly rebalanceTimeoutMs: number;
+    readonly protocols: ReadonlyArray<{ readonly name: string; readonly metadata: string }>;
+    readonly assignment: string;
+  }>;
+}
+
 interface Waiter<T> {
   readonly resolve: (value: T) => void;
   readonly reject: (error: DriftwoodError) => void;
@@ -101,7 +121,15 @@ export class ClassicGroup {
   private rebalanceEarliestMs = 0;
   private memberCounter = 0;
 
-  constructor(readonly groupId: string, private readonly limits: ClassicGroupLimits = defaultClassicGroupLimits) {}
+  /**
+   * `newMemberId` names a member joining for the first time: the coordinator gives random
+   * ids, so an id from before a coordinator failover never names a different member after it.
+   */
+  constructor(
+    readonly groupId: string,
+    private readonly limits: ClassicGroupLimits = defaultClassicGroupLimits,
+    private readonly newMemberIdFor?: (clientId: string) => string,
+  ) {}
 
   get state(): ClassicGroupState {
     return this.stateValue;
@@ -277,6 +305,81 @@ export class ClassicGroup {
     };
   }
 
+  /**
+   * What a new coordinator needs to go on with the group after a failover: the generation,
+   * the protocol, the leader, and every member with its metadata and assignment. Sessions
+   * and waiting requests are not kept: sessions restart at restore, and a waiting member's
+   * request fails with the old coordinator, so it asks the new one.
+   */
+  persisted(): PersistedClassicGroup {
+    return {
+      state: this.stateValue,
+      generationId: this.generation,
+      protocolType: this.protocolTypeValue,
+      protocol: this.protocolValue,
+      leader: this.leaderValue,
+      members: [...this.members.values()].map((m) => ({
+        memberId: m.memberId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+        protocols: m.protocols.map((p) => ({ name: p.name, metadata: p.metadata.toString('base64') })),
+        assignment: m.assignment.toString('base64'),
+      })),
+    };
+  }
+
+  /**
+   * Takes over a group from its persisted state. A group that was stable goes on stable (its
+   * members heartbeat the new coordinator and keep their partitions); one caught in a
+   * rebalance rebalances again, as its members' joins and syncs went to the old coordinator.
+   */
+  restore(persisted: PersistedClassicGroup, nowMs: number): void {
+    this.abandon(new DriftwoodError('NOT_COORDINATOR', `${this.groupId} was taken over`));
+    this.members.clear();
+    this.pendingIds.clear();
+    this.generation = persisted.generationId;
+    this.protocolTypeValue = persisted.protocolType;
+    this.protocolValue = persisted.protocol;
+    this.leaderValue = persisted.leader;
+    for (const m of persisted.members) {
+      this.members.set(m.memberId, {
+        memberId: m.memberId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        protocols: m.protocols.map((p) => ({ name: p.name, metadata: Buffer.from(p.metadata, 'base64') })),
+        sessionTimeoutMs: m.sessionTimeoutMs,
+        rebalanceTimeoutMs: m.rebalanceTimeoutMs,
+        deadlineMs: nowMs + m.sessionTimeoutMs,
+        awaitingJoin: null,
+        awaitingSync: null,
+        assignment: Buffer.from(m.assignment, 'base64'),
+      });
+    }
+    this.rebalanceEarliestMs = 0;
+    if (this.members.size === 0) {
+      this.stateValue = 'Empty';
+    } else if (persisted.state === 'Stable') {
+      this.stateValue = 'Stable';
+    } else {
+      this.stateValue = 'PreparingRebalance';
+      this.rebalanceDeadlineMs = nowMs + this.rebalanceTimeoutMs();
+    }
+  }
+
+  /** The coordinator lets the group go (it lost the partition, or stops): every waiting request fails. */
+  abandon(reason: DriftwoodError): void {
+    for (const member of this.members.values()) {
+      const join = member.awaitingJoin;
+      const sync = member.awaitingSync;
+      member.awaitingJoin = null;
+      member.awaitingSync = null;
+      join?.reject(reason);
+      sync?.reject(reason);
+    }
+  }
+
   // --- internals ---
 
   private checkJoin(request: ClassicJoinRequest): void {
@@ -306,6 +409,13 @@ export class ClassicGroup {
   }
 
   private newMemberId(clientId: string): string {
+    const next = (): string => (this.newMemberIdFor === undefined ? this.countedMemberId(clientId) : this.newMemberIdFor(clientId));
+    let memberId = next();
+    while (this.members.has(memberId) || this.pendingIds.has(memberId)) memberId = next();
+    return memberId;
+  }
+
+  private countedMemberId(clientId: string): string {
     this.memberCounter += 1;
     return `${clientId.length === 0 ? 'member' : clientId}-${this.generation}-${this.memberCounter}`;
   }

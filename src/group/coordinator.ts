@@ -9,6 +9,7 @@
 // Operations on one group run one at a time (a queue per group): each computes its change
 // in memory, appends its records, then answers. When an append fails, the memory may be
 // ahead of the log, so the partition's groups are dropped and replayed before serving again.
+import assert from 'node:assert/strict';
 import type { Clock, TimerHandle } from '../../storage/clock.js';
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import type { Rng } from '../../storage/rng.js';
@@ -20,6 +21,7 @@ import { partitionForKey } from '../partitioner.js';
 import type { Partition } from '../replica/partition.js';
 import type { ReplicaManager } from '../replica/replica-manager.js';
 import type { AssignorName } from './assignor.js';
+import { ClassicGroup, defaultClassicGroupLimits, type ClassicGroupLimits, type ClassicGroupState, type ClassicJoinAnswer, type ClassicJoinRequest } from './classic-group.js';
 import { ConsumerGroup, defaultGroupLimits, partitionKey, splitPartitionKey, type GroupLimits, type GroupStateName, type HeartbeatAnswer, type HeartbeatRequest, type TopicPartitionList } from './group.js';
 import { decodeGroupRecord, encodeGroupRecord, OFFSETS_TOPIC, type GroupRecord } from './group-records.js';
 
@@ -43,6 +45,8 @@ export interface GroupCoordinatorConfig {
   /** Bytes read per step while loading. */
   readonly loadReadBytesMax: number;
   readonly limits: GroupLimits;
+  /** Limits of groups under Kafka's classic protocol (the Kafka listener's JoinGroup and SyncGroup). */
+  readonly classicLimits: ClassicGroupLimits;
 }
 
 export const defaultGroupCoordinatorConfig: GroupCoordinatorConfig = {
@@ -56,6 +60,7 @@ export const defaultGroupCoordinatorConfig: GroupCoordinatorConfig = {
   loadWaitMs: 2000,
   loadReadBytesMax: 1024 * 1024,
   limits: defaultGroupLimits,
+  classicLimits: defaultClassicGroupLimits,
 };
 
 export interface GroupCoordinatorPorts {
@@ -108,10 +113,34 @@ const METADATA_CHARS_MAX = 4096;
 /** Records per appended batch: a few hundred bytes each keeps a batch well under max.message.bytes. */
 const RECORDS_PER_BATCH_MAX = 500;
 
+/**
+ * One group id's state. A group holds members of one protocol at a time: driftwood's own
+ * (KIP-848-like, over HTTP) in `group`, or Kafka's classic one (the Kafka listener) in
+ * `classic`; the committed offsets (in `group`) are the same whichever protocol committed them.
+ */
 interface GroupEntry {
-  /** Replaced by a blank group when the group is deleted, so queued operations see it gone. */
+  /** Both replaced by blank groups when the group is deleted, so queued operations see it gone. */
   group: ConsumerGroup;
+  classic: ClassicGroup;
   queue: Promise<unknown>;
+}
+
+type GroupOp<T> = (g: ConsumerGroup, classic: ClassicGroup) => { records: GroupRecord[]; answer: T; remove?: boolean };
+
+/** A member's Kafka-protocol commit: its classic member id and generation ('' and -1 outside any group). */
+export interface ClassicCommitter {
+  readonly memberId: string;
+  readonly generationId: number;
+}
+
+/** A group as Kafka's DescribeGroups and ListGroups show it. */
+export interface KafkaGroupDescription {
+  readonly group: string;
+  /** Kafka's state names; 'Dead' for a group this coordinator does not have. */
+  readonly state: ClassicGroupState | 'Dead' | 'Reconciling';
+  readonly protocolType: string;
+  readonly protocol: string;
+  readonly members: ReadonlyArray<{ memberId: string; clientId: string; clientHost: string; metadata: Buffer; assignment: Buffer }>;
 }
 
 interface LoadedPartition {
@@ -142,6 +171,7 @@ export class GroupCoordinator {
     this.stopped = true;
     this.sweepTimer?.cancel();
     this.sweepTimer = null;
+    for (const loaded of this.partitions.values()) abandonGroups(loaded, `broker ${this.ports.brokerId} is stopping`);
     this.partitions.clear();
   }
 
@@ -189,7 +219,8 @@ export class GroupCoordinator {
   // --- the group operations (at the coordinator) ---
 
   async heartbeat(group: string, request: HeartbeatRequest): Promise<HeartbeatAnswer> {
-    return await this.run(group, (g) => {
+    return await this.run(group, (g, classic) => {
+      if (classic.size > 0 && request.memberEpoch === 0) throw inconsistentProtocol(group, 'Kafka\'s classic protocol (Kafka clients)');
       const newMemberId = (): string => `${request.clientId !== undefined && request.clientId.length > 0 ? request.clientId : 'member'}-${randomHex(this.ports.rng, 8)}`;
       const answer = g.heartbeat(request, this.ports.clock.monotonicMs(), (topic) => this.partitionCount(topic), newMemberId, this.wallMs());
       return { records: [], answer };
@@ -200,7 +231,8 @@ export class GroupCoordinator {
     for (const o of offsets) {
       if ((o.metadata ?? '').length > METADATA_CHARS_MAX) throw new DriftwoodError('INVALID_REQUEST', `offset metadata is at most ${METADATA_CHARS_MAX} characters`);
     }
-    return await this.run(group, (g) => {
+    return await this.run(group, (g, classic) => {
+      if (classic.size > 0) throw new DriftwoodError('UNKNOWN_MEMBER_ID', `group ${group} has members of Kafka's classic protocol; only they commit its offsets`);
       g.checkCommit(memberId, memberEpoch, offsets);
       const commitMs = this.wallMs();
       const records: GroupRecord[] = [];
@@ -224,8 +256,8 @@ export class GroupCoordinator {
   }
 
   async describe(group: string): Promise<GroupDescription> {
-    return await this.run(group, (g) => {
-      if (g.memberCount === 0 && g.offsets.size === 0) throw new DriftwoodError('GROUP_ID_NOT_FOUND', `no group ${group}`);
+    return await this.run(group, (g, classic) => {
+      if (g.memberCount === 0 && g.offsets.size === 0 && classic.size === 0) throw new DriftwoodError('GROUP_ID_NOT_FOUND', `no group ${group}`);
       return { records: [], answer: describeGroup(g) };
     }, { create: false });
   }
@@ -247,7 +279,8 @@ export class GroupCoordinator {
       if (offset < 0) offset = await lookup(request.topic, partition, 'latest');
       return { partition, offset };
     }));
-    return this.run<{ group: string; dryRun: boolean; offsets: Array<{ topic: string; partition: number; offset: number }> }>(group, (g) => {
+    return this.run<{ group: string; dryRun: boolean; offsets: Array<{ topic: string; partition: number; offset: number }> }>(group, (g, classic) => {
+      if (classic.size > 0) throw new DriftwoodError('NON_EMPTY_GROUP', `group ${group} has ${classic.size} members; stop them first`);
       if (g.memberCount > 0) throw new DriftwoodError('NON_EMPTY_GROUP', `group ${group} has ${g.memberCount} members; stop them first`);
       const offsets = targets.map(({ partition, offset }) => ({ topic: request.topic, partition, offset }));
       const dryRun: boolean = request.dryRun === true;
@@ -263,11 +296,117 @@ export class GroupCoordinator {
   }
 
   async deleteGroup(group: string): Promise<{ ok: true }> {
-    return await this.run(group, (g) => {
-      if (g.memberCount > 0) throw new DriftwoodError('NON_EMPTY_GROUP', `group ${group} has ${g.memberCount} members; stop them first`);
-      if (g.offsets.size === 0 && g.groupEpoch === 0) throw new DriftwoodError('GROUP_ID_NOT_FOUND', `no group ${group}`);
-      return { records: tombstones(group, g), answer: { ok: true as const }, remove: true };
+    return await this.run(group, (g, classic) => {
+      if (g.memberCount > 0 || classic.size > 0) throw new DriftwoodError('NON_EMPTY_GROUP', `group ${group} has ${g.memberCount + classic.size} members; stop them first`);
+      if (g.offsets.size === 0 && g.groupEpoch === 0 && classic.generationId === 0) throw new DriftwoodError('GROUP_ID_NOT_FOUND', `no group ${group}`);
+      return { records: tombstones(group, g, classic), answer: { ok: true as const }, remove: true };
     }, { create: false });
+  }
+
+  // --- Kafka's classic protocol (the Kafka listener) ---
+
+  /** JoinGroup: answered when the group's next generation forms, or refused. */
+  async joinClassic(group: string, request: ClassicJoinRequest): Promise<ClassicJoinAnswer> {
+    return await this.runWaiting(group, (g, classic) => {
+      if (g.memberCount > 0) throw inconsistentProtocol(group, 'driftwood\'s own protocol (HTTP clients)');
+      return classic.join(request, this.ports.clock.monotonicMs());
+    });
+  }
+
+  /** SyncGroup: the member's assignment, once the group leader has handed them out. */
+  async syncClassic(group: string, memberId: string, generationId: number, assignments: ReadonlyArray<{ memberId: string; assignment: Buffer }>): Promise<{ assignment: Buffer; protocolType: string; protocolName: string }> {
+    return await this.runWaiting(group, (_g, classic) => classic.sync(memberId, generationId, assignments, this.ports.clock.monotonicMs()).then((assignment) => {
+      const { protocolType, protocol } = classic.describe();
+      return { assignment, protocolType, protocolName: protocol };
+    }));
+  }
+
+  /** Heartbeat: the session goes on, or an error tells the member to join again. */
+  async heartbeatClassic(group: string, memberId: string, generationId: number): Promise<void> {
+    await this.run(group, (_g, classic) => {
+      classic.heartbeat(memberId, generationId, this.ports.clock.monotonicMs());
+      return { records: [], answer: undefined };
+    });
+  }
+
+  /** LeaveGroup: per member, null or why it could not leave. */
+  async leaveClassic(group: string, memberIds: readonly string[]): Promise<Array<DriftwoodError | null>> {
+    return await this.run(group, (_g, classic) => ({ records: [], answer: classic.leave(memberIds, this.ports.clock.monotonicMs()) }));
+  }
+
+  /**
+   * OffsetCommit from a Kafka client: a member in its current generation, or a consumer
+   * outside any group ('' and -1) while the group has no members. As in Kafka, an offset may
+   * go back (a consumer that seeks back commits where it is).
+   */
+  async commitClassic(group: string, committer: ClassicCommitter, offsets: readonly OffsetToCommit[]): Promise<void> {
+    for (const o of offsets) {
+      if ((o.metadata ?? '').length > METADATA_CHARS_MAX) throw new DriftwoodError('INVALID_REQUEST', `offset metadata is at most ${METADATA_CHARS_MAX} characters`);
+      assert(Number.isSafeInteger(o.offset) && o.offset >= 0 && o.topic.length > 0, 'the handler passes offsets of existing partitions only');
+    }
+    await this.run(group, (g, classic) => {
+      if (committer.memberId === '' && committer.generationId < 0) {
+        if (g.memberCount > 0 || classic.size > 0) throw new DriftwoodError('UNKNOWN_MEMBER_ID', `group ${group} has members; only they commit its offsets`);
+      } else {
+        classic.checkCommit(committer.memberId, committer.generationId);
+      }
+      const commitMs = this.wallMs();
+      const records: GroupRecord[] = offsets.map((o) => {
+        const value = { offset: o.offset, metadata: o.metadata ?? '', commitMs };
+        g.offsets.set(partitionKey(o.topic, o.partition), value);
+        return { type: 'offset', group, topic: o.topic, partition: o.partition, value };
+      });
+      return { records, answer: undefined };
+    });
+  }
+
+  /** DescribeGroups: a group of either protocol as Kafka shows it ('Dead' when there is none). */
+  async describeKafka(group: string): Promise<KafkaGroupDescription> {
+    try {
+      return await this.run(group, (g, classic) => ({ records: [], answer: kafkaDescription(group, g, classic) }), { create: false });
+    } catch (error) {
+      if (isDriftwoodError(error, 'GROUP_ID_NOT_FOUND')) return { group, state: 'Dead', protocolType: '', protocol: '', members: [] };
+      throw error;
+    }
+  }
+
+  /** ListGroups: the groups this broker coordinates now, with Kafka's protocol type and state. */
+  kafkaGroups(): Array<{ group: string; protocolType: string; state: string }> {
+    const groups: Array<{ group: string; protocolType: string; state: string }> = [];
+    for (const loaded of this.partitions.values()) {
+      if (loaded.status !== 'ready') continue;
+      for (const [name, { group, classic }] of loaded.groups) {
+        if (classic.size === 0 && group.memberCount === 0 && group.offsets.size === 0) continue;
+        const { state, protocolType } = kafkaDescription(name, group, classic);
+        groups.push({ group: name, protocolType, state });
+      }
+    }
+    return groups.sort((a, b) => (a.group < b.group ? -1 : 1));
+  }
+
+  /**
+   * Runs an operation whose answer comes later (a join or sync waiting for the rest of the
+   * group). The answer goes out only after the operation that settled it has its records in
+   * the log, and only while this broker still serves the partition, so no member learns of
+   * a generation a failover could take back.
+   */
+  private async runWaiting<T>(group: string, op: (g: ConsumerGroup, classic: ClassicGroup) => Promise<T>): Promise<T> {
+    validateGroupId(group);
+    const { partition } = this.coordinatorFor(group);
+    let loaded: LoadedPartition | undefined;
+    const { pending } = await this.runOn(partition, group, (g, classic) => {
+      loaded = this.partitions.get(partition);
+      const waiting = op(g, classic);
+      waiting.catch(() => undefined); // handled where it is awaited below; not unhandled if the append fails first
+      return { records: [], answer: { pending: waiting } };
+    }, {});
+    const answer = await pending;
+    const entry = loaded?.groups.get(group);
+    if (entry !== undefined) await entry.queue;
+    if (loaded === undefined || this.partitions.get(partition) !== loaded || loaded.status !== 'ready') {
+      throw new DriftwoodError('NOT_COORDINATOR', `broker ${this.ports.brokerId} no longer serves ${OFFSETS_TOPIC}-${partition} as it did; find the coordinator again`);
+    }
+    return answer;
   }
 
   /** The groups this broker coordinates now (their partitions loaded). */
@@ -275,7 +414,10 @@ export class GroupCoordinator {
     const groups: Array<{ group: string; state: GroupStateName; members: number; coordinatorId: number }> = [];
     for (const loaded of this.partitions.values()) {
       if (loaded.status !== 'ready') continue;
-      for (const [name, { group }] of loaded.groups) if (group.memberCount > 0 || group.offsets.size > 0) groups.push({ group: name, state: group.state, members: group.memberCount, coordinatorId: this.ports.brokerId });
+      for (const [name, { group, classic }] of loaded.groups) {
+        if (classic.size > 0) groups.push({ group: name, state: classic.state === 'Stable' ? 'stable' : 'reconciling', members: classic.size, coordinatorId: this.ports.brokerId });
+        else if (group.memberCount > 0 || group.offsets.size > 0) groups.push({ group: name, state: group.state, members: group.memberCount, coordinatorId: this.ports.brokerId });
+      }
     }
     return groups.sort((a, b) => (a.group < b.group ? -1 : 1));
   }
@@ -302,18 +444,18 @@ export class GroupCoordinator {
 
   // --- running an operation ---
 
-  private run<T>(group: string, op: (g: ConsumerGroup) => { records: GroupRecord[]; answer: T; remove?: boolean }, options: { create?: boolean } = {}): Promise<T> {
+  private run<T>(group: string, op: GroupOp<T>, options: { create?: boolean } = {}): Promise<T> {
     validateGroupId(group);
     const { partition } = this.coordinatorFor(group);
     return this.runOn(partition, group, op, options);
   }
 
-  private async runOn<T>(index: number, group: string, op: (g: ConsumerGroup) => { records: GroupRecord[]; answer: T; remove?: boolean }, options: { create?: boolean }): Promise<T> {
+  private async runOn<T>(index: number, group: string, op: GroupOp<T>, options: { create?: boolean }): Promise<T> {
     const loaded = await this.loadedPartition(index);
     let entry = loaded.groups.get(group);
     if (entry === undefined) {
       if (options.create === false) throw new DriftwoodError('GROUP_ID_NOT_FOUND', `no group ${group}`);
-      entry = { group: new ConsumerGroup(group, this.config.limits), queue: Promise.resolve() };
+      entry = this.blankEntry(group);
       loaded.groups.set(group, entry);
     }
     const current = entry;
@@ -321,15 +463,32 @@ export class GroupCoordinator {
       this.checkServing(loaded);
       if (!this.ports.leaseValid()) throw new DriftwoodError('COORDINATOR_NOT_AVAILABLE', `broker ${this.ports.brokerId} has not heard from the controller lately and may have lost ${OFFSETS_TOPIC}-${index}; retry`);
       const before = JSON.stringify(current.group.persisted());
-      const { records, answer, remove } = op(current.group);
-      const after = current.group.persisted();
-      const all = remove === true || JSON.stringify(after) === before ? records : [...records, { type: 'group' as const, group, value: after }];
-      if (remove === true) current.group = new ConsumerGroup(group, this.config.limits);
+      const classicBefore = JSON.stringify(current.classic.persisted());
+      const { records, answer, remove } = op(current.group, current.classic);
+      const all = [...records];
+      if (remove !== true) {
+        const after = current.group.persisted();
+        if (JSON.stringify(after) !== before) all.push({ type: 'group', group, value: after });
+        const classicAfter = current.classic.persisted();
+        if (JSON.stringify(classicAfter) !== classicBefore) all.push({ type: 'classic', group, value: classicAfter });
+      } else {
+        const blank = this.blankEntry(group);
+        current.group = blank.group;
+        current.classic = blank.classic;
+      }
       if (all.length > 0) await this.append(loaded, all);
       return answer;
     });
     current.queue = result.catch(() => undefined);
     return result;
+  }
+
+  private blankEntry(group: string): GroupEntry {
+    return {
+      group: new ConsumerGroup(group, this.config.limits),
+      classic: new ClassicGroup(group, this.config.classicLimits, (clientId) => `${clientId.length > 0 ? clientId : 'member'}-${randomHex(this.ports.rng, 16)}`),
+      queue: Promise.resolve(),
+    };
   }
 
   private checkServing(loaded: LoadedPartition): void {
@@ -369,6 +528,7 @@ export class GroupCoordinator {
     if (loaded !== undefined && (loaded.leaderEpoch !== replica.state.leaderEpoch || (loaded.status === 'failed' && loaded.inflight === 0))) {
       // Within one leader epoch this coordinator timed every session; a new leader did not.
       if (loaded.leaderEpoch === replica.state.leaderEpoch) knownDeadlines = new Map([...loaded.groups].map(([name, entry]) => [name, entry.group.deadlines()]));
+      abandonGroups(loaded, `${OFFSETS_TOPIC}-${index} is being loaded again`);
       this.partitions.delete(index);
       loaded = undefined;
     }
@@ -457,7 +617,7 @@ export class GroupCoordinator {
     const entry = (group: string): GroupEntry => {
       let found = loaded.groups.get(group);
       if (found === undefined) {
-        found = { group: new ConsumerGroup(group, this.config.limits), queue: Promise.resolve() };
+        found = this.blankEntry(group);
         loaded.groups.set(group, found);
       }
       return found;
@@ -469,6 +629,13 @@ export class GroupCoordinator {
         const key = partitionKey(record.topic, record.partition);
         if (record.value === null) loaded.groups.get(record.group)?.group.offsets.delete(key);
         else entry(record.group).group.offsets.set(key, record.value);
+      } else if (record.type === 'classic') {
+        if (record.value === null) {
+          const found = loaded.groups.get(record.group);
+          if (found !== undefined) found.classic = this.blankEntry(record.group).classic;
+        } else {
+          entry(record.group).classic.restore(record.value, nowMs);
+        }
       } else if (record.value === null) {
         loaded.groups.delete(record.group);
       } else {
@@ -513,14 +680,19 @@ export class GroupCoordinator {
       const topic = this.ports.image.topic(OFFSETS_TOPIC);
       const replica = topic === undefined ? undefined : this.ports.replicas.partition(topic.topicId, loaded.index);
       if (replica?.isLeader !== true || replica.state.leaderEpoch !== loaded.leaderEpoch) {
+        abandonGroups(loaded, `broker ${this.ports.brokerId} lost the leadership of ${OFFSETS_TOPIC}-${loaded.index}`);
         this.partitions.delete(loaded.index);
         continue;
       }
       if (loaded.status !== 'ready') continue;
-      for (const [name, { group }] of loaded.groups) {
+      for (const [name, { group, classic }] of loaded.groups) {
         const deadline = group.nextDeadlineMs();
         if (deadline !== null && deadline < monotonicMs) {
           void this.runOn(loaded.index, name, (g) => { g.expire(this.ports.clock.monotonicMs(), this.wallMs()); return { records: [], answer: null }; }, {}).catch(() => undefined);
+        }
+        const classicDeadline = classic.nextDeadlineMs();
+        if (classicDeadline !== null && classicDeadline <= monotonicMs) {
+          void this.runOn(loaded.index, name, (_g, c) => { c.tick(this.ports.clock.monotonicMs()); return { records: [], answer: null }; }, {}).catch(() => undefined);
         }
       }
       if (!loaded.checkpointing && nowMs - loaded.lastCheckpointMs >= this.config.checkpointMs) void this.checkpoint(loaded);
@@ -539,9 +711,9 @@ export class GroupCoordinator {
       const names = [...loaded.groups.keys()];
       for (let i = 0; i < names.length; i += 1) {
         const name = names[i] ?? '';
-        await this.runOn(loaded.index, name, (g) => {
-          if (g.memberCount === 0 && lastActivityMs(g) + this.config.offsetsRetentionMs < atMs) return { records: tombstones(name, g), answer: null, remove: true };
-          const records: GroupRecord[] = [{ type: 'group', group: name, value: g.persisted() }];
+        await this.runOn(loaded.index, name, (g, classic) => {
+          if (g.memberCount === 0 && classic.size === 0 && lastActivityMs(g) + this.config.offsetsRetentionMs < atMs) return { records: tombstones(name, g, classic), answer: null, remove: true };
+          const records: GroupRecord[] = [{ type: 'group', group: name, value: g.persisted() }, { type: 'classic', group: name, value: classic.persisted() }];
           for (const [key, value] of g.offsets) records.push({ type: 'offset', group: name, ...splitPartitionKey(key), value });
           return { records, answer: null };
         }, { create: false });
@@ -588,17 +760,42 @@ function describeGroup(g: ConsumerGroup): GroupDescription {
   return { group: g.groupId, state: g.state, groupEpoch: g.groupEpoch, assignor: g.assignor, members: g.describeMembers(), offsets: committedOffsets(g) };
 }
 
+function kafkaDescription(group: string, g: ConsumerGroup, classic: ClassicGroup): KafkaGroupDescription {
+  if (classic.size > 0 || g.memberCount === 0) {
+    const described = classic.describe();
+    return { group, state: described.state, protocolType: described.protocolType, protocol: described.protocol, members: described.members };
+  }
+  // A group of driftwood's own protocol, named as Kafka names a KIP-848 consumer group.
+  return {
+    group,
+    state: g.state === 'stable' ? 'Stable' : 'Reconciling',
+    protocolType: 'consumer',
+    protocol: '',
+    members: g.describeMembers().map((m) => ({ memberId: m.memberId, clientId: m.clientId, clientHost: m.host, metadata: Buffer.alloc(0), assignment: Buffer.alloc(0) })),
+  };
+}
+
 function lastActivityMs(g: ConsumerGroup): number {
   let last = g.emptySinceMs ?? 0;
   for (const value of g.offsets.values()) last = Math.max(last, value.commitMs);
   return last;
 }
 
-function tombstones(group: string, g: ConsumerGroup): GroupRecord[] {
+function tombstones(group: string, g: ConsumerGroup, classic: ClassicGroup): GroupRecord[] {
   return [
     ...[...g.offsets.keys()].map((key): GroupRecord => ({ type: 'offset', group, ...splitPartitionKey(key), value: null })),
+    ...(classic.generationId > 0 ? [{ type: 'classic' as const, group, value: null }] : []),
     { type: 'group', group, value: null },
   ];
+}
+
+/** Requests waiting in a dropped partition's classic groups fail: the client finds the coordinator again. */
+function abandonGroups(loaded: LoadedPartition, why: string): void {
+  for (const entry of loaded.groups.values()) entry.classic.abandon(new DriftwoodError('NOT_COORDINATOR', `${why}; find the coordinator again`));
+}
+
+function inconsistentProtocol(group: string, other: string): DriftwoodError {
+  return new DriftwoodError('INCONSISTENT_GROUP_PROTOCOL', `group ${group} has members of ${other}; a group holds members of one protocol at a time`);
 }
 
 function randomHex(rng: Rng, bytes: number): string {

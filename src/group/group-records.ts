@@ -6,6 +6,7 @@
 // time (a checkpoint) so that retention can drop old segments (coordinator.ts).
 import assert from 'node:assert/strict';
 import { assignorNames } from './assignor.js';
+import { classicGroupStates, type PersistedClassicGroup } from './classic-group.js';
 import type { CommittedOffset, PersistedGroup, PersistedMember, TopicPartitionList } from './group.js';
 
 export const OFFSETS_TOPIC = '__consumer_offsets';
@@ -13,6 +14,8 @@ export const OFFSETS_TOPIC = '__consumer_offsets';
 export type GroupRecord =
   | { readonly type: 'offset'; readonly group: string; readonly topic: string; readonly partition: number; readonly value: CommittedOffset | null }
   | { readonly type: 'group'; readonly group: string; readonly value: PersistedGroup | null }
+  /** A group's membership under Kafka's classic protocol (the Kafka listener's groups). */
+  | { readonly type: 'classic'; readonly group: string; readonly value: PersistedClassicGroup | null }
   /** Marks the end of a full rewrite of the partition's live state at `atMs`. */
   | { readonly type: 'checkpoint'; readonly atMs: number };
 
@@ -22,6 +25,8 @@ export function encodeGroupRecord(record: GroupRecord): { key: Buffer; value: Bu
       return { key: json({ type: 'offset', group: record.group, topic: record.topic, partition: record.partition }), value: record.value === null ? null : json(record.value) };
     case 'group':
       return { key: json({ type: 'group', group: record.group }), value: record.value === null ? null : json(record.value) };
+    case 'classic':
+      return { key: json({ type: 'classic', group: record.group }), value: record.value === null ? null : json(record.value) };
     case 'checkpoint':
       return { key: json({ type: 'checkpoint' }), value: json({ atMs: record.atMs }) };
   }
@@ -46,6 +51,10 @@ export function decodeGroupRecord(key: Buffer | null, value: Buffer | null): Gro
       assert(isText(k.group), `${OFFSETS_TOPIC}: a bad group key`);
       assert(v === null || isPersistedGroup(v), `${OFFSETS_TOPIC}: a bad group value`);
       return { type: 'group', group: k.group, value: v };
+    case 'classic':
+      assert(isText(k.group), `${OFFSETS_TOPIC}: a bad classic group key`);
+      assert(v === null || isPersistedClassicGroup(v), `${OFFSETS_TOPIC}: a bad classic group value`);
+      return { type: 'classic', group: k.group, value: v };
     case 'checkpoint':
       assert(isObject(v) && isCount(v.atMs), `${OFFSETS_TOPIC}: a bad checkpoint value`);
       return { type: 'checkpoint', atMs: v.atMs };
@@ -90,4 +99,20 @@ function isMember(value: unknown): value is PersistedMember {
 function isPersistedGroup(value: unknown): value is PersistedGroup {
   return isObject(value) && isCount(value.groupEpoch) && (assignorNames as readonly unknown[]).includes(value.assignor)
     && (value.emptySinceMs === null || isCount(value.emptySinceMs)) && Array.isArray(value.members) && value.members.every(isMember);
+}
+
+function isNameOrNull(value: unknown): value is string | null {
+  return value === null || typeof value === 'string';
+}
+
+function isClassicMember(value: unknown): boolean {
+  return isObject(value) && isText(value.memberId) && typeof value.clientId === 'string' && typeof value.clientHost === 'string'
+    && isCount(value.sessionTimeoutMs) && isCount(value.rebalanceTimeoutMs) && typeof value.assignment === 'string'
+    && Array.isArray(value.protocols) && value.protocols.every((p) => isObject(p) && typeof p.name === 'string' && typeof p.metadata === 'string');
+}
+
+function isPersistedClassicGroup(value: unknown): value is PersistedClassicGroup {
+  return isObject(value) && (classicGroupStates as readonly unknown[]).includes(value.state) && isCount(value.generationId)
+    && isNameOrNull(value.protocolType) && isNameOrNull(value.protocol) && isNameOrNull(value.leader)
+    && Array.isArray(value.members) && value.members.every(isClassicMember);
 }

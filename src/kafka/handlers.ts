@@ -2,9 +2,9 @@
 // then encoded. Only the APIs listed in `handlers` are advertised by ApiVersions, so a client
 // never calls one that is described in the codec but not served yet.
 //
-// Served so far: ApiVersions, Metadata, Produce, InitProducerId, ListOffsets and Fetch
-// (KafkaJS's admin metadata calls and its producer; a consumer outside any group). The group
-// and admin APIs are not served yet (issue 11).
+// Served: ApiVersions, Metadata, Produce, InitProducerId, ListOffsets, Fetch, and the group
+// APIs of group-handlers.ts (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+// OffsetCommit, OffsetFetch, DescribeGroups, ListGroups).
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import type { MetadataImage, PartitionState } from '../controller/image.js';
 import { offlineReplicasOf } from '../controller/image.js';
@@ -13,7 +13,10 @@ import { OFFSETS_TOPIC } from '../group/group-records.js';
 import type { ConnectionInfo, KafkaDispatcher } from './dispatcher.js';
 import { readRequestHead } from './dispatcher.js';
 import { API_VERSIONS_KEY, apiVersionsTable, decodeRequest, encodeResponse, type ApiVersionRange, type RequestHeader } from './protocol/apis.js';
-import { kafkaErrorFor, kafkaErrors } from './protocol/kafka-errors.js';
+import { kafkaErrorFor, kafkaErrorNumber, kafkaErrors } from './protocol/kafka-errors.js';
+import { groupHandlers } from './group-handlers.js';
+import { hostPort } from './host-port.js';
+import type { GroupCoordinator } from '../group/coordinator.js';
 import type { AppendResult, ReadResult } from '../../storage/partition-log.js';
 import type { Acks } from '../replica/partition.js';
 import type { Struct } from './protocol/spec.js';
@@ -45,10 +48,12 @@ export interface KafkaBroker {
   readonly consume: (topic: string, partition: number, offset: number, options: { bytesMax: number; minBytes: number; maxWaitMs: number; currentLeaderEpoch?: number }) => Promise<ReadResult & { highWatermark: number; leaderEpoch: number }>;
   /** ListOffsets on a partition this broker leads. */
   readonly offsetForTimestamp: (topic: string, partition: number, timestamp: 'earliest' | 'latest' | number) => Promise<{ offset: number; timestampMs: number | null; leaderEpoch: number }>;
+  /** The group coordinator (Kafka's classic groups and the offsets HTTP groups share). */
+  readonly groups: Pick<GroupCoordinator, 'coordinatorFor' | 'joinClassic' | 'syncClassic' | 'heartbeatClassic' | 'leaveClassic' | 'commitClassic' | 'fetchOffsets' | 'describeKafka' | 'kafkaGroups'>;
 }
 
 /** An answer, or null for none (Produce with acks=0). */
-type Handler = (body: Struct, header: RequestHeader, broker: KafkaBroker) => Promise<Struct | null>;
+type Handler = (body: Struct, header: RequestHeader, broker: KafkaBroker, connection: ConnectionInfo) => Promise<Struct | null>;
 
 const handlers: ReadonlyMap<number, Handler> = new Map<number, Handler>([
   [API_VERSIONS_KEY, () => Promise.resolve({ errorCode: 0, apiKeys: served().map((range) => ({ ...range })), throttleTimeMs: 0 })],
@@ -57,6 +62,7 @@ const handlers: ReadonlyMap<number, Handler> = new Map<number, Handler>([
   [INIT_PRODUCER_ID_KEY, initProducerId],
   [LIST_OFFSETS_KEY, listOffsets],
   [FETCH_KEY, fetch],
+  ...groupHandlers,
 ]);
 
 /** The API versions this broker answers: the codec's ranges for the APIs with a handler. */
@@ -67,7 +73,7 @@ export function served(): ApiVersionRange[] {
 export class KafkaHandlers implements KafkaDispatcher {
   constructor(private readonly broker: KafkaBroker) {}
 
-  handle(frame: Buffer, _connection: ConnectionInfo): Promise<Buffer | null> {
+  handle(frame: Buffer, connection: ConnectionInfo): Promise<Buffer | null> {
     const head = readRequestHead(frame);
     let decoded;
     try {
@@ -85,7 +91,7 @@ export class KafkaHandlers implements KafkaDispatcher {
       return Promise.reject(new DriftwoodError('UNSUPPORTED_VERSION', `API ${decoded.header.apiKey} is not served yet (ApiVersions does not advertise it)`));
     }
     const { header } = decoded;
-    return handler(decoded.body, header, this.broker).then((answer) => (answer === null ? null : encodeResponse(header.apiKey, header.apiVersion, header.correlationId, answer)));
+    return handler(decoded.body, header, this.broker, connection).then((answer) => (answer === null ? null : encodeResponse(header.apiKey, header.apiVersion, header.correlationId, answer)));
   }
 }
 
@@ -94,11 +100,6 @@ export function topicUuid(topicId: string): Buffer {
   const bytes = Buffer.alloc(16);
   Buffer.from(topicId, 'base64url').copy(bytes, 0, 0, 16);
   return bytes;
-}
-
-function hostPort(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(':');
-  return { host: address.slice(0, colon), port: Number(address.slice(colon + 1)) };
 }
 
 /**
@@ -151,11 +152,6 @@ function partitionMetadata(p: PartitionState, listed: ReadonlySet<number>): Stru
   };
 }
 
-/** Kafka's number for a failure: a driftwood code's Kafka name, else UNKNOWN_SERVER_ERROR. */
-function errorNumber(error: unknown): number {
-  return kafkaErrors[isDriftwoodError(error) ? kafkaErrorFor[error.code] : 'UNKNOWN_SERVER_ERROR'];
-}
-
 /**
  * Produce: each partition's batches appended as the HTTP produce route appends them (the
  * same acks, idempotence and errors), all partitions at once; each answered with its base
@@ -179,7 +175,7 @@ async function produce(body: Struct, header: RequestHeader, broker: KafkaBroker)
         const appended = await broker.produce(topic.name, index, records, acks, timeoutMs);
         return { index, errorCode: 0, baseOffset: BigInt(appended.baseOffset), logAppendTimeMs: BigInt(appended.logAppendTimeMs), logStartOffset: -1n, recordErrors: [], errorMessage: null };
       } catch (error) {
-        return refused(errorNumber(error), error instanceof Error ? error.message : String(error));
+        return refused(kafkaErrorNumber(error), error instanceof Error ? error.message : String(error));
       }
     })),
   })));
@@ -193,7 +189,7 @@ async function initProducerId(body: Struct, _header: RequestHeader, broker: Kafk
     const { producerId, producerEpoch } = await broker.initProducerId();
     return { throttleTimeMs: 0, errorCode: 0, producerId: BigInt(producerId), producerEpoch };
   } catch (error) {
-    return { throttleTimeMs: 0, errorCode: errorNumber(error), producerId: -1n, producerEpoch: -1 };
+    return { throttleTimeMs: 0, errorCode: kafkaErrorNumber(error), producerId: -1n, producerEpoch: -1 };
   }
 }
 
@@ -211,7 +207,7 @@ async function listOffsets(body: Struct, _header: RequestHeader, broker: KafkaBr
           const found = await broker.offsetForTimestamp(topic.name, partitionIndex, asked);
           return { partitionIndex, errorCode: 0, timestamp: BigInt(found.timestampMs ?? -1), offset: BigInt(found.offset), leaderEpoch: found.leaderEpoch };
         } catch (error) {
-          return { partitionIndex, errorCode: errorNumber(error), timestamp: -1n, offset: -1n, leaderEpoch: -1 };
+          return { partitionIndex, errorCode: kafkaErrorNumber(error), timestamp: -1n, offset: -1n, leaderEpoch: -1 };
         }
       })),
     }))),
@@ -266,6 +262,6 @@ async function fetchPartition(broker: KafkaBroker, topic: string, ask: FetchPart
       : await broker.consume(topic, ask.partition, Number(ask.fetchOffset), { bytesMax, minBytes: 0, maxWaitMs: 0, ...epoch });
     return { ...base, errorCode: 0, highWatermark: BigInt(read.highWatermark), lastStableOffset: BigInt(read.highWatermark), logStartOffset: BigInt(read.logStartOffset), records: read.bytes };
   } catch (error) {
-    return { ...base, errorCode: errorNumber(error), highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, records: null };
+    return { ...base, errorCode: kafkaErrorNumber(error), highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, records: null };
   }
 }

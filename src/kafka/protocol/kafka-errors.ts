@@ -2,7 +2,7 @@
 // numbers (clients/src/main/java/org/apache/kafka/common/protocol/Errors.java). The table
 // is a Record over every ErrorCode, so a code added to storage/errors.ts does not compile
 // until it is mapped here.
-import type { ErrorCode } from '../../../storage/errors.js';
+import { isDriftwoodError, type ErrorCode } from '../../../storage/errors.js';
 
 /** Kafka's numbers, for the names driftwood sends or maps to. */
 export const kafkaErrors = {
@@ -15,6 +15,7 @@ export const kafkaErrors = {
   NOT_LEADER_OR_FOLLOWER: 6,
   REQUEST_TIMED_OUT: 7,
   MESSAGE_TOO_LARGE: 10,
+  OFFSET_METADATA_TOO_LARGE: 12,
   NETWORK_EXCEPTION: 13,
   COORDINATOR_LOAD_IN_PROGRESS: 14,
   COORDINATOR_NOT_AVAILABLE: 15,
@@ -143,4 +144,9 @@ export const kafkaErrorFor: Readonly<Record<ErrorCode, KafkaErrorName>> = {
 /** The Kafka number for a driftwood error, or for anything else UNKNOWN_SERVER_ERROR. */
 export function kafkaErrorCode(code: ErrorCode | undefined): number {
   return code === undefined ? kafkaErrors.UNKNOWN_SERVER_ERROR : kafkaErrors[kafkaErrorFor[code]];
+}
+
+/** Kafka's number for a failure: a driftwood code's Kafka name, else UNKNOWN_SERVER_ERROR. */
+export function kafkaErrorNumber(error: unknown): number {
+  return kafkaErrors[isDriftwoodError(error) ? kafkaErrorFor[error.code] : 'UNKNOWN_SERVER_ERROR'];
 }
