@@ -161,3 +161,66 @@ void t.test('JoinGroup v0-v3: a new member joins in one step; an unchanged rejoi
   t.ok(group.describe().members.every((m) => m.memberId.length > 0));
   t.equal(group.describe().protocol, 'range');
 });
+
+/** Two members in a stable generation 1, a leading and assigning. */
+async function stableGroup(group: ClassicGroup): Promise<{ a: string; b: string }> {
+  const a = await newMemberId(group, 0);
+  const joinA = group.join(request(a), 0);
+  const b = await newMemberId(group, 0);
+  const joinB = group.join(request(b), 0);
+  group.tick(limits.initialRebalanceDelayMs);
+  await Promise.all([joinA, joinB]);
+  const syncB = group.sync(b, 1, [], 200);
+  await group.sync(a, 1, [{ memberId: a, assignment: Buffer.from('A') }, { memberId: b, assignment: Buffer.from('B') }], 200);
+  await syncB;
+  return { a, b };
+}
+
+void t.test('a stable group restored by a new coordinator goes on stable: same generation, leader, protocol, assignments', async (t) => {
+  const old = new ClassicGroup('g', limits);
+  const { a, b } = await stableGroup(old);
+  const persisted = JSON.parse(JSON.stringify(old.persisted())) as ReturnType<ClassicGroup['persisted']>;
+  const taken = new ClassicGroup('g', limits);
+  taken.restore(persisted, 5000);
+  t.equal(taken.state, 'Stable');
+  t.equal(taken.generationId, 1);
+  t.doesNotThrow(() => { taken.heartbeat(b, 1, 5100); }, 'members heartbeat the new coordinator');
+  t.same(await taken.sync(b, 1, [], 5100), Buffer.from('B'), 'and get their assignment back');
+  t.doesNotThrow(() => { taken.checkCommit(a, 1); }, 'and commit in their generation');
+  t.same(taken.describe(), old.describe(), 'described alike');
+  t.same(taken.persisted(), old.persisted(), 'persisted alike');
+  taken.tick(5100 + 10_001);
+  t.equal(taken.size, 0, 'sessions restart at the restore and expire without heartbeats');
+});
+
+void t.test('a group caught mid-rebalance is restored rebalancing; members that do not join again are dropped', async (t) => {
+  const old = new ClassicGroup('g', limits);
+  const { a, b } = await stableGroup(old);
+  const c = await newMemberId(old, 300);
+  void old.join(request(c), 300).catch(() => undefined);
+  t.equal(old.state, 'PreparingRebalance');
+  const taken = new ClassicGroup('g', limits);
+  taken.restore(old.persisted(), 1000);
+  t.equal(taken.state, 'PreparingRebalance');
+  t.throws(() => { taken.heartbeat(a, 1, 1000); }, { code: 'REBALANCE_IN_PROGRESS' }, 'members are told to join again');
+  const joinA = taken.join(request(a), 1100);
+  const joinB = taken.join(request(b), 1100);
+  taken.tick(1000 + 5000);
+  const [answerA, answerB] = await Promise.all([joinA, joinB]);
+  t.equal(answerA.generationId, 2, 'the next generation');
+  t.equal(answerB.generationId, 2);
+  t.equal(taken.size, 2, 'c, which did not join the new coordinator, is out');
+});
+
+void t.test('abandon fails every waiting join and sync; member ids come from the given function and never repeat', async (t) => {
+  let next = 0;
+  const ids = ['x', 'x', 'y'];
+  const group = new ClassicGroup('g', limits, (clientId) => `${clientId}-${ids[next++] ?? 'z'}`);
+  const a = await newMemberId(group, 0);
+  t.equal(a, 'c-x');
+  const waiting = group.join(request(a), 0);
+  const b = await newMemberId(group, 0);
+  t.equal(b, 'c-y', 'an id already handed out is not given twice');
+  group.abandon(new DriftwoodError('NOT_COORDINATOR', 'moved'));
+  await t.rejects(waiting, { code: 'NOT_COORDINATOR' });
+});

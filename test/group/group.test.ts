@@ -195,6 +195,9 @@ void t.test('records of __consumer_offsets round-trip; a bad one fails an assert
     { type: 'offset' as const, group: 'g', topic: 't', partition: 3, value: null },
     { type: 'group' as const, group: 'g', value: { groupEpoch: 2, assignor: 'range' as const, emptySinceMs: null, members: [{ memberId: 'm', clientId: 'c', host: 'h', memberEpoch: 2, subscribedTopics: ['t'], sessionTimeoutMs: 10_000, assigned: [{ topic: 't', partitions: [0] }] }] } },
     { type: 'group' as const, group: 'g', value: null },
+    { type: 'classic' as const, group: 'g', value: { state: 'Stable' as const, generationId: 3, protocolType: 'consumer', protocol: 'range', leader: 'm', members: [{ memberId: 'm', clientId: 'c', clientHost: '/127.0.0.1', sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 30_000, protocols: [{ name: 'range', metadata: 'AAE=' }], assignment: 'AAI=' }] } },
+    { type: 'classic' as const, group: 'g', value: { state: 'Empty' as const, generationId: 4, protocolType: null, protocol: null, leader: null, members: [] } },
+    { type: 'classic' as const, group: 'g', value: null },
     { type: 'checkpoint' as const, atMs: 99 },
   ];
   for (const record of records) {
@@ -205,6 +208,8 @@ void t.test('records of __consumer_offsets round-trip; a bad one fails an assert
   t.throws(() => decodeGroupRecord(null, null));
   t.throws(() => decodeGroupRecord(Buffer.from('not json'), null));
   t.throws(() => decodeGroupRecord(Buffer.from('{"type":"offset","group":"g","topic":"t","partition":-1}'), null));
+  t.throws(() => decodeGroupRecord(Buffer.from('{"type":"classic","group":"g"}'), Buffer.from('{"state":"Weird","generationId":1,"protocolType":null,"protocol":null,"leader":null,"members":[]}')));
+  t.throws(() => decodeGroupRecord(Buffer.from('{"type":"classic","group":"g"}'), Buffer.from('{"state":"Stable","generationId":1,"protocolType":null,"protocol":null,"leader":null,"members":[{"memberId":""}]}')));
   t.end();
 });
 

@@ -2,7 +2,8 @@
 // against three nodes' Kafka listeners (issue 11): -L lists the brokers, the controller and a
 // topic's partitions; -P with idempotence and acks=all writes 300 keyed lines through Java's
 // murmur2 partitioner; -C outside any group reads them all back: each once, at dense offsets,
-// in the partition ours computes for its key, each key's records in order.
+// in the partition ours computes for its key, each key's records in order; -G runs two members
+// of a consumer group that split the partitions and commit.
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import t from 'tap';
@@ -32,7 +33,7 @@ function kcat(args: string[], input = ''): Promise<string> {
   });
 }
 
-void t.test('kcat -L, -P (idempotent, acks=all) and -C against the Kafka listener', { timeout: 120_000 }, async (t) => {
+void t.test('kcat -L, -P (idempotent, acks=all), -C and -G against the Kafka listener', { timeout: 120_000 }, async (t) => {
   await run('kcat', ['-V']).catch(() => { throw new Error('kcat is missing: make test installs it (scripts/install-test-deps.sh)'); });
   const cluster = await localCluster(t, 'kcat');
   const kafkaPorts = [await freePort(), await freePort(), await freePort()];
@@ -78,4 +79,23 @@ void t.test('kcat -L, -P (idempotent, acks=all) and -C against the Kafka listene
     });
     t.same(disorder, [], `partition ${partition}: each key in order`);
   }
+
+  // -G: two balanced consumers of one group (librdkafka's classic group protocol) split the
+  // partitions, read every record once between them and commit on close; a member started
+  // later reads only the records written after those commits.
+  const member = ['-b', bootstrap, '-G', 'kc-group', '-X', 'auto.offset.reset=earliest', '-X', 'auto.commit.interval.ms=100', '-e', '-q', '-f', '%p %o %s\\n', TOPIC];
+  const parse = (out: string): Array<{ partition: number; value: string }> => out.trim().split('\n').filter((line) => line.length > 0).map((line) => {
+    const [partition, , value] = line.split(' ');
+    return { partition: Number(partition), value: value ?? '' };
+  });
+  const [one, two] = (await Promise.all([kcat(member), kcat(member)])).map(parse);
+  t.comment(`-G: one read ${one?.length ?? 0} from partitions ${[...new Set(one?.map((r) => r.partition))].join(',')}, two read ${two?.length ?? 0} from ${[...new Set(two?.map((r) => r.partition))].join(',')}`);
+  const both = [...(one ?? []), ...(two ?? [])];
+  t.equal(both.length, RECORDS, '-G: the two members read every record once between them');
+  t.equal(new Set(both.map((r) => r.value)).size, RECORDS, '-G: no record twice');
+  t.ok((one ?? []).length > 0 && (two ?? []).length > 0, '-G: both members were given partitions');
+  const more = Array.from({ length: 50 }, (_, i) => `key${i % 7}:later${i}`).join('\n');
+  await kcat(['-P', '-b', bootstrap, '-t', TOPIC, '-K', ':', '-X', 'enable.idempotence=true', '-X', 'acks=all'], `${more}\n`);
+  const later = parse(await kcat(member));
+  t.same(later.map((r) => r.value).sort(), Array.from({ length: 50 }, (_, i) => `later${i}`).sort(), '-G: a member started later goes on from the commits');
 });
