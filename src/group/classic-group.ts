@@ -470,10 +470,10 @@ export class ClassicGroup {
   }
 
   private prepareRebalance(nowMs: number): void {
-    if (this.stateValue === 'PreparingRebalance') {
-      this.rebalanceDeadlineMs = Math.max(this.rebalanceDeadlineMs, nowMs + this.rebalanceTimeoutMs());
-      return;
-    }
+    // The deadline set when the rebalance began holds (Kafka's delayed join): were each new
+    // join to push it on, members that keep joining anew (a client that restarts after its
+    // join request timed out) would keep the generation from ever forming.
+    if (this.stateValue === 'PreparingRebalance') return;
     if (this.stateValue === 'CompletingRebalance') {
       for (const member of this.members.values()) {
         const waiter = member.awaitingSync;

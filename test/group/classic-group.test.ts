@@ -224,3 +224,23 @@ void t.test('abandon fails every waiting join and sync; member ids come from the
   group.abandon(new DriftwoodError('NOT_COORDINATOR', 'moved'));
   await t.rejects(waiting, { code: 'NOT_COORDINATOR' });
 });
+
+void t.test('new members joining during a rebalance do not push its deadline on', async (t) => {
+  const group = new ClassicGroup('g', limits);
+  const { a } = await stableGroup(group);
+  const first = group.join(request(a, ['roundrobin', 'range']), 1000); // changed protocols: a rebalance, deadline 1000 + 5000
+  t.equal(group.state, 'PreparingRebalance');
+  // b never joins again; newcomers keep arriving (as clients restarting after a timed-out join do).
+  const joins: Array<Promise<ClassicJoinAnswer>> = [];
+  for (const at of [2000, 4000, 5500]) {
+    const id = await newMemberId(group, at);
+    joins.push(group.join(request(id), at));
+  }
+  group.tick(5999);
+  t.equal(group.state, 'PreparingRebalance', 'not before the deadline');
+  group.tick(6000);
+  const answer = await first;
+  t.equal(answer.generationId, 2, 'the generation forms at the deadline set when the rebalance began');
+  t.equal(group.size, 4, 'without b, which did not join again');
+  t.equal((await Promise.all(joins)).length, 3);
+});
