@@ -25,6 +25,11 @@ export interface KafkaListenerConfig {
   readonly port: number;
   /** HOST:PORT Kafka clients are told to connect to (registered in the metadata). */
   readonly advertisedAddress: string;
+  /**
+   * Kafka's auto.create.topics.enable (--kafka-auto-create-topics): a Metadata request for a
+   * missing topic that allows it creates the topic with the broker defaults. Absent: off.
+   */
+  readonly autoCreateTopics?: true;
 }
 
 /** The settings a source may give, as strings (flags and environment) or JSON values (file). */
@@ -36,9 +41,10 @@ export interface RawSettings {
   voters?: unknown;
   kafkaListen?: unknown;
   kafkaAdvertise?: unknown;
+  kafkaAutoCreateTopics?: unknown;
 }
 
-const SETTINGS = ['id', 'listen', 'peers', 'data', 'voters', 'kafkaListen', 'kafkaAdvertise'] as const;
+const SETTINGS = ['id', 'listen', 'peers', 'data', 'voters', 'kafkaListen', 'kafkaAdvertise', 'kafkaAutoCreateTopics'] as const;
 /** A config file larger than this is not a config file. */
 const CONFIG_FILE_BYTES_MAX = 64 * 1024;
 
@@ -57,7 +63,7 @@ export function settingsFromEnv(env: Readonly<Record<string, string | undefined>
   return settings;
 }
 
-/** Reads a JSON config file: an object with any of id, listen, peers, data, voters, kafkaListen, kafkaAdvertise. */
+/** Reads a JSON config file: an object with any of id, listen, peers, data, voters, kafkaListen, kafkaAdvertise, kafkaAutoCreateTopics. */
 export async function settingsFromFile(path: string): Promise<RawSettings> {
   let text: string;
   try {
@@ -108,10 +114,17 @@ export function resolveConfig(...sources: RawSettings[]): NodeConfig {
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', '*']);
 
 function parseKafkaListener(merged: RawSettings): KafkaListenerConfig | undefined {
+  const autoCreate = merged.kafkaAutoCreateTopics === undefined ? false : booleanSetting('kafkaAutoCreateTopics', merged.kafkaAutoCreateTopics);
   if (merged.kafkaListen === undefined) {
     if (merged.kafkaAdvertise !== undefined) throw new DriftwoodError('INVALID_CONFIG', '--kafka-advertise needs --kafka-listen HOST:PORT');
+    if (autoCreate) throw new DriftwoodError('INVALID_CONFIG', '--kafka-auto-create-topics needs --kafka-listen HOST:PORT (only Kafka clients create topics on a metadata request)');
     return undefined;
   }
+  const listener = parseKafkaAddresses(merged);
+  return autoCreate ? { ...listener, autoCreateTopics: true } : listener;
+}
+
+function parseKafkaAddresses(merged: RawSettings): KafkaListenerConfig {
   const listen = parseAddress('--kafka-listen', stringSetting('kafkaListen', merged.kafkaListen));
   if (merged.kafkaAdvertise === undefined) {
     // The advertised address is registered and handed to every Kafka client, so it must be
@@ -149,6 +162,13 @@ function integerSetting(name: string, value: unknown): number {
     throw new DriftwoodError('INVALID_CONFIG', `${name} must be an integer >= 1, got ${describe(value)}`);
   }
   return number;
+}
+
+/** A flag's presence is true; the environment and files say true or false. */
+function booleanSetting(name: string, value: unknown): boolean {
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new DriftwoodError('INVALID_CONFIG', `${name} must be true or false, got ${describe(value)}`);
 }
 
 function stringSetting(name: string, value: unknown): string {

@@ -67,6 +67,18 @@ void t.test('the Kafka listener: from flags, environment or file; advertised add
   for (const [settings, message] of cases) t.throws(() => resolveConfig({ id: 1, peers, data: 'd', ...settings }), { code: 'INVALID_CONFIG', message }, JSON.stringify(settings));
 });
 
+void t.test('--kafka-auto-create-topics: off by default, on from a flag, the environment or a file; only with a Kafka listener', (t) => {
+  const listen = { id: 1, peers, data: 'd', kafkaListen: '127.0.0.1:19092' };
+  t.equal(resolveConfig(listen).kafka?.autoCreateTopics, undefined, 'off by default');
+  t.equal(resolveConfig({ ...listen, kafkaAutoCreateTopics: true }).kafka?.autoCreateTopics, true, 'the flag');
+  t.same(settingsFromEnv({ DRIFTWOOD_KAFKA_AUTO_CREATE_TOPICS: 'true' }), { kafkaAutoCreateTopics: 'true' });
+  t.equal(resolveConfig(listen, settingsFromEnv({ DRIFTWOOD_KAFKA_AUTO_CREATE_TOPICS: 'true' })).kafka?.autoCreateTopics, true, 'the environment');
+  t.equal(resolveConfig({ ...listen, kafkaAutoCreateTopics: false }).kafka?.autoCreateTopics, undefined, 'false in a file');
+  t.throws(() => resolveConfig({ id: 1, peers, data: 'd', kafkaAutoCreateTopics: true }), { code: 'INVALID_CONFIG', message: /--kafka-auto-create-topics needs --kafka-listen/ });
+  t.throws(() => resolveConfig({ ...listen, kafkaAutoCreateTopics: 'yes' }), { code: 'INVALID_CONFIG', message: /kafkaAutoCreateTopics must be true or false/ });
+  t.end();
+});
+
 void t.test('config files are JSON objects with known settings only', async (t) => {
   const dir = await mkdtemp(join(os.tmpdir(), 'driftwood-config-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -38,6 +38,7 @@ import { CONTROLLER_PATH_PREFIX, HttpControllerChannel } from './node-controller
 import { createNodeLogger, logPort } from './node-logger.js';
 import { notStartedDispatcher, type KafkaDispatcher } from '../kafka/dispatcher.js';
 import { KafkaHandlers } from '../kafka/handlers.js';
+import { kafkaAdminBroker } from './node-kafka-admin.js';
 import { KafkaServer } from '../kafka/node-kafka-server.js';
 import { NodeMetrics } from './node-metrics.js';
 import type { Logger } from 'pino';
@@ -106,6 +107,7 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
         if (ready === null) return notStartedDispatcher.handle(frame, connection);
         const broker = ready;
         handlers ??= new KafkaHandlers({
+          ...kafkaAdminBroker(broker, logger.child({ component: 'kafka' })),
           image: broker.node.image,
           controllerId: () => broker.node.raft.leader,
           produce: (topic, partition, batches, acks, timeoutMs) => {

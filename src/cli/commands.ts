@@ -45,16 +45,17 @@ ${PERF_USAGE}
                 [--flush-interval-ms N] [--appends-in-flight N] [--json]
       append ~1 GiB through the partition log and compare with plain fs writes
   start --id N --peers 1@HOST:PORT,... --data DIR [--listen HOST:PORT] [--voters 1,2,3]
-        [--kafka-listen HOST:PORT [--kafka-advertise HOST:PORT]]
+        [--kafka-listen HOST:PORT [--kafka-advertise HOST:PORT] [--kafka-auto-create-topics]]
         [--config FILE.json]    (also DRIFTWOOD_ID, _PEERS, _DATA, _LISTEN, _VOTERS, _CONFIG,
-                                 _KAFKA_LISTEN, _KAFKA_ADVERTISE)
+                                 _KAFKA_LISTEN, _KAFKA_ADVERTISE, _KAFKA_AUTO_CREATE_TOPICS)
         [--log-format json|pretty] [--log-level trace|debug|info|warn|error|fatal|silent]
         ${NODE_SECURITY_USAGE}
       run one driftwood node: metadata quorum, controller, broker and the admin API; logs
       go to stderr (JSON lines with nodeId by default).
-      --kafka-listen: a Kafka-protocol TCP listener (framing and limits only; the API
-      handlers are not built yet, so every request closes its connection); its address,
-      or --kafka-advertise's, is registered and listed by GET /v1/brokers
+      --kafka-listen: a Kafka-protocol TCP listener (the APIs ApiVersions advertises); its
+      address, or --kafka-advertise's, is registered and listed by GET /v1/brokers;
+      --kafka-auto-create-topics: a Kafka Metadata request for a missing topic creates it
+      (1 partition, replication factor min(3, live brokers); Kafka's auto.create.topics.enable)
       --auth-token-file: internal routes and every change need 'Authorization: Bearer TOKEN'
       (reads too with --auth-reads token); --tls-*: HTTP/2 and HTTP/1.1 over TLS, peers
       verified with --tls-ca. Every node of a cluster takes the same security flags
@@ -247,6 +248,7 @@ const nodeFlags = {
   listen: { type: 'string' },
   'kafka-listen': { type: 'string' },
   'kafka-advertise': { type: 'string' },
+  'kafka-auto-create-topics': { type: 'boolean' },
   peers: { type: 'string' },
   data: { type: 'string' },
   voters: { type: 'string' },
@@ -281,7 +283,7 @@ async function loadNodeConfig(args: string[], mayJoin: boolean): Promise<NodeCon
     const env = settingsFromEnv(process.env);
     const configPath = values.config ?? process.env.DRIFTWOOD_CONFIG;
     const file = configPath === undefined ? {} : await settingsFromFile(configPath);
-    const named = { id: values.id, listen: values.listen, peers: values.peers, data: values.data, voters: values.voters, kafkaListen: values['kafka-listen'], kafkaAdvertise: values['kafka-advertise'] };
+    const named = { id: values.id, listen: values.listen, peers: values.peers, data: values.data, voters: values.voters, kafkaListen: values['kafka-listen'], kafkaAdvertise: values['kafka-advertise'], kafkaAutoCreateTopics: values['kafka-auto-create-topics'] };
     const flags = Object.fromEntries(Object.entries(named).filter(([, value]) => value !== undefined));
     const resolved = resolveConfig(file, env, flags);
     // Joining a running cluster goes through the broker registry, which the bare quorum lacks.

@@ -2,18 +2,20 @@
 // then encoded. Only the APIs listed in `handlers` are advertised by ApiVersions, so a client
 // never calls one that is described in the codec but not served yet.
 //
-// Served: ApiVersions, Metadata, Produce, InitProducerId, ListOffsets, Fetch, and the group
+// Served: ApiVersions, Metadata, Produce, InitProducerId, ListOffsets, Fetch, the group
 // APIs of group-handlers.ts (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
-// OffsetCommit, OffsetFetch, DescribeGroups, ListGroups).
+// OffsetCommit, OffsetFetch, DescribeGroups, ListGroups), and the topic admin APIs of
+// admin-handlers.ts (CreateTopics, DeleteTopics, DescribeConfigs).
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
 import type { MetadataImage, PartitionState } from '../controller/image.js';
 import { offlineReplicasOf } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
 import { OFFSETS_TOPIC } from '../group/group-records.js';
+import { adminHandlers, missingTopicError, type KafkaAdminBroker } from './admin-handlers.js';
 import type { ConnectionInfo, KafkaDispatcher } from './dispatcher.js';
 import { readRequestHead } from './dispatcher.js';
 import { API_VERSIONS_KEY, apiVersionsTable, decodeRequest, encodeResponse, type ApiVersionRange, type RequestHeader } from './protocol/apis.js';
-import { kafkaErrorFor, kafkaErrorNumber, kafkaErrors } from './protocol/kafka-errors.js';
+import { kafkaErrorNumber, kafkaErrors } from './protocol/kafka-errors.js';
 import { groupHandlers } from './group-handlers.js';
 import { hostPort } from './host-port.js';
 import type { GroupCoordinator } from '../group/coordinator.js';
@@ -36,7 +38,7 @@ const MAGIC_OFFSET = 16;
 const MAGIC_V2 = 2;
 
 /** What the handlers use of the broker they run in. */
-export interface KafkaBroker {
+export interface KafkaBroker extends KafkaAdminBroker {
   readonly image: MetadataImage;
   /** The active controller's broker id, or 0 while there is none. */
   readonly controllerId: () => number;
@@ -63,6 +65,7 @@ const handlers: ReadonlyMap<number, Handler> = new Map<number, Handler>([
   [LIST_OFFSETS_KEY, listOffsets],
   [FETCH_KEY, fetch],
   ...groupHandlers,
+  ...adminHandlers,
 ]);
 
 /** The API versions this broker answers: the codec's ranges for the APIs with a handler. */
@@ -105,8 +108,8 @@ export function topicUuid(topicId: string): Buffer {
 /**
  * Metadata: every live broker with a Kafka listener, the controller, and the topics asked
  * for (all when the list is null, or empty in v0), each partition with its leader, leader
- * epoch, replicas, ISR and offline replicas. An unknown topic is UNKNOWN_TOPIC_OR_PARTITION:
- * topics are not created on a metadata request.
+ * epoch, replicas, ISR and offline replicas. An unknown topic is UNKNOWN_TOPIC_OR_PARTITION,
+ * unless the broker auto-creates topics (missingTopicError).
  */
 function metadata(body: Struct, header: RequestHeader, broker: KafkaBroker): Struct {
   const image = broker.image;
@@ -118,7 +121,7 @@ function metadata(body: Struct, header: RequestHeader, broker: KafkaBroker): Str
   const topics = names.map((name) => {
     const topic = image.topic(name);
     if (topic === undefined) {
-      return { errorCode: kafkaErrors[kafkaErrorFor.UNKNOWN_TOPIC_OR_PARTITION], name, topicId: Buffer.alloc(16), isInternal: false, partitions: [] };
+      return { errorCode: missingTopicError(name, body, header, broker), name, topicId: Buffer.alloc(16), isInternal: false, partitions: [] };
     }
     return {
       errorCode: 0,

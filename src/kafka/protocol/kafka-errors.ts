@@ -60,6 +60,8 @@ export const kafkaErrors = {
   NO_REASSIGNMENT_IN_PROGRESS: 85,
   INCONSISTENT_VOTER_SET: 94,
   INVALID_UPDATE_VERSION: 95,
+  // DeleteTopics v6 by an id no topic has (driftwood has no code of its own for it).
+  UNKNOWN_TOPIC_ID: 100,
   BROKER_ID_NOT_REGISTERED: 102,
   INCONSISTENT_CLUSTER_ID: 104,
   INELIGIBLE_REPLICA: 107,
