@@ -32,6 +32,22 @@ async function kafkaCluster(t: Test, name: string, extra: string[] = []): Promis
   return { cluster, kafkaPorts, http };
 }
 
+/**
+ * A topic over node 1's HTTP API once it shows `status`, or as it is after 10 s: a Kafka
+ * answer waits for the answering broker's metadata, and the others apply it moments later.
+ */
+async function httpTopic(http: string, name: string, status: 200 | 404): Promise<{ status: number; json: unknown }> {
+  const url = `${http}/v1/topics/${encodeURIComponent(name)}`;
+  try {
+    return await waitFor(`topic ${name} answering ${status}`, 10_000, async () => {
+      const answer = await h2Json(url);
+      return answer.status === status ? answer : undefined;
+    });
+  } catch {
+    return h2Json(url);
+  }
+}
+
 async function connectedAdmin(t: Test, kafka: Kafka): Promise<KafkaAdmin> {
   const admin = kafka.admin();
   await admin.connect();
@@ -71,7 +87,7 @@ void t.test('KafkaJS admin: createTopics, metadata, deleteTopics and describeCon
   const partitions = topics[0]?.partitions ?? [];
   t.equal(partitions.length, 3, 'three partitions in the metadata at once (CreateTopics waited for leaders)');
   t.ok(partitions.every((p) => p.leader > 0 && p.replicas.length === 2 && p.isr.length === 2), 'each led, with two replicas in the ISR');
-  const viewed = (await h2Json(`${http}/v1/topics/payments`)).json as TopicView;
+  const viewed = (await httpTopic(http, 'payments', 200)).json as TopicView;
   t.same(viewed.configs, { 'min.insync.replicas': 2, 'retention.ms': 3_600_000 }, 'the configs as the HTTP route stores them');
   t.same(viewed.partitions.map((p) => [p.partition, p.leader]).sort(), partitions.map((p) => [p.partitionId, p.leader]).sort(), 'the same leaders over HTTP');
 
@@ -90,12 +106,12 @@ void t.test('KafkaJS admin: createTopics, metadata, deleteTopics and describeCon
   for (const name of ['zero', 'wide', 'configured', 'bad name!', 'by-hand']) t.equal((await h2Json(`${http}/v1/topics/${encodeURIComponent(name)}`)).status, 404, `${name} was not created`);
 
   t.equal(await admin.createTopics({ topics: [{ topic: 'defaults' }] }), true, 'numPartitions and replicationFactor -1: the defaults');
-  const defaults = (await h2Json(`${http}/v1/topics/defaults`)).json as TopicView;
+  const defaults = (await httpTopic(http, 'defaults', 200)).json as TopicView;
   t.same([defaults.partitions.length, defaults.partitions[0]?.replicas.length], [1, 3], 'one partition, min(3, live brokers) replicas');
 
   await admin.deleteTopics({ topics: ['defaults'], timeout: 10_000 });
-  t.equal((await h2Json(`${http}/v1/topics/defaults`)).status, 404, 'deleted');
-  t.notOk((await admin.listTopics()).includes('defaults'), 'gone from the metadata');
+  t.equal((await httpTopic(http, 'defaults', 404)).status, 404, 'deleted');
+  t.ok(await waitFor('defaults gone from the metadata', 10_000, async () => ((await admin.listTopics()).includes('defaults') ? undefined : true)), 'gone from the metadata');
   t.same(await errorTypes(admin.deleteTopics({ topics: ['never-was'] })), ['UNKNOWN_TOPIC_OR_PARTITION'], 'an unknown topic');
 
   const described = await admin.describeConfigs({ resources: [{ type: TOPIC, name: 'payments' }], includeSynonyms: false });
@@ -142,7 +158,7 @@ void t.test('KafkaJS admin: createTopics, metadata, deleteTopics and describeCon
   const unknownId = Buffer.alloc(16, 7);
   const deleted = await kafkaCall(port, 20, 6, { topics: [{ name: null, topicId }, { name: null, topicId: unknownId }, { name: 'never-was', topicId: Buffer.alloc(16) }], timeoutMs: 10_000 });
   t.match(deleted.responses, [{ name: 'flexible', errorCode: 0 }, { name: null, errorCode: 100 }, { name: 'never-was', errorCode: 3 }], 'DeleteTopics v6: by id, an unknown id UNKNOWN_TOPIC_ID, an unknown name UNKNOWN_TOPIC_OR_PARTITION');
-  t.equal((await h2Json(`${http}/v1/topics/flexible`)).status, 404, 'deleted by id');
+  t.equal((await httpTopic(http, 'flexible', 404)).status, 404, 'deleted by id');
 
   const v4 = await kafkaCall(port, 32, 4, {
     resources: [
@@ -184,7 +200,7 @@ void t.test('--kafka-auto-create-topics: a metadata request that allows it creat
   t.teardown(() => producer.disconnect());
   const sent = await producer.send({ topic: 'made-by-producer', acks: -1, messages: [{ value: 'first' }] });
   t.match(sent, [{ topicName: 'made-by-producer', partition: 0, errorCode: 0 }], 'KafkaJS\'s send to a missing topic succeeds once it is created');
-  t.equal((await h2Json(`${http}/v1/topics/made-by-producer`)).status, 200, 'the topic is there');
+  t.equal((await httpTopic(http, 'made-by-producer', 200)).status, 200, 'the topic is there');
   const admin = await connectedAdmin(t, kafka);
   const configs = await admin.describeConfigs({ resources: [{ type: BROKER, name: '1', configNames: ['auto.create.topics.enable'] }], includeSynonyms: false });
   t.match(configs.resources[0]?.configEntries, [{ configName: 'auto.create.topics.enable', configValue: 'true', isDefault: false }], 'the broker says so');
