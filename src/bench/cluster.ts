@@ -20,6 +20,8 @@ export interface Node {
   readonly port: number;
   readonly child: ChildProcess;
   readonly client: Client;
+  /** The node's Kafka-protocol listener port, when the cluster was started with one. */
+  readonly kafkaPort: number | null;
 }
 
 export interface LocalCluster {
@@ -120,17 +122,26 @@ function nodeArgs(): string[] {
 /** How long stop() waits for a node it asked to exit (with DRIFTWOOD_NODE_ARGS) before it kills it. */
 const EXIT_WAIT_MS = 15_000;
 
+export interface StartClusterOptions {
+  /** Every node also listens for Kafka's protocol (--kafka-listen) on a port of its own. */
+  readonly kafka?: boolean;
+}
+
 /** Starts `size` nodes with fresh data directories; every child is killed by stop(). */
-export async function startCluster(size: number): Promise<LocalCluster> {
+export async function startCluster(size: number, options: StartClusterOptions = {}): Promise<LocalCluster> {
   const execArgs = nodeArgs();
   const dir = await mkdtemp(join(os.tmpdir(), 'driftwood-bench-'));
   const ports: number[] = [];
   for (let i = 0; i < size; i += 1) ports.push(await freePort());
+  const kafkaPorts: Array<number | null> = [];
+  for (let i = 0; i < size; i += 1) kafkaPorts.push(options.kafka === true ? await freePort() : null);
   const peers = ports.map((port, i) => `${i + 1}@127.0.0.1:${port}`).join(',');
   const nodes = ports.map((port, i): Node => {
     const id = i + 1;
-    const child = spawn(process.execPath, [...execArgs, BIN, 'start', '--id', String(id), '--peers', peers, '--data', join(dir, `n${id}`), '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    return { id, port, child, client: new Client(`http://127.0.0.1:${port}`, { allowH2: true, useH2c: true, pipelining: 256 } as Client.Options) };
+    const kafkaPort = kafkaPorts[i] ?? null;
+    const kafkaArgs = kafkaPort === null ? [] : ['--kafka-listen', `127.0.0.1:${kafkaPort}`];
+    const child = spawn(process.execPath, [...execArgs, BIN, 'start', '--id', String(id), '--peers', peers, '--data', join(dir, `n${id}`), '--log-level', 'warn', ...kafkaArgs], { stdio: ['ignore', 'ignore', 'inherit'] });
+    return { id, port, child, kafkaPort, client: new Client(`http://127.0.0.1:${port}`, { allowH2: true, useH2c: true, pipelining: 256 } as Client.Options) };
   });
   const stop = async (): Promise<void> => {
     if (execArgs.length > 0) {
@@ -149,8 +160,10 @@ export async function startCluster(size: number): Promise<LocalCluster> {
     const first = nodes[0];
     if (first === undefined) throw new Error('no nodes');
     await until('every broker to be alive', async () => {
-      const brokers = (await request(first.client, 'GET', '/v1/brokers')).json as Array<{ state: string }>;
-      return brokers.length === size && brokers.every((b) => b.state === 'alive') ? true : undefined;
+      const brokers = (await request(first.client, 'GET', '/v1/brokers')).json as Array<{ state: string; kafkaAddress?: string | null }>;
+      // A Kafka client is told the addresses the brokers registered: wait for them too.
+      const registered = (b: { kafkaAddress?: string | null }): boolean => options.kafka !== true || (b.kafkaAddress ?? null) !== null;
+      return brokers.length === size && brokers.every((b) => b.state === 'alive' && registered(b)) ? true : undefined;
     });
   } catch (error) {
     await stop();
@@ -159,9 +172,10 @@ export async function startCluster(size: number): Promise<LocalCluster> {
   return { nodes, stop };
 }
 
-interface PartitionView { partition: number; leader: number; isr: number[]; replicas: number[]; highWatermark: number | null }
+export interface PartitionView { partition: number; leader: number; isr: number[]; replicas: number[]; highWatermark: number | null }
 
-async function createTopic(cluster: LocalCluster, name: string, partitions: number, replicationFactor: number, configs: Record<string, unknown> = {}): Promise<PartitionView[]> {
+/** Creates a topic and waits until every partition has its full ISR and an open log. */
+export async function createTopic(cluster: LocalCluster, name: string, partitions: number, replicationFactor: number, configs: Record<string, unknown> = {}): Promise<PartitionView[]> {
   const first = cluster.nodes[0];
   if (first === undefined) throw new Error('no nodes');
   const created = await request(first.client, 'POST', '/v1/topics', { name, partitions, replicationFactor, configs });
@@ -170,6 +184,14 @@ async function createTopic(cluster: LocalCluster, name: string, partitions: numb
     const view = (await request(first.client, 'GET', `/v1/topics/${name}`)).json as { partitions: PartitionView[] };
     return view.partitions.every((p) => p.isr.length === p.replicas.length && p.highWatermark !== null) ? view.partitions : undefined;
   });
+}
+
+/** A topic's partitions as the first node describes them, by partition index. */
+export async function topicView(cluster: LocalCluster, topic: string): Promise<PartitionView[]> {
+  const first = cluster.nodes[0];
+  if (first === undefined) throw new Error('no nodes');
+  const view = (await request(first.client, 'GET', `/v1/topics/${topic}`)).json as { partitions: PartitionView[] };
+  return [...view.partitions].sort((a, b) => a.partition - b.partition);
 }
 
 /** A running cluster reached through one of its nodes; stop() only closes the clients. */
@@ -181,6 +203,7 @@ async function existingCluster(target: string): Promise<LocalCluster> {
     id: broker.id,
     port: Number(broker.address.split(':').at(-1)),
     child: null as unknown as ChildProcess,
+    kafkaPort: null,
     client: new Client(`http://${broker.address}`, { allowH2: true, useH2c: true, pipelining: 256 } as Client.Options),
   }));
   return { nodes, stop: async () => { await Promise.all(nodes.map((node) => node.client.close())); } };

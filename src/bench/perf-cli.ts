@@ -8,6 +8,7 @@ import { LOCAL_NODES_MAX, type ClusterTarget, type LatencySummaryMs, type RunCon
 import { benchPerfConsume } from './perf-consume.js';
 import { benchPerfE2e, E2E_RECORD_BYTES_MIN, E2E_RECORDS_MAX } from './perf-e2e.js';
 import { benchPerfProduce, PRODUCERS_MAX } from './perf-produce.js';
+import { benchKafka, KAFKA_BENCH_PARTITIONS_MAX, KAFKA_BENCH_REQUESTS_IN_FLIGHT_MAX, type KafkaBenchResult } from './kafka.js';
 
 export const PERF_USAGE = `  bench produce [--bootstrap HOST:PORT,... | --nodes N] --topic T --records N --record-size B
       [--acks 0|1|all] [--batch-size BYTES] [--linger-ms MS] [--producers K] [--throughput R]
@@ -25,7 +26,13 @@ export const PERF_USAGE = `  bench produce [--bootstrap HOST:PORT,... | --nodes 
       from send() to the consumer's poll (p50..max) and records lost (not read within the grace)
   bench raw-produce [--target HOST:PORT | --nodes N] [--partitions N] [--replication-factor N]
       [--acks 0|1|all] [--record-bytes N] [--batch-records N] [--requests-in-flight N] [--seconds N] [--json]
-      raw HTTP record batches at the partition leaders for a fixed time (no client library)`;
+      raw HTTP record batches at the partition leaders for a fixed time (no client library)
+  bench kafka [--records N] [--record-bytes N] [--batch-records N] [--requests-in-flight N]
+      [--partitions N] [--fetch-bytes N] [--without-kcat] [--json]
+      one 3-node cluster with Kafka listeners, RF 3, min.insync.replicas 2: N records produced
+      raw over HTTP/2 and as Produce v9 (prebuilt batches, acks=all), then read back with HTTP
+      GETs and Fetch v11; records/s, MB/s, p50/p99 and the ratio Kafka/HTTP; with kcat on PATH
+      also kcat -P (idempotent, acks=all) and kcat -C -e of N records, timed`;
 
 /** The flags every client benchmark takes: where the cluster is or how to start one. */
 const clusterFlags = {
@@ -205,4 +212,57 @@ export async function runBenchPerfE2e(args: string[], io: CommandIO): Promise<vo
   }
   io.stdout(`${result.records} records end to end, ${result.recordsPerSec} records/sec, ${result.lost} lost\n`);
   io.stdout(`latency ${latencyText(result.latencyMs)}\n`);
+}
+
+/** Records `bench kafka` sends by default on each path (a few seconds each here). */
+const KAFKA_RECORDS_DEFAULT = 1_000_000;
+/** The most records one `bench kafka` path sends: each is kept on disk three times over. */
+const KAFKA_RECORDS_MAX = 100_000_000;
+/** HTTP's fetch limit (fetchLimits.fetchBytesMax) and the codec's bytes limit: 64 MiB. */
+const KAFKA_FETCH_BYTES_MAX = 64 * 1024 * 1024;
+
+export async function runBenchKafka(args: string[], io: CommandIO): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      records: { type: 'string' },
+      'record-bytes': { type: 'string' },
+      'batch-records': { type: 'string' },
+      'requests-in-flight': { type: 'string' },
+      partitions: { type: 'string' },
+      'fetch-bytes': { type: 'string' },
+      'without-kcat': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const options = {
+    records: integerFlag('records', values.records, KAFKA_RECORDS_DEFAULT, 1, KAFKA_RECORDS_MAX),
+    recordBytes: integerFlag('record-bytes', values['record-bytes'], 100, 1, RECORD_BYTES_MAX),
+    batchRecords: integerFlag('batch-records', values['batch-records'], 1000, 1, 100_000),
+    requestsInFlight: integerFlag('requests-in-flight', values['requests-in-flight'], 16, 1, KAFKA_BENCH_REQUESTS_IN_FLIGHT_MAX),
+    partitions: integerFlag('partitions', values.partitions, 3, 1, KAFKA_BENCH_PARTITIONS_MAX),
+    fetchBytes: integerFlag('fetch-bytes', values['fetch-bytes'], 4 * 1024 * 1024, 1024, KAFKA_FETCH_BYTES_MAX),
+    kcat: !values['without-kcat'],
+  };
+  if (options.recordBytes * options.batchRecords > 8 * 1024 * 1024 - 1024) throw new UsageError('--record-bytes times --batch-records is at most 8 MiB less 1 KiB (the Kafka listener\'s request limit)');
+  const result = await withContext(io, (context) => benchKafka(options, context));
+  if (values.json) {
+    printJson(io, result);
+    return;
+  }
+  io.stdout(kafkaText(result));
+}
+
+function kafkaText(result: KafkaBenchResult): string {
+  const produce = (name: string, side: KafkaBenchResult['produce']['http']): string => `${name} ${side.recordsPerSec} records/s (${side.megabytesPerSec} MB/s), p50 ${side.latencyMsP50} ms, p99 ${side.latencyMsP99} ms, ${side.failedRequests} failed requests\n`;
+  const consume = (name: string, side: KafkaBenchResult['consume']['http']): string => `${name} ${side.recordsPerSec} records/s (${side.megabytesPerSec} MB/s), ${side.requests} requests\n`;
+  const kcat = result.kcat.outcome === 'measured'
+    ? `kcat -P         ${result.kcat.produce?.recordsPerSec ?? 0} records/s; kcat -C -e ${result.kcat.consume?.recordsPerSec ?? 0} records/s\n`
+    : `kcat ${result.kcat.outcome}: ${result.kcat.note ?? ''}\n`;
+  return `${result.records} records of ${result.recordBytes} B, ${result.partitions} partitions, RF ${result.replicationFactor}, acks=all\n`
+    + produce('produce HTTP/2  ', result.produce.http) + produce('produce Kafka   ', result.produce.kafka) + `produce ratio Kafka/HTTP ${result.produce.ratio}\n`
+    + consume('consume HTTP/2  ', result.consume.http) + consume('consume Kafka   ', result.consume.kafka) + `consume ratio Kafka/HTTP ${result.consume.ratio}\n`
+    + kcat;
 }

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { benchIdle, benchProduce } from '../bench/cluster.js';
 import { benchStorage } from '../bench/storage.js';
-import { PERF_USAGE, runBenchPerfConsume, runBenchPerfE2e, runBenchPerfProduce } from '../bench/perf-cli.js';
+import { PERF_USAGE, runBenchKafka, runBenchPerfConsume, runBenchPerfE2e, runBenchPerfProduce } from '../bench/perf-cli.js';
 import { benchFailover } from '../bench/failover.js';
 import { benchReassign, formatReassignResult } from '../bench/reassign.js';
 import { runBenchAll } from '../bench/suite.js';
@@ -389,8 +389,9 @@ async function dispatch(argv: string[], io: CommandIO): Promise<void> {
       else if (what === 'idle') await runBenchIdle(args, io);
       else if (what === 'failover') await runBenchFailover(args, io);
       else if (what === 'reassign') await runBenchReassign(args, io);
+      else if (what === 'kafka') await runBenchKafka(args, io);
       else if (what === 'all') await runBenchAll(args, io);
-      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, consume, e2e, raw-produce, idle, failover, reassign, all)`);
+      else throw new UsageError(`unknown benchmark '${what ?? ''}' (available: storage, produce, consume, e2e, raw-produce, kafka, idle, failover, reassign, all)`);
       return;
     }
     case 'chaos':
@@ -446,7 +447,7 @@ const COMMAND_WORDS: Readonly<Record<string, readonly string[]>> = {
   cluster: ['describe', 'health', 'run'],
   produce: [],
   consume: [],
-  bench: ['storage', 'produce', 'consume', 'e2e', 'raw-produce', 'idle', 'failover', 'reassign', 'all'],
+  bench: ['storage', 'produce', 'consume', 'e2e', 'raw-produce', 'kafka', 'idle', 'failover', 'reassign', 'all'],
   chaos: [],
   start: [],
   quorum: [],
