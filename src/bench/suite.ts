@@ -3,7 +3,8 @@
 // JSON. A benchmark that fails is a row that says so; the others still run. Two produce rows
 // use the raw-HTTP benchmark (batches built once, 16 requests in flight: what the brokers
 // take), one the client Producer with its defaults (what an application gets); consume and
-// e2e go through the client library too.
+// e2e go through the client library too. The Kafka rows (issue 11) compare the Kafka listener
+// with HTTP/2 on one cluster (`bench kafka`): met when Kafka reaches 80% of HTTP/2's rate.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -17,6 +18,7 @@ import { benchPerfE2e, type PerfE2eResult } from './perf-e2e.js';
 import { benchPerfProduce, type PerfProduceResult } from './perf-produce.js';
 import { benchFailover, type FailoverBenchResult } from './failover.js';
 import { benchStorage, type StorageBenchResult } from './storage.js';
+import { benchKafka, type KafkaBenchResult } from './kafka.js';
 
 /** 'partly': the measured parts are met, others (named in the row) are not measured. */
 export type Met = 'yes' | 'no' | 'partly' | 'n/a' | 'not yet measured' | 'failed';
@@ -35,6 +37,8 @@ export interface SuiteOptions {
   /** Partitions of the idle row; the issue's figure is 10,000. */
   readonly idlePartitions: number;
   readonly idleSeconds: number;
+  /** Records each path of the Kafka rows sends and reads back. */
+  readonly kafkaRecords: number;
   readonly progress: (line: string) => void;
 }
 
@@ -50,6 +54,7 @@ export interface SuiteResult {
     consume?: PerfConsumeResult;
     e2e?: PerfE2eResult;
     failover?: FailoverBenchResult;
+    kafka?: KafkaBenchResult;
     idle?: IdleBenchResult;
   };
   errors: Record<string, string>;
@@ -65,7 +70,11 @@ export const TARGETS = {
   idlePartitions: 10_000,
   idleCpuPercentMax: 5,
   idleRssMiBMax: 1024,
+  /** Issue 11: the Kafka listener within 20% of the HTTP/2 path, as a floor on Kafka/HTTP. */
+  kafkaToHttpRatioMin: 0.8,
 } as const;
+
+export const KAFKA_TARGET = 'within 20% of HTTP/2 (Kafka/HTTP >= 0.8)';
 
 /** Records the client produce row sends (about 10 s here). */
 const CLIENT_PRODUCE_RECORDS = 1_000_000;
@@ -130,6 +139,34 @@ export function clientProduceRow(figure: string, result: PerfProduceResult, targ
   };
 }
 
+/** The Kafka rows: produce and consume against HTTP/2 on the same cluster, then kcat's when it ran. */
+export function kafkaRows(result: KafkaBenchResult): SuiteRow[] {
+  const { produce, consume, kcat } = result;
+  const setup = `${thousands(result.records)} records, 3 nodes RF=3 acks=all`;
+  const latency = (side: KafkaBenchResult['produce']['http']): string => `p50 ${side.latencyMsP50} / p99 ${side.latencyMsP99} ms${side.failedRequests > 0 ? `, ${side.failedRequests} failed requests` : ''}`;
+  const rows: SuiteRow[] = [
+    {
+      figure: `produce via Kafka (Produce v9) vs HTTP/2 (raw batches, ${setup})`,
+      measured: `ratio ${produce.ratio}: Kafka ${thousands(produce.kafka.recordsPerSec)} rec/s (${latency(produce.kafka)}) vs HTTP/2 ${thousands(produce.http.recordsPerSec)} rec/s (${latency(produce.http)})`,
+      target: KAFKA_TARGET,
+      met: produce.ratio >= TARGETS.kafkaToHttpRatioMin && produce.kafka.failedRequests === 0 && produce.http.failedRequests === 0 ? 'yes' : 'no',
+    },
+    {
+      figure: `consume via Kafka (Fetch v11) vs HTTP/2 (GET, ${thousands(result.records)} records read back)`,
+      measured: `ratio ${consume.ratio}: Kafka ${thousands(consume.kafka.recordsPerSec)} rec/s (${consume.kafka.megabytesPerSec} MB/s) vs HTTP/2 ${thousands(consume.http.recordsPerSec)} rec/s (${consume.http.megabytesPerSec} MB/s)`,
+      target: KAFKA_TARGET,
+      met: consume.ratio >= TARGETS.kafkaToHttpRatioMin ? 'yes' : 'no',
+    },
+  ];
+  const figure = `kcat -P (idempotent, acks=all) / kcat -C -e, ${thousands(result.records)} records`;
+  if (kcat.outcome === 'measured') {
+    rows.push({ figure, measured: `${thousands(kcat.produce?.recordsPerSec ?? 0)} / ${thousands(kcat.consume?.recordsPerSec ?? 0)} rec/s (whole runs, connecting included)`, target: 'none in issue 11', met: 'n/a' });
+  } else {
+    rows.push({ figure, measured: `${kcat.outcome}: ${kcat.note ?? ''}`, target: 'none in issue 11', met: kcat.outcome === 'failed' ? 'failed' : 'n/a' });
+  }
+  return rows;
+}
+
 export function storageRow(result: StorageBenchResult): SuiteRow {
   return {
     figure: 'storage: log append / raw sequential writes',
@@ -144,12 +181,13 @@ function failedRow(figure: string, target: string, error: unknown): SuiteRow {
 }
 
 /** Runs one step; its failure becomes a row and an entry of errors, and the suite goes on. */
-async function step<T>(name: string, figure: string, target: string, suite: SuiteResult, progress: (line: string) => void, run: () => Promise<T>, row: (result: T) => SuiteRow): Promise<T | undefined> {
+async function step<T>(name: string, figure: string, target: string, suite: SuiteResult, progress: (line: string) => void, run: () => Promise<T>, row: (result: T) => SuiteRow | SuiteRow[]): Promise<T | undefined> {
   const startedMs = performance.now();
   progress(`== ${name}`);
   try {
     const result = await run();
-    suite.rows.push(row(result));
+    const rows = row(result);
+    suite.rows.push(...(Array.isArray(rows) ? rows : [rows]));
     progress(`== ${name} done in ${((performance.now() - startedMs) / 1000).toFixed(0)} s`);
     return result;
   } catch (error) {
@@ -206,6 +244,10 @@ export async function benchAll(options: SuiteOptions): Promise<SuiteResult> {
     () => benchFailover({ recordsPerSec: 2000, partitions: 3, recordBytes: 100, warmupSeconds: 5, afterKillSeconds: 10, progress: prefixed('failover') }),
     failoverRow);
   if (failover !== undefined) suite.results.failover = failover;
+  const kafka = await step('kafka', 'produce and consume via Kafka vs HTTP/2 (3 nodes RF=3 acks=all)', KAFKA_TARGET, suite, progress,
+    () => benchKafka({ records: options.kafkaRecords, recordBytes: 100, batchRecords: 1000, requestsInFlight: 16, partitions: 3, fetchBytes: 4 * 1024 * 1024, kcat: true }, { progress: prefixed('kafka') }),
+    kafkaRows);
+  if (kafka !== undefined) suite.results.kafka = kafka;
   const idleFigure = `${thousands(options.idlePartitions)} partitions RF=3 on 3 nodes, idle`;
   const idle = await step('idle', idleFigure, `${thousands(TARGETS.idlePartitions)} created; CPU < ${TARGETS.idleCpuPercentMax}%; RSS < 1 GiB`, suite, progress,
     () => benchIdle({ partitions: options.idlePartitions, seconds: options.idleSeconds, progress: prefixed('idle') }),
@@ -228,6 +270,7 @@ export async function runBenchAll(args: string[], io: CommandIO): Promise<void> 
       'produce-seconds': { type: 'string' },
       'idle-partitions': { type: 'string' },
       'idle-seconds': { type: 'string' },
+      'kafka-records': { type: 'string' },
     },
   });
   const suite = await benchAll({
@@ -235,6 +278,7 @@ export async function runBenchAll(args: string[], io: CommandIO): Promise<void> 
     produceSeconds: integerFlag('produce-seconds', values['produce-seconds'], 15, 1, 3600),
     idlePartitions: integerFlag('idle-partitions', values['idle-partitions'], TARGETS.idlePartitions, 1, 100_000),
     idleSeconds: integerFlag('idle-seconds', values['idle-seconds'], 10, 1, 3600),
+    kafkaRecords: integerFlag('kafka-records', values['kafka-records'], 1_000_000, 1, 100_000_000),
     progress: (line) => { io.stderr(`${line}\n`); },
   });
   if (values.out !== undefined) await writeFile(values.out, `${JSON.stringify(suite, null, 2)}\n`);

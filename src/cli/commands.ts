@@ -40,7 +40,9 @@ ${PERF_USAGE}
       kill -9 the leader of partition 0 under an idempotent acks=all stream on 3 nodes:
       the produce unavailability window and whether an acknowledged record was lost
   bench all [--json] [--out FILE] [--storage-bytes N] [--produce-seconds N] [--idle-partitions N]
-      every benchmark on fresh local clusters: one table against issue 8's targets (make bench)
+            [--idle-seconds N] [--kafka-records N]
+      every benchmark on fresh local clusters: one table against issue 8's targets and issue
+      11's (the Kafka listener within 20% of HTTP/2) (make bench)
   bench storage [--dir DIR] [--bytes N] [--batch-bytes N] [--record-bytes N]
                 [--flush-interval-ms N] [--appends-in-flight N] [--json]
       append ~1 GiB through the partition log and compare with plain fs writes

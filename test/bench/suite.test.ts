@@ -1,6 +1,7 @@
 // The `bench all` table and its rows, from fixed benchmark results (no cluster needed).
 import t from 'tap';
-import { failoverRow, formatTable, idleRow, produceRow, TARGETS } from '../../src/bench/suite.js';
+import { failoverRow, formatTable, idleRow, kafkaRows, produceRow, TARGETS } from '../../src/bench/suite.js';
+import type { KafkaBenchResult } from '../../src/bench/kafka.js';
 import type { ProduceBenchResult } from '../../src/bench/cluster.js';
 import type { FailoverBenchResult } from '../../src/bench/failover.js';
 
@@ -47,5 +48,36 @@ void t.test('rows: met against the issue targets', (t) => {
   t.equal(idleRow({ ...idle, rssMiBByNode: [300, 1100, 290] }).met, 'no', 'RSS over 1 GiB');
   t.equal(idleRow({ ...idle, partitions: 2000 }).met, 'no', 'fewer partitions than the issue asks');
   t.match(idleRow({ ...idle, partitions: 2000 }).measured, /smaller than the issue's 10,000/);
+  t.end();
+});
+
+const kafka = (produceRatio: number, consumeRatio: number, kcat: KafkaBenchResult['kcat']): KafkaBenchResult => {
+  const produceSide = (recordsPerSec: number): KafkaBenchResult['produce']['http'] => ({ records: 1_000_000, requests: 1000, failedRequests: 0, errors: {}, seconds: 1e6 / recordsPerSec, recordsPerSec, megabytesPerSec: recordsPerSec / 1e4, latencyMsP50: 50, latencyMsP99: 120 });
+  const consumeSide = (recordsPerSec: number): KafkaBenchResult['consume']['http'] => ({ records: 1_000_000, requests: 30, seconds: 1e6 / recordsPerSec, recordsPerSec, megabytesPerSec: recordsPerSec / 1e4 });
+  return {
+    machine: 'm', nodes: 3, partitions: 3, replicationFactor: 3, minInsyncReplicas: 2, records: 1_000_000, recordBytes: 100, batchRecords: 1000, requestsInFlight: 16, fetchBytes: 4 << 20,
+    produce: { http: produceSide(300_000), kafka: produceSide(300_000 * produceRatio), ratio: produceRatio },
+    consume: { http: consumeSide(1_000_000), kafka: consumeSide(1_000_000 * consumeRatio), ratio: consumeRatio },
+    kcat,
+  };
+};
+
+void t.test('Kafka rows: met at 80% of HTTP/2 and above; kcat measured, skipped or failed', (t) => {
+  const measured = { outcome: 'measured' as const, note: null, produce: { records: 1_000_000, seconds: 8, recordsPerSec: 125_000, megabytesPerSec: 12.5 }, consume: { records: 1_000_000, seconds: 5, recordsPerSec: 200_000, megabytesPerSec: 20 } };
+  const rows = kafkaRows(kafka(0.8, 1.1, measured));
+  t.equal(rows.length, 3);
+  t.same(rows.map((row) => row.met), ['yes', 'yes', 'n/a'], 'a ratio of 0.8 is within 20%');
+  t.match(rows[0]?.measured, /^ratio 0\.8: Kafka 240,000 rec\/s \(p50 50 \/ p99 120 ms\) vs HTTP\/2 300,000 rec\/s/);
+  t.equal(rows[0]?.target, 'within 20% of HTTP/2 (Kafka/HTTP >= 0.8)');
+  t.match(rows[2]?.measured, /^125,000 \/ 200,000 rec\/s/);
+  t.same(kafkaRows(kafka(0.79, 0.5, measured)).map((row) => row.met), ['no', 'no', 'n/a'], 'below 0.8 is not met');
+  const failing = kafka(1, 1, measured);
+  failing.produce.kafka.failedRequests = 2;
+  t.equal(kafkaRows(failing)[0]?.met, 'no', 'failed produce requests fail the row whatever the ratio');
+  t.match(kafkaRows(failing)[0]?.measured, /2 failed requests/);
+  const skipped = kafkaRows(kafka(1, 1, { outcome: 'skipped', note: 'kcat is not on PATH', produce: null, consume: null }))[2];
+  t.match(skipped, { measured: 'skipped: kcat is not on PATH', met: 'n/a' });
+  const failed = kafkaRows(kafka(1, 1, { outcome: 'failed', note: 'kcat -C -e read 9 records, 10 were produced', produce: null, consume: null }))[2];
+  t.match(failed, { measured: /^failed: kcat -C -e read 9/, met: 'failed' });
   t.end();
 });
