@@ -8,6 +8,9 @@
 //   consume: the records the Kafka side wrote, read back from each leader by both paths, one
 //            request in flight per partition and every partition at once: GET .../records
 //            against Fetch v11, both asking for the same bytes per request.
+// The machine drifts (the 2 cores are shared), so the paths take turns in ABBA order: HTTP/2
+// sends the first half of its batches, Kafka both halves, HTTP/2 its second half; the reads go
+// HTTP/2, Kafka, Kafka, HTTP/2, each a whole pass. A side's rate is its records over its time.
 //   kcat:    when kcat is on PATH, `kcat -P` of as many lines from a file (idempotent,
 //            acks=all) and `kcat -C -e` reading them back, each timed whole (kafka-kcat.ts).
 // Reads are counted from the batch headers and must come to exactly what the topic holds,
@@ -47,7 +50,9 @@ export interface ProduceSide {
 }
 
 export interface ConsumeSide {
+  /** Records each pass read: every record of the topic. */
   records: number;
+  passes: number;
   requests: number;
   seconds: number;
   recordsPerSec: number;
@@ -97,16 +102,41 @@ export async function benchKafka(options: KafkaBenchOptions, context: RunContext
     const httpTopic = byIndex(await createTopic(cluster, 'bench-http', options.partitions, REPLICATION_FACTOR, configs));
     const kafkaTopic = byIndex(await createTopic(cluster, 'bench-kafka', options.partitions, REPLICATION_FACTOR, configs));
     const batches = prebuiltBatches(options);
-    context.progress?.(`produce over HTTP/2: ${options.records} records in ${batches.length} batches`);
-    const httpProduce = await produceSide('HTTP/2 produce', batches, options, context, (i, batch) => httpProduceOne(cluster, httpTopic, i, batch));
-    context.progress?.(`produce over Kafka (Produce v${PRODUCE_API.version}): ${options.records} records`);
-    const kafkaProduce = await produceSide('Kafka produce', batches, options, context, (i, batch) => kafkaProduceOne(connections, kafkaTopic, i, batch));
+    const half = Math.ceil(batches.length / 2);
+    const httpTally = newTally();
+    const kafkaTally = newTally();
+    const httpSend: ProduceOne = (i, batch) => httpProduceOne(cluster, httpTopic, i, batch);
+    const kafkaSend: ProduceOne = (i, batch) => kafkaProduceOne(connections, kafkaTopic, i, batch);
+    const rounds: Array<[string, ProduceTally, ProduceOne, number, number]> = [
+      ['HTTP/2 produce, first half', httpTally, httpSend, 0, half],
+      [`Kafka produce (Produce v${PRODUCE_API.version}), first half`, kafkaTally, kafkaSend, 0, half],
+      ['Kafka produce, second half', kafkaTally, kafkaSend, half, batches.length],
+      ['HTTP/2 produce, second half', httpTally, httpSend, half, batches.length],
+    ];
+    for (const [label, tally, send, from, to] of rounds) {
+      context.progress?.(`${label}: batches ${from} to ${to} of ${batches.length}`);
+      await produceRound(label, batches.slice(from, to), from, options, context, tally, send);
+    }
+    const httpProduce = produceResult(httpTally, options.recordBytes);
+    const kafkaProduce = produceResult(kafkaTally, options.recordBytes);
     await expectHeld(cluster, 'bench-http', httpProduce);
     const ends = await expectHeld(cluster, 'bench-kafka', kafkaProduce);
-    context.progress?.(`consume over HTTP/2: the ${sum(ends)} records Kafka produced`);
-    const httpConsume = await consumeSide('HTTP/2 consume', kafkaTopic, ends, options, context, (p, offset) => httpFetch(cluster, kafkaTopic, p, offset, options.fetchBytes));
-    context.progress?.(`consume over Kafka (Fetch v${FETCH_API.version}): the same records`);
-    const kafkaConsume = await consumeSide('Kafka consume', kafkaTopic, ends, options, context, (p, offset) => kafkaFetch(connections, kafkaTopic, p, offset, options.fetchBytes));
+    const httpRead = newReadTally();
+    const kafkaRead = newReadTally();
+    const httpFetchOne: FetchOne = (p, offset) => httpFetch(cluster, kafkaTopic, p, offset, options.fetchBytes);
+    const kafkaFetchOne: FetchOne = (p, offset) => kafkaFetch(connections, kafkaTopic, p, offset, options.fetchBytes);
+    const passes: Array<[string, ReadTally, FetchOne]> = [
+      ['HTTP/2 consume, pass 1', httpRead, httpFetchOne],
+      [`Kafka consume (Fetch v${FETCH_API.version}), pass 1`, kafkaRead, kafkaFetchOne],
+      ['Kafka consume, pass 2', kafkaRead, kafkaFetchOne],
+      ['HTTP/2 consume, pass 2', httpRead, httpFetchOne],
+    ];
+    for (const [label, tally, fetch] of passes) {
+      context.progress?.(`${label}: the ${sum(ends)} records Kafka produced`);
+      await consumePass(label, kafkaTopic, ends, context, tally, fetch);
+    }
+    const httpConsume = consumeResult(httpRead, sum(ends), options.recordBytes);
+    const kafkaConsume = consumeResult(kafkaRead, sum(ends), options.recordBytes);
     const kcat = await kcatRows({ cluster, records: options.records, recordBytes: options.recordBytes, partitions: options.partitions, enabled: options.kcat, context });
     return {
       machine: machine(), nodes: NODES, partitions: options.partitions, replicationFactor: REPLICATION_FACTOR, minInsyncReplicas: MIN_INSYNC_REPLICAS,
@@ -150,27 +180,41 @@ function prebuiltBatches(options: KafkaBenchOptions): Array<{ bytes: Buffer; rec
 /** Sends batch i (to partition i mod partitions); resolves with null when acknowledged, else the error. */
 type ProduceOne = (index: number, batch: Buffer) => Promise<string | null>;
 
-async function produceSide(label: string, batches: ReadonlyArray<{ bytes: Buffer; records: number }>, options: KafkaBenchOptions, context: RunContext, send: ProduceOne): Promise<ProduceSide> {
-  const histogram = latencyHistogram();
-  const errors: Record<string, number> = {};
-  let acknowledged = 0;
-  let failedRequests = 0;
+interface ProduceTally {
+  readonly histogram: ReturnType<typeof latencyHistogram>;
+  readonly errors: Record<string, number>;
+  acknowledged: number;
+  requests: number;
+  failedRequests: number;
+  seconds: number;
+}
+
+function newTally(): ProduceTally {
+  return { histogram: latencyHistogram(), errors: {}, acknowledged: 0, requests: 0, failedRequests: 0, seconds: 0 };
+}
+
+/** Sends `batches` (numbered from `first`, which picks their partitions) with requestsInFlight workers, into the tally. */
+async function produceRound(label: string, batches: ReadonlyArray<{ bytes: Buffer; records: number }>, first: number, options: KafkaBenchOptions, context: RunContext, tally: ProduceTally, send: ProduceOne): Promise<void> {
+  const before = { acknowledged: tally.acknowledged, answered: tally.histogram.totalCount };
   let next = 0;
   const startedMs = performance.now();
-  const stopProgress = every(context.progressIntervalMs ?? 5000, () => context.progress?.(`${label}: ${acknowledged} of ${options.records} records acknowledged, ${Math.round(acknowledged / ((performance.now() - startedMs) / 1000))} records/s`));
+  const stopProgress = every(context.progressIntervalMs ?? 5000, () => {
+    const done = tally.acknowledged - before.acknowledged;
+    context.progress?.(`${label}: ${done} records acknowledged, ${Math.round(done / ((performance.now() - startedMs) / 1000))} records/s`);
+  });
   const worker = async (): Promise<void> => {
     for (let i = next++; i < batches.length; i = next++) {
       throwIfAborted(context.signal);
       const batch = batches[i];
       assert.ok(batch !== undefined);
       const sentMs = performance.now();
-      const error = await send(i, batch.bytes);
-      recordMs(histogram, performance.now() - sentMs);
+      const error = await send(first + i, batch.bytes);
+      recordMs(tally.histogram, performance.now() - sentMs);
       if (error === null) {
-        acknowledged += batch.records;
+        tally.acknowledged += batch.records;
       } else {
-        failedRequests += 1;
-        errors[error] = (errors[error] ?? 0) + 1;
+        tally.failedRequests += 1;
+        tally.errors[error] = (tally.errors[error] ?? 0) + 1;
       }
     }
   };
@@ -179,12 +223,17 @@ async function produceSide(label: string, batches: ReadonlyArray<{ bytes: Buffer
   } finally {
     stopProgress();
   }
-  const seconds = (performance.now() - startedMs) / 1000;
-  const latency = latencySummaryMs(histogram);
-  assert.equal(histogram.totalCount, batches.length, 'every batch was answered');
+  tally.seconds += (performance.now() - startedMs) / 1000;
+  tally.requests += batches.length;
+  assert.equal(tally.histogram.totalCount - before.answered, batches.length, 'every batch was answered');
+}
+
+function produceResult(tally: ProduceTally, recordBytes: number): ProduceSide {
+  const latency = latencySummaryMs(tally.histogram);
+  const seconds = Math.max(tally.seconds, 1e-6);
   return {
-    records: acknowledged, requests: batches.length, failedRequests, errors, seconds: round(seconds, 3),
-    recordsPerSec: Math.round(acknowledged / seconds), megabytesPerSec: round((acknowledged * options.recordBytes) / seconds / 1e6, 1),
+    records: tally.acknowledged, requests: tally.requests, failedRequests: tally.failedRequests, errors: tally.errors, seconds: round(seconds, 3),
+    recordsPerSec: Math.round(tally.acknowledged / seconds), megabytesPerSec: round((tally.acknowledged * recordBytes) / seconds / 1e6, 1),
     latencyMsP50: round(latency.p50, 1), latencyMsP99: round(latency.p99, 1),
   };
 }
@@ -233,10 +282,16 @@ async function expectHeld(cluster: LocalCluster, topic: string, side: ProduceSid
 /** Reads one request's worth of partition p from offset; resolves with the record batch bytes. */
 type FetchOne = (partition: number, offset: number) => Promise<Buffer>;
 
-async function consumeSide(label: string, partitions: readonly PartitionView[], ends: readonly number[], options: KafkaBenchOptions, context: RunContext, fetch: FetchOne): Promise<ConsumeSide> {
+interface ReadTally { records: number; requests: number; seconds: number; passes: number }
+
+function newReadTally(): ReadTally {
+  return { records: 0, requests: 0, seconds: 0, passes: 0 };
+}
+
+/** Reads every partition from 0 to its end, all partitions at once, one request in flight each; every record must come. */
+async function consumePass(label: string, partitions: readonly PartitionView[], ends: readonly number[], context: RunContext, tally: ReadTally, fetch: FetchOne): Promise<void> {
   const total = sum(ends);
   let records = 0;
-  let requests = 0;
   const startedMs = performance.now();
   const stopProgress = every(context.progressIntervalMs ?? 5000, () => context.progress?.(`${label}: ${records} of ${total} records read, ${Math.round(records / ((performance.now() - startedMs) / 1000))} records/s`));
   const readPartition = async (view: PartitionView): Promise<void> => {
@@ -244,7 +299,7 @@ async function consumeSide(label: string, partitions: readonly PartitionView[], 
     for (let offset = 0; offset < end;) {
       throwIfAborted(context.signal);
       const bytes = await fetch(view.partition, offset);
-      requests += 1;
+      tally.requests += 1;
       const read = countBatches(bytes, offset);
       if (read.records === 0) throw new Error(`benchmark: ${label} of partition ${view.partition} at offset ${offset} returned no whole batch (${bytes.length} bytes)`);
       assert.ok(read.nextOffset <= end, 'nothing is read past the high watermark');
@@ -257,9 +312,19 @@ async function consumeSide(label: string, partitions: readonly PartitionView[], 
   } finally {
     stopProgress();
   }
-  const seconds = (performance.now() - startedMs) / 1000;
+  tally.seconds += (performance.now() - startedMs) / 1000;
   if (records !== total) throw new Error(`benchmark: ${label} read ${records} records, the topic holds ${total}`);
-  return { records, requests, seconds: round(seconds, 3), recordsPerSec: Math.round(records / seconds), megabytesPerSec: round((records * options.recordBytes) / seconds / 1e6, 1) };
+  tally.records += records;
+  tally.passes += 1;
+}
+
+function consumeResult(tally: ReadTally, records: number, recordBytes: number): ConsumeSide {
+  assert.equal(tally.records, records * tally.passes, 'each pass read every record');
+  const seconds = Math.max(tally.seconds, 1e-6);
+  return {
+    records, passes: tally.passes, requests: tally.requests, seconds: round(seconds, 3),
+    recordsPerSec: Math.round(tally.records / seconds), megabytesPerSec: round((tally.records * recordBytes) / seconds / 1e6, 1),
+  };
 }
 
 /** Records in the whole batches of `bytes`, which must start at `offset` and follow on without gaps. */

@@ -31,8 +31,8 @@ export const PERF_USAGE = `  bench produce [--bootstrap HOST:PORT,... | --nodes 
       [--partitions N] [--fetch-bytes N] [--without-kcat] [--json]
       one 3-node cluster with Kafka listeners, RF 3, min.insync.replicas 2: N records produced
       raw over HTTP/2 and as Produce v9 (prebuilt batches, acks=all), then read back with HTTP
-      GETs and Fetch v11; records/s, MB/s, p50/p99 and the ratio Kafka/HTTP; with kcat on PATH
-      also kcat -P (idempotent, acks=all) and kcat -C -e of N records, timed`;
+      GETs and Fetch v11, the paths taking turns (ABBA); records/s, MB/s, p50/p99 and the ratio
+      Kafka/HTTP; with kcat on PATH also kcat -P (idempotent, acks=all) and kcat -C -e, timed`;
 
 /** The flags every client benchmark takes: where the cluster is or how to start one. */
 const clusterFlags = {
@@ -257,7 +257,7 @@ export async function runBenchKafka(args: string[], io: CommandIO): Promise<void
 
 function kafkaText(result: KafkaBenchResult): string {
   const produce = (name: string, side: KafkaBenchResult['produce']['http']): string => `${name} ${side.recordsPerSec} records/s (${side.megabytesPerSec} MB/s), p50 ${side.latencyMsP50} ms, p99 ${side.latencyMsP99} ms, ${side.failedRequests} failed requests\n`;
-  const consume = (name: string, side: KafkaBenchResult['consume']['http']): string => `${name} ${side.recordsPerSec} records/s (${side.megabytesPerSec} MB/s), ${side.requests} requests\n`;
+  const consume = (name: string, side: KafkaBenchResult['consume']['http']): string => `${name} ${side.recordsPerSec} records/s (${side.megabytesPerSec} MB/s), ${side.requests} requests in ${side.passes} passes\n`;
   const kcat = result.kcat.outcome === 'measured'
     ? `kcat -P         ${result.kcat.produce?.recordsPerSec ?? 0} records/s; kcat -C -e ${result.kcat.consume?.recordsPerSec ?? 0} records/s\n`
     : `kcat ${result.kcat.outcome}: ${result.kcat.note ?? ''}\n`;

@@ -1,6 +1,6 @@
 // `driftwood bench kafka` at a tiny size: the result's shape, every record read back by both
 // consume paths (the count the benchmark reads from batch headers equals what was produced),
-// the ratios from the figures, and the kcat rows (measured when kcat is on PATH, else skipped).
+// the ratios from the figures, the ABBA turns, and the kcat rows (measured when kcat is on PATH, else skipped).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import t from 'tap';
@@ -10,7 +10,7 @@ const RECORDS = 2500;
 
 const kcatPresent = await promisify(execFile)('kcat', ['-V']).then(() => true, () => false);
 
-interface Side { records: number; requests: number; seconds: number; recordsPerSec: number; megabytesPerSec: number }
+interface Side { records: number; passes?: number; requests: number; seconds: number; recordsPerSec: number; megabytesPerSec: number }
 
 void t.test(`${RECORDS} records through HTTP/2 and the Kafka listener, read back whole by each path`, { timeout: 110_000 }, async (t) => {
   // 1,000-record batches: two full ones and a smaller last one per path.
@@ -26,12 +26,13 @@ void t.test(`${RECORDS} records through HTTP/2 and the Kafka listener, read back
   for (const name of ['http', 'kafka'] as const) {
     const produced = result.produce[name];
     t.equal(produced.records, RECORDS, `${name}: every record acknowledged`);
-    t.equal(produced.requests, 3, `${name}: three produce requests`);
+    t.equal(produced.requests, 3, `${name}: three produce requests (in two rounds)`);
     t.equal(produced.failedRequests, 0);
     t.ok(produced.recordsPerSec > 0 && produced.latencyMsP50 > 0 && produced.latencyMsP50 <= produced.latencyMsP99, `${name}: rate and ordered latencies`);
     const consumed = result.consume[name];
     t.equal(consumed.records, RECORDS, `${name}: every record read back`);
-    t.ok(consumed.requests >= 3, `${name}: at least one request per partition (${consumed.requests})`);
+    t.equal(consumed.passes, 2, `${name}: two passes (ABBA order)`);
+    t.ok(consumed.requests >= 6, `${name}: at least one request per partition and pass (${consumed.requests})`);
     t.ok(consumed.recordsPerSec > 0 && consumed.megabytesPerSec > 0);
   }
   t.equal(result.produce.ratio, Math.round((result.produce.kafka.recordsPerSec / result.produce.http.recordsPerSec) * 1000) / 1000);
@@ -43,8 +44,10 @@ void t.test(`${RECORDS} records through HTTP/2 and the Kafka listener, read back
   } else {
     t.match(result.kcat, { outcome: 'skipped', note: /not on PATH/ });
   }
-  t.match(run.stderr, /produce over Kafka \(Produce v9\)/, 'progress lines on stderr');
-  t.match(run.stderr, /consume over Kafka \(Fetch v11\)/);
+  const turns = run.stderr.split('\n').filter((line) => /^(HTTP\/2|Kafka) (produce|consume)/.test(line)).map((line) => line.split(/[,(]/)[0]?.trim());
+  t.same(turns, ['HTTP/2 produce', 'Kafka produce', 'Kafka produce', 'HTTP/2 produce', 'HTTP/2 consume', 'Kafka consume', 'Kafka consume', 'HTTP/2 consume'], 'progress lines on stderr: the paths take turns ABBA');
+  t.match(run.stderr, /Kafka produce \(Produce v9\)/);
+  t.match(run.stderr, /Kafka consume \(Fetch v11\)/);
 });
 
 void t.test('--without-kcat skips the kcat rows; usage errors are one line and exit code 2', { timeout: 60_000 }, async (t) => {
