@@ -3,6 +3,7 @@
 // the controller by the same path as the HTTP admin routes (forwarded when this broker is not
 // the controller, so a client that sends them elsewhere is answered too); every answer is per
 // topic or per resource, with Kafka's error numbers.
+import { topicByUuid, topicUuid } from './topic-uuid.js';
 import assert from 'node:assert/strict';
 import type { Clock } from '../../storage/clock.js';
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
@@ -28,17 +29,6 @@ const BROKER_DEFAULT = -1;
 /** A validate-only decision runs the controller's checks with an id no topic has. */
 const VALIDATE_ONLY_TOPIC_ID = 'validate-only';
 const ZERO_UUID = Buffer.alloc(16);
-
-/**
- * Kafka's topic id: our 22-character base64url id is its 16 bytes. The same bytes as
- * handlers.ts's topicUuid (Metadata's topic ids), kept here so this module does not import
- * the one that imports it.
- */
-function topicUuid(topicId: string): Buffer {
-  const bytes = Buffer.alloc(16);
-  Buffer.from(topicId, 'base64url').copy(bytes, 0, 0, 16);
-  return bytes;
-}
 
 /** What the admin handlers use of the broker they run in. */
 export interface KafkaAdminBroker {
@@ -197,10 +187,6 @@ const createTopics: AdminHandler = async (body, _header, broker) => {
 
 /** A topic to delete: by name (every version), or by id (v6) when the name is null. */
 interface DeleteAsk { readonly name: string | null; readonly topicId: Buffer }
-
-function topicByUuid(image: MetadataImage, uuid: Buffer): TopicState | undefined {
-  return image.topics().find((topic) => topicUuid(topic.topicId).equals(uuid));
-}
 
 async function deleteOne(ask: DeleteAsk, options: { timeoutMs: number; duplicate: boolean }, broker: KafkaAdminBroker): Promise<Struct> {
   const byId = !ask.topicId.equals(ZERO_UUID);

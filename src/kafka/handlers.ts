@@ -7,7 +7,7 @@
 // OffsetCommit, OffsetFetch, DescribeGroups, ListGroups), and the topic admin APIs of
 // admin-handlers.ts (CreateTopics, DeleteTopics, DescribeConfigs).
 import { DriftwoodError, isDriftwoodError } from '../../storage/errors.js';
-import type { MetadataImage, PartitionState } from '../controller/image.js';
+import type { MetadataImage, PartitionState, TopicState } from '../controller/image.js';
 import { offlineReplicasOf } from '../controller/image.js';
 import { NO_LEADER } from '../controller/records.js';
 import { OFFSETS_TOPIC } from '../group/group-records.js';
@@ -18,6 +18,7 @@ import { API_VERSIONS_KEY, apiVersionsTable, decodeRequest, encodeResponse, type
 import { kafkaErrorNumber, kafkaErrors } from './protocol/kafka-errors.js';
 import { groupHandlers } from './group-handlers.js';
 import { hostPort } from './host-port.js';
+import { topicByUuid, topicUuid } from './topic-uuid.js';
 import type { GroupCoordinator } from '../group/coordinator.js';
 import type { AppendResult, ReadResult } from '../../storage/partition-log.js';
 import type { Acks } from '../replica/partition.js';
@@ -98,13 +99,6 @@ export class KafkaHandlers implements KafkaDispatcher {
   }
 }
 
-/** Kafka's topic id: our 22-character base64url id is its 16 bytes. */
-export function topicUuid(topicId: string): Buffer {
-  const bytes = Buffer.alloc(16);
-  Buffer.from(topicId, 'base64url').copy(bytes, 0, 0, 16);
-  return bytes;
-}
-
 /**
  * Metadata: every live broker with a Kafka listener, the controller, and the topics asked
  * for (all when the list is null, or empty in v0), each partition with its leader, leader
@@ -115,21 +109,23 @@ function metadata(body: Struct, header: RequestHeader, broker: KafkaBroker): Str
   const image = broker.image;
   const brokers = image.brokers().filter((b) => !b.fenced && b.kafkaAddress !== undefined).map((b) => ({ nodeId: b.brokerId, ...hostPort(b.kafkaAddress ?? ''), rack: null }));
   const listed = new Set(brokers.map((b) => b.nodeId));
-  const asked = body.topics as ReadonlyArray<{ name: string | null }> | null;
+  type Ask = { readonly name: string | null; readonly topicId?: Buffer };
+  const asked = body.topics as readonly Ask[] | null;
   const all = asked === null || (header.apiVersion === 0 && asked.length === 0);
-  const names = all ? image.topics().map((topic) => topic.name) : asked.map((topic) => topic.name ?? '');
-  const topics = names.map((name) => {
+  const wanted: readonly Ask[] = all ? image.topics().map((topic) => ({ name: topic.name })) : asked;
+  const topics = wanted.map((ask) => {
+    // v10+ may ask by topic id alone (the name null).
+    if (ask.name === null && ask.topicId !== undefined) {
+      const byId = topicByUuid(image, ask.topicId);
+      if (byId === undefined) return { errorCode: kafkaErrors.UNKNOWN_TOPIC_ID, name: header.apiVersion >= 12 ? null : '', topicId: ask.topicId, isInternal: false, partitions: [] };
+      return topicMetadata(byId, image, listed);
+    }
+    const name = ask.name ?? '';
     const topic = image.topic(name);
     if (topic === undefined) {
       return { errorCode: missingTopicError(name, body, header, broker), name, topicId: Buffer.alloc(16), isInternal: false, partitions: [] };
     }
-    return {
-      errorCode: 0,
-      name: topic.name,
-      topicId: topicUuid(topic.topicId),
-      isInternal: topic.name === OFFSETS_TOPIC,
-      partitions: (image.partitions(topic.topicId) ?? []).map((p) => partitionMetadata(p, listed)),
-    };
+    return topicMetadata(topic, image, listed);
   });
   const controller = broker.controllerId();
   return {
@@ -138,6 +134,16 @@ function metadata(body: Struct, header: RequestHeader, broker: KafkaBroker): Str
     clusterId: image.clusterId ?? null,
     controllerId: listed.has(controller) ? controller : -1,
     topics,
+  };
+}
+
+function topicMetadata(topic: TopicState, image: MetadataImage, listed: ReadonlySet<number>): Struct {
+  return {
+    errorCode: 0,
+    name: topic.name,
+    topicId: topicUuid(topic.topicId),
+    isInternal: topic.name === OFFSETS_TOPIC,
+    partitions: (image.partitions(topic.topicId) ?? []).map((p) => partitionMetadata(p, listed)),
   };
 }
 

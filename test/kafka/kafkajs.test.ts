@@ -104,6 +104,11 @@ void t.test('KafkaJS admin: cluster and topic metadata through the Kafka listene
     }
     t.same(values, sent.filter((m) => m.partition === p.partition).sort((a, b) => a.offset - b.offset).map((m) => m.value), `partition ${p.partition}: Fetch returns every record in order`);
   }
+  // Metadata v12 by topic id alone (the name null): the topic, or UNKNOWN_TOPIC_ID.
+  const byName = await kafkaCall(kafkaPortOf(1), 3, 12, { topics: [{ topicId: Buffer.alloc(16), name: 'orders' }], allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false });
+  const ordersId = (byName.topics as Array<{ topicId: Buffer }>)[0]?.topicId ?? Buffer.alloc(16);
+  const byId = await kafkaCall(kafkaPortOf(1), 3, 12, { topics: [{ topicId: ordersId, name: null }, { topicId: Buffer.alloc(16, 7), name: null }], allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false });
+  t.match(byId.topics, [{ errorCode: 0, name: 'orders', partitions: { length: 3 } }, { errorCode: 100, name: null }], 'Metadata v12 by topic id: the topic; an unknown id UNKNOWN_TOPIC_ID');
   const notLeader = described.find((p) => p.leader !== 1);
   if (notLeader !== undefined) {
     const refused = await kafkaCall(kafkaPortOf(notLeader.leader === 2 ? 3 : 2), 1, 11, {
