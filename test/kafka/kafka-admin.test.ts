@@ -6,31 +6,16 @@
 // sent raw, since KafkaJS speaks only older ones. Auto-creation: off by default (a producer's
 // send to a missing topic fails with UNKNOWN_TOPIC_OR_PARTITION and creates nothing), and on
 // in a cluster started with --kafka-auto-create-topics.
-import net from 'node:net';
 import t, { type Test } from 'tap';
 import { Kafka, logLevel, type Admin as KafkaAdmin, type ConfigResourceTypes } from 'kafkajs';
-import { decodeResponse, encodeRequest } from '../../src/kafka/protocol/apis.js';
-import { freePort } from '../../src/node-free-port.js';
-import { h2Json, localCluster, waitFor, type LocalCluster } from '../helpers/processes.js';
+import { kafkaCall, kafkaCluster } from '../helpers/kafka.js';
+import { h2Json, waitFor } from '../helpers/processes.js';
 
 // KafkaJS's CommonJS build does not expose its ConfigResourceTypes enum to ESM imports; Kafka's numbers.
 const TOPIC = 2 as unknown as ConfigResourceTypes.TOPIC;
 const BROKER = 4 as unknown as ConfigResourceTypes.BROKER;
 
 interface TopicView { name: string; id: string; configs: Record<string, unknown>; partitions: Array<{ partition: number; leader: number; replicas: number[] }> }
-
-/** Starts three nodes with Kafka listeners and waits until all are alive with their Kafka addresses. */
-async function kafkaCluster(t: Test, name: string, extra: string[] = []): Promise<{ cluster: LocalCluster; kafkaPorts: number[]; http: string }> {
-  const cluster = await localCluster(t, name);
-  const kafkaPorts = [await freePort(), await freePort(), await freePort()];
-  for (const id of [1, 2, 3]) cluster.start(id, 'start', ['--kafka-listen', `127.0.0.1:${kafkaPorts[id - 1] ?? 0}`, ...extra]);
-  const http = `http://127.0.0.1:${cluster.ports[0] ?? 0}`;
-  await waitFor('three alive brokers with Kafka addresses', 40_000, async () => {
-    const brokers = (await h2Json(`${http}/v1/brokers`)).json as Array<{ state: string; kafkaAddress: string | null }>;
-    return brokers.length === 3 && brokers.every((b) => b.state === 'alive' && b.kafkaAddress !== null) ? true : undefined;
-  });
-  return { cluster, kafkaPorts, http };
-}
 
 /**
  * A topic over node 1's HTTP API once it shows `status`, or as it is after 10 s: a Kafka
@@ -205,33 +190,3 @@ void t.test('--kafka-auto-create-topics: a metadata request that allows it creat
   const configs = await admin.describeConfigs({ resources: [{ type: BROKER, name: '1', configNames: ['auto.create.topics.enable'] }], includeSynonyms: false });
   t.match(configs.resources[0]?.configEntries, [{ configName: 'auto.create.topics.enable', configValue: 'true', isDefault: false }], 'the broker says so');
 });
-
-let correlation = 0;
-
-/** One Kafka request over a fresh connection, answered and decoded with the codec. */
-function kafkaCall(port: number, apiKey: number, apiVersion: number, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-  correlation += 1;
-  const correlationId = correlation;
-  const frame = encodeRequest({ apiKey, apiVersion, correlationId, clientId: 'raw' }, body as never);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    let received = Buffer.alloc(0);
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer to api ${apiKey} within 20 s`)); }, 20_000);
-    socket.on('error', (error) => { clearTimeout(timer); reject(error); });
-    socket.on('close', () => { clearTimeout(timer); reject(new Error(`api ${apiKey} v${apiVersion}: the connection closed without an answer`)); });
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      if (received.length < 4 || received.length < 4 + received.readInt32BE(0)) return;
-      clearTimeout(timer);
-      socket.destroy();
-      const answer = decodeResponse(apiKey, apiVersion, received.subarray(4, 4 + received.readInt32BE(0)));
-      if (answer.correlationId !== correlationId) reject(new Error('a stranger\'s answer'));
-      else resolve(answer.body);
-    });
-    socket.on('connect', () => {
-      const size = Buffer.alloc(4);
-      size.writeInt32BE(frame.length, 0);
-      socket.write(Buffer.concat([size, frame]));
-    });
-  });
-}

@@ -7,22 +7,16 @@
 // coordinator ends with every partition committed at its end.
 import t from 'tap';
 import { Kafka, logLevel, type Consumer, type EachMessagePayload } from 'kafkajs';
-import { freePort } from '../../src/node-free-port.js';
-import { h2Json, localCluster, waitFor } from '../helpers/processes.js';
+import { kafkaCluster } from '../helpers/kafka.js';
+import { h2Json, waitFor } from '../helpers/processes.js';
 
 const TOPIC = 'ledger';
 const GROUP = 'auditors';
 const PARTITIONS = 4;
 
 void t.test('KafkaJS group: the coordinator is killed -9; the group goes on from its commits at the new one', { timeout: 180_000 }, async (t) => {
-  const cluster = await localCluster(t, 'kafkajs-group-failover');
-  const kafkaPorts = [await freePort(), await freePort(), await freePort()];
-  for (const id of [1, 2, 3]) cluster.start(id, 'start', ['--kafka-listen', `127.0.0.1:${kafkaPorts[id - 1] ?? 0}`]);
+  const { cluster, kafkaPorts } = await kafkaCluster(t, 'kafkajs-group-failover');
   const https = cluster.ports.map((port) => `http://127.0.0.1:${port}`);
-  await waitFor('three alive brokers with Kafka addresses', 40_000, async () => {
-    const brokers = (await h2Json(`${https[0] ?? ''}/v1/brokers`)).json as Array<{ state: string; kafkaAddress: string | null }>;
-    return brokers.length === 3 && brokers.every((b) => b.state === 'alive' && b.kafkaAddress !== null) ? true : undefined;
-  });
   t.equal((await h2Json(`${https[0] ?? ''}/v1/topics`, 'POST', { name: TOPIC, partitions: PARTITIONS, replicationFactor: 3, configs: { 'min.insync.replicas': 2 } })).status, 201);
   await waitFor('every partition led', 20_000, async () => {
     const topic = (await h2Json(`${https[0] ?? ''}/v1/topics/${TOPIC}`)).json as { partitions: Array<{ leader: number }> };

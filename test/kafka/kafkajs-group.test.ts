@@ -3,11 +3,12 @@
 // JoinGroup with MEMBER_ID_REQUIRED, the leader's SyncGroup, Heartbeat), read every record
 // once and commit; the commits are the HTTP API's offsets too; a member that leaves and a new
 // one that joins make the group rebalance, and the members go on from the commits: no record
-// before them is read again and none after them is missed.
+// before them is read again and none after them is missed; an offset reset over HTTP is what
+// OffsetFetch then answers.
 import t from 'tap';
 import { Kafka, logLevel, type Consumer, type EachMessagePayload } from 'kafkajs';
-import { freePort } from '../../src/node-free-port.js';
-import { h2Json, localCluster, waitFor } from '../helpers/processes.js';
+import { kafkaCluster } from '../helpers/kafka.js';
+import { h2Json, waitFor } from '../helpers/processes.js';
 
 const TOPIC = 'events';
 const GROUP = 'billing';
@@ -16,14 +17,7 @@ const PARTITIONS = 4;
 interface Seen { member: string; partition: number; offset: number; value: string }
 
 void t.test('KafkaJS consumer group: members split partitions, commit, and a restarted member goes on from the commits', { timeout: 180_000 }, async (t) => {
-  const cluster = await localCluster(t, 'kafkajs-group');
-  const kafkaPorts = [await freePort(), await freePort(), await freePort()];
-  for (const id of [1, 2, 3]) cluster.start(id, 'start', ['--kafka-listen', `127.0.0.1:${kafkaPorts[id - 1] ?? 0}`]);
-  const http = `http://127.0.0.1:${cluster.ports[0] ?? 0}`;
-  await waitFor('three alive brokers with Kafka addresses', 40_000, async () => {
-    const brokers = (await h2Json(`${http}/v1/brokers`)).json as Array<{ state: string; kafkaAddress: string | null }>;
-    return brokers.length === 3 && brokers.every((b) => b.state === 'alive' && b.kafkaAddress !== null) ? true : undefined;
-  });
+  const { kafkaPorts, http } = await kafkaCluster(t, 'kafkajs-group');
   t.equal((await h2Json(`${http}/v1/topics`, 'POST', { name: TOPIC, partitions: PARTITIONS, replicationFactor: 3 })).status, 201);
   await waitFor('every partition led', 20_000, async () => {
     const topic = (await h2Json(`${http}/v1/topics/${TOPIC}`)).json as { partitions: Array<{ leader: number }> };
@@ -120,4 +114,13 @@ void t.test('KafkaJS consumer group: members split partitions, commit, and a res
     const offsets = seen.filter((s) => s.partition === partition).map((s) => s.offset);
     t.same(offsets, offsets.map((_, i) => i), `partition ${partition}: read in order from 0, without gaps`);
   }
+
+  // The other way round: offsets moved over HTTP are what Kafka clients fetch.
+  await Promise.all([...consumers].map((c) => c.disconnect()));
+  consumers.clear();
+  const { coordinatorAddress } = (await h2Json(`${http}/v1/groups/${GROUP}/coordinator`)).json as { coordinatorAddress: string };
+  const reset = await h2Json(`http://${coordinatorAddress}/v1/groups/${GROUP}/offsets/reset`, 'POST', { topic: TOPIC, partitions: [0], to: 'earliest' });
+  t.equal(reset.status, 200, `the emptied group's offsets reset over HTTP (${JSON.stringify(reset.json)})`);
+  const moved = await admin.fetchOffsets({ groupId: GROUP, topics: [TOPIC] });
+  t.equal(moved[0]?.partitions.find((p) => p.partition === 0)?.offset, '0', 'OffsetFetch shows the offset the HTTP reset wrote');
 });

@@ -7,28 +7,19 @@
 // partitioner and ours agree). A consumer outside any group then lists offsets and fetches
 // with Kafka's requests sent raw (KafkaJS has no consumer without a group, and groups are not
 // served yet) and reads every record back in order.
-import net from 'node:net';
 import t from 'tap';
 import { Kafka, logLevel } from 'kafkajs';
 import { Admin } from '../../src/client/admin.js';
-import { decodeResponse, encodeRequest } from '../../src/kafka/protocol/apis.js';
 import { decodeBatch } from '../../storage/record-batch.js';
 import { partitionForKey } from '../../src/partitioner.js';
-import { freePort } from '../../src/node-free-port.js';
 import { readAll } from '../client/helpers.js';
-import { h2Json, localCluster, waitFor } from '../helpers/processes.js';
+import { kafkaCall, kafkaCluster } from '../helpers/kafka.js';
+import { h2Json, waitFor } from '../helpers/processes.js';
 
 interface PartitionView { partition: number; leader: number; replicas: number[]; isr: number[] }
 
 void t.test('KafkaJS admin: cluster and topic metadata through the Kafka listener', { timeout: 120_000 }, async (t) => {
-  const cluster = await localCluster(t, 'kafkajs-metadata');
-  const kafkaPorts = [await freePort(), await freePort(), await freePort()];
-  for (const id of [1, 2, 3]) cluster.start(id, 'start', ['--kafka-listen', `127.0.0.1:${kafkaPorts[id - 1] ?? 0}`]);
-  const http = `http://127.0.0.1:${cluster.ports[0] ?? 0}`;
-  await waitFor('three alive brokers with Kafka addresses', 40_000, async () => {
-    const brokers = (await h2Json(`${http}/v1/brokers`)).json as Array<{ state: string; kafkaAddress: string | null }>;
-    return brokers.length === 3 && brokers.every((b) => b.state === 'alive' && b.kafkaAddress !== null) ? true : undefined;
-  });
+  const { cluster, kafkaPorts, http } = await kafkaCluster(t, 'kafkajs-metadata');
   const created = await h2Json(`${http}/v1/topics`, 'POST', { name: 'orders', partitions: 3, replicationFactor: 3 });
   t.equal(created.status, 201);
   const described = await waitFor('every partition led', 20_000, async () => {
@@ -120,34 +111,6 @@ void t.test('KafkaJS admin: cluster and topic metadata through the Kafka listene
   }
 });
 
-let correlation = 0;
-
-/** One Kafka request over a fresh connection, answered and decoded with the codec. */
-function kafkaCall(port: number, apiKey: number, apiVersion: number, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-  correlation += 1;
-  const correlationId = correlation;
-  const frame = encodeRequest({ apiKey, apiVersion, correlationId, clientId: 'raw' }, body as never);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    let received = Buffer.alloc(0);
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer to api ${apiKey} within 10 s`)); }, 10_000);
-    socket.on('error', (error) => { clearTimeout(timer); reject(error); });
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      if (received.length < 4 || received.length < 4 + received.readInt32BE(0)) return;
-      clearTimeout(timer);
-      socket.destroy();
-      const answer = decodeResponse(apiKey, apiVersion, received.subarray(4, 4 + received.readInt32BE(0)));
-      if (answer.correlationId !== correlationId) reject(new Error('a stranger\'s answer'));
-      else resolve(answer.body);
-    });
-    socket.on('connect', () => {
-      const size = Buffer.alloc(4);
-      size.writeInt32BE(frame.length, 0);
-      socket.write(Buffer.concat([size, frame]));
-    });
-  });
-}
 
 /** Kafka's default partitioner for a keyed record (ours matches the vectors of an independent client). */
 function partitionOf(key: string, partitions: number): number {
