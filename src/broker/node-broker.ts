@@ -116,6 +116,7 @@ export async function startBroker(config: NodeConfig, timing: BrokerTiming = def
           },
           initProducerId: () => broker.node.initProducerId(),
           consume: (topic, partition, offset, options) => broker.node.replicas.consume(topic, partition, offset, options),
+          waitForAny: (asks, waitMs) => broker.node.replicas.waitForAny(asks, waitMs),
           offsetForTimestamp: (topic, partition, timestamp) => offsetForTimestamp(broker, topic, partition, timestamp),
           groups: broker.node.groups,
         });

@@ -49,6 +49,8 @@ export interface KafkaBroker extends KafkaAdminBroker {
   readonly initProducerId: () => Promise<{ producerId: number; producerEpoch: number }>;
   /** A consumer read of a partition this broker leads: batches below the high watermark. */
   readonly consume: (topic: string, partition: number, offset: number, options: { bytesMax: number; minBytes: number; maxWaitMs: number; currentLeaderEpoch?: number }) => Promise<ReadResult & { highWatermark: number; leaderEpoch: number }>;
+  /** A fetch's wait: until any of these partitions has records past its offset, or waitMs. */
+  readonly waitForAny: (asks: ReadonlyArray<{ topic: string; partition: number; offset: number }>, waitMs: number) => Promise<void>;
   /** ListOffsets on a partition this broker leads. */
   readonly offsetForTimestamp: (topic: string, partition: number, timestamp: 'earliest' | 'latest' | number) => Promise<{ offset: number; timestampMs: number | null; leaderEpoch: number }>;
   /** The group coordinator (Kafka's classic groups and the offsets HTTP groups share). */
@@ -256,7 +258,7 @@ async function fetch(body: Struct, _header: RequestHeader, broker: KafkaBroker):
   let first = await read();
   if (first.bytes < minBytes && maxWaitMs > 0) {
     // Wait for any asked partition to pass its offset (or the time to run out), then read again.
-    await Promise.race(topics.flatMap((topic) => topic.partitions.map((ask) => broker.consume(topic.topic, ask.partition, Number(ask.fetchOffset), { bytesMax: 1, minBytes: 1, maxWaitMs }).catch(() => undefined))));
+    await broker.waitForAny(topics.flatMap((topic) => topic.partitions.map((ask) => ({ topic: topic.topic, partition: ask.partition, offset: Number(ask.fetchOffset) }))), maxWaitMs);
     first = await read();
   }
   return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: first.responses };

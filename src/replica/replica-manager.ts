@@ -379,6 +379,35 @@ export class ReplicaManager {
     return new DriftwoodError('NOT_LEADER_OR_FOLLOWER', `broker ${this.ports.brokerId} no longer leads ${replica.name}`, { leader, leaderAddress: leader === null ? null : this.ports.image.broker(leader)?.address ?? null });
   }
 
+  /**
+   * A Kafka fetch's wait for minBytes: resolves once any of these partitions this broker leads
+   * has committed records at or past the asked offset (or stops being led here), or after
+   * `waitMs`. One timer, and every listener removed when it resolves, so a fetch leaves no
+   * waiters behind on the partitions that stayed quiet.
+   */
+  waitForAny(asks: ReadonlyArray<{ topic: string; partition: number; offset: number }>, waitMs: number): Promise<void> {
+    const replicas: Array<{ replica: Partition; offset: number }> = [];
+    for (const ask of asks) {
+      try {
+        replicas.push({ replica: this.leaderFor(ask.topic, ask.partition).replica, offset: ask.offset });
+      } catch {
+        return Promise.resolve(); // an error to answer now: the fetch reads it at once
+      }
+    }
+    const ready = (): boolean => replicas.some(({ replica, offset }) => !replica.isLeader || replica.highWatermark > offset);
+    if (replicas.length === 0 || waitMs <= 0 || ready()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const stops: Array<() => void> = [];
+      const done = (): void => {
+        timer.cancel();
+        for (const stop of stops) stop();
+        resolve();
+      };
+      const timer = this.ports.clock.setTimer(waitMs, done);
+      for (const { replica } of replicas) stops.push(replica.onChange(() => { if (ready()) done(); }));
+    });
+  }
+
   /** Resolves once the partition's high watermark passes `watermark`, or after `waitMs`. */
   private highWatermarkPast(replica: Partition, watermark: number, waitMs: number): Promise<void> {
     return new Promise<void>((resolve) => {

@@ -52,6 +52,7 @@ function fixture(autoCreate = false): Fixture {
     produce: refused,
     initProducerId: refused,
     consume: refused,
+    waitForAny: refused,
     offsetForTimestamp: refused,
     // The group APIs are not called here.
     groups: {} as KafkaBroker['groups'],

@@ -259,3 +259,35 @@ void t.test('a replica moved away while the broker was down is deleted once it h
   t.equal(second.hostedCount, 1);
   await second.close();
 });
+
+void t.test('waitForAny: a Kafka fetch waits for the first of its partitions to get records, and leaves no waiter behind', async (t) => {
+  const log = new TestLog();
+  log.addBrokers([1]);
+  const clock = new VirtualClock();
+  const manager = new ReplicaManager(defaultReplicaManagerConfig, isolatedBroker({ clock, disk: new SimDisk(), image: log.image, mayTakeRoles: () => true, onFatal: (error) => { t.fail(String(error)); } }));
+  await manager.start();
+  log.commit(createTopic({ name: 'pair', partitions: 2, replicationFactor: 1, configs: {} }, log.image, [1], 0, 'TOPICID3333333333333333'));
+  await manager.reconcile();
+  const listeners = (partition: number): number => (manager.leaderFor('pair', partition).replica as unknown as { changeListeners: Set<unknown> }).changeListeners.size;
+  const before: [number, number] = [listeners(0), listeners(1)];
+  const timersBefore = clock.pendingTimers;
+
+  let woke = false;
+  const waiting = manager.waitForAny([{ topic: 'pair', partition: 0, offset: 0 }, { topic: 'pair', partition: 1, offset: 0 }], 5000).then(() => { woke = true; });
+  t.same([listeners(0), listeners(1)], [before[0] + 1, before[1] + 1], 'one listener per partition while it waits');
+  t.equal(clock.pendingTimers, timersBefore + 1, 'and one timer');
+  await manager.produce('pair', 1, makeBatch('x', 2), 1, 1000);
+  await waiting;
+  t.ok(woke, 'records on one partition end the wait');
+  t.same([listeners(0), listeners(1)], before, 'no listener left on either partition, the quiet one included');
+
+  await manager.waitForAny([{ topic: 'pair', partition: 1, offset: 0 }], 5000);
+  t.pass('records already past the offset: no wait');
+  await manager.waitForAny([{ topic: 'pair', partition: 7, offset: 0 }], 5000);
+  t.pass('a partition that cannot be read here: no wait (the fetch answers its error at once)');
+  const quiet = manager.waitForAny([{ topic: 'pair', partition: 0, offset: 0 }], 300);
+  clock.advance(300);
+  await quiet;
+  t.same([listeners(0), listeners(1)], before, 'a wait that times out leaves nothing either');
+  await manager.close();
+});
