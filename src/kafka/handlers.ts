@@ -273,6 +273,10 @@ async function fetchPartition(broker: KafkaBroker, topic: string, ask: FetchPart
       : await broker.consume(topic, ask.partition, Number(ask.fetchOffset), { bytesMax, minBytes: 0, maxWaitMs: 0, ...epoch });
     return { ...base, errorCode: 0, highWatermark: BigInt(read.highWatermark), lastStableOffset: BigInt(read.highWatermark), logStartOffset: BigInt(read.logStartOffset), records: read.bytes };
   } catch (error) {
-    return { ...base, errorCode: kafkaErrorNumber(error), highWatermark: -1n, lastStableOffset: -1n, logStartOffset: -1n, records: null };
+    // An offset outside the log carries the log's bounds, so the client can reset to them.
+    const bounds = isDriftwoodError(error, 'OFFSET_OUT_OF_RANGE') ? error.hints : {};
+    const highWatermark = typeof bounds.highWatermark === 'number' ? BigInt(bounds.highWatermark) : -1n;
+    const logStartOffset = typeof bounds.logStartOffset === 'number' ? BigInt(bounds.logStartOffset) : -1n;
+    return { ...base, errorCode: kafkaErrorNumber(error), highWatermark, lastStableOffset: highWatermark, logStartOffset, records: null };
   }
 }

@@ -95,6 +95,17 @@ void t.test('KafkaJS admin: cluster and topic metadata through the Kafka listene
     }
     t.same(values, sent.filter((m) => m.partition === p.partition).sort((a, b) => a.offset - b.offset).map((m) => m.value), `partition ${p.partition}: Fetch returns every record in order`);
   }
+  // An offset past the end: OFFSET_OUT_OF_RANGE with the log's bounds, so a client can reset.
+  const first = described[0];
+  if (first !== undefined) {
+    const beyond = await kafkaCall(kafkaPortOf(first.leader), 1, 11, {
+      replicaId: -1, maxWaitMs: 0, minBytes: 0, maxBytes: 1024, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic: 'orders', partitions: [{ partition: first.partition, currentLeaderEpoch: -1, fetchOffset: 1_000_000n, logStartOffset: -1n, partitionMaxBytes: 1024 }] }],
+      forgottenTopicsData: [], rackId: '',
+    });
+    const expected = BigInt(sent.filter((m) => m.partition === first.partition).length);
+    t.match((beyond.responses as Array<{ partitions: Array<{ errorCode: number; highWatermark: bigint; logStartOffset: bigint }> }>)[0]?.partitions[0], { errorCode: 1, highWatermark: expected, logStartOffset: 0n }, 'OFFSET_OUT_OF_RANGE with the log start and high watermark');
+  }
   // Metadata v12 by topic id alone (the name null): the topic, or UNKNOWN_TOPIC_ID.
   const byName = await kafkaCall(kafkaPortOf(1), 3, 12, { topics: [{ topicId: Buffer.alloc(16), name: 'orders' }], allowAutoTopicCreation: false, includeTopicAuthorizedOperations: false });
   const ordersId = (byName.topics as Array<{ topicId: Buffer }>)[0]?.topicId ?? Buffer.alloc(16);
