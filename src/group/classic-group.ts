@@ -201,6 +201,12 @@ export class ClassicGroup {
     for (const { assignment } of assignments) {
       if (assignment.length > this.limits.assignmentBytesMax) return Promise.reject(new DriftwoodError('INVALID_REQUEST', `an assignment of ${assignment.length} bytes, over ${this.limits.assignmentBytesMax}`));
     }
+    // A member that syncs again while its earlier sync waits (a client retrying a timed-out
+    // request) is answered on the newer one. The older must be answered now: nothing else
+    // holds it, so it would wait forever, and with it every later answer on its connection
+    // (Kafka answers a connection's requests in order). The member is not told to start
+    // over: REBALANCE_IN_PROGRESS has it join again, answered at once in this generation.
+    member.awaitingSync?.reject(new DriftwoodError('REBALANCE_IN_PROGRESS', `${memberId} synced again with ${this.groupId}`));
     const waiting = new Promise<Buffer>((resolve, reject) => { member.awaitingSync = { resolve, reject }; });
     if (memberId === this.leaderValue) {
       const given = new Map(assignments.map((a) => [a.memberId, a.assignment]));
@@ -396,11 +402,15 @@ export class ClassicGroup {
     for (const p of protocols) {
       if (p.metadata.length > this.limits.protocolMetadataBytesMax) throw new DriftwoodError('INVALID_REQUEST', `protocol ${p.name}'s metadata is ${p.metadata.length} bytes, over ${this.limits.protocolMetadataBytesMax}`);
     }
-    const others = [...this.members.values()].filter((m) => m.memberId !== request.memberId);
-    if (others.length === 0) return;
-    if (request.protocolType !== this.protocolTypeValue) {
+    // Checked against the group's type even when the member joining is its only member: the
+    // type is set when the first member joins and kept while any member is in, so a sole
+    // member accepted under another type would be answered with the old one (as Kafka does,
+    // a group with members keeps its type).
+    if (this.members.size > 0 && request.protocolType !== this.protocolTypeValue) {
       throw new DriftwoodError('INCONSISTENT_GROUP_PROTOCOL', `${this.groupId} uses protocol type ${this.protocolTypeValue ?? '(none)'}, not ${request.protocolType}`);
     }
+    const others = [...this.members.values()].filter((m) => m.memberId !== request.memberId);
+    if (others.length === 0) return;
     const shared = protocols.some((p) => others.every((m) => m.protocols.some((q) => q.name === p.name)));
     if (!shared) throw new DriftwoodError('INCONSISTENT_GROUP_PROTOCOL', `no protocol of [${protocols.map((p) => p.name).join(', ')}] is supported by every member of ${this.groupId}`);
     if (!this.members.has(request.memberId) && this.members.size >= this.limits.membersMax) {

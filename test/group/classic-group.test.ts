@@ -244,3 +244,40 @@ void t.test('new members joining during a rebalance do not push its deadline on'
   t.equal(group.size, 4, 'without b, which did not join again');
   t.equal((await Promise.all(joins)).length, 3);
 });
+
+// Found by test/group/classic-group.property.test.ts (seed -348676838): the first sync was
+// overwritten by the second and never answered, holding up its connection for good.
+void t.test('a member that syncs twice while its leader has not: the older sync is answered too', { timeout: 5000 }, async (t) => {
+  const group = new ClassicGroup('g', limits);
+  const a = await newMemberId(group, 0);
+  const joinA = group.join(request(a), 0);
+  const b = await newMemberId(group, 0);
+  const joinB = group.join(request(b), 0);
+  group.tick(limits.initialRebalanceDelayMs);
+  await Promise.all([joinA, joinB]);
+  const first = group.sync(b, 1, [], 200);
+  const second = group.sync(b, 1, [], 300);
+  await t.rejects(first, { code: 'REBALANCE_IN_PROGRESS' }, 'the older one is told to join again');
+  t.equal(group.state, 'CompletingRebalance', 'without a rebalance');
+  const rejoined = await group.join(request(b), 310);
+  t.equal(rejoined.generationId, 1, 'which answers at once in the same generation');
+  await group.sync(a, 1, [{ memberId: a, assignment: Buffer.from('A') }, { memberId: b, assignment: Buffer.from('B') }], 400);
+  t.same(await second, Buffer.from('B'), 'the newer one gets the assignment');
+});
+
+// Found by test/group/classic-group.property.test.ts (seed 287711296): the group kept its
+// type and answered the member with it.
+void t.test("a group's only member cannot switch protocol type; an empty group takes any", { timeout: 5000 }, async (t) => {
+  const group = new ClassicGroup('g', limits);
+  const a = await newMemberId(group, 0);
+  const joinA = group.join(request(a, ['range'], { protocolType: 'connect' }), 0);
+  group.tick(limits.initialRebalanceDelayMs);
+  t.equal((await joinA).protocolType, 'connect');
+  await t.rejects(group.join(request(a, ['range']), 200), { code: 'INCONSISTENT_GROUP_PROTOCOL' });
+  t.equal(group.describe().protocolType, 'connect');
+  group.leave([a], 300);
+  const b = await newMemberId(group, 400);
+  const joinB = group.join(request(b, ['range']), 400);
+  group.tick(400 + limits.initialRebalanceDelayMs);
+  t.equal((await joinB).protocolType, 'consumer', 'once empty, the next member sets the type');
+});
