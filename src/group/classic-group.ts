@@ -159,6 +159,11 @@ export class ClassicGroup {
       if (request.memberId === '') {
         const memberId = this.newMemberId(request.clientId);
         if (request.requireKnownMemberId) {
+          // Ids handed out but not yet joined with count against the group's size too, or a
+          // client joining again and again without its id would pile them up.
+          if (this.members.size + this.pendingIds.size >= this.limits.membersMax) {
+            return Promise.reject(new DriftwoodError('GROUP_MAX_SIZE_REACHED', `${this.groupId} has ${this.members.size} members and ${this.pendingIds.size} member ids waiting to join`));
+          }
           this.pendingIds.set(memberId, nowMs + request.sessionTimeoutMs);
           return Promise.reject(new DriftwoodError('MEMBER_ID_REQUIRED', `join again with member id ${memberId}`, { memberId }));
         }

@@ -281,3 +281,12 @@ void t.test("a group's only member cannot switch protocol type; an empty group t
   group.tick(400 + limits.initialRebalanceDelayMs);
   t.equal((await joinB).protocolType, 'consumer', 'once empty, the next member sets the type');
 });
+
+void t.test('member ids handed out and not yet joined with count against membersMax, until they expire', async (t) => {
+  const group = new ClassicGroup('g', { ...limits, membersMax: 2 });
+  await newMemberId(group, 0);
+  await newMemberId(group, 0);
+  await t.rejects(group.join(request(''), 0), { code: 'GROUP_MAX_SIZE_REACHED' }, 'a third id is not handed out');
+  group.tick(10_000);
+  t.ok(await newMemberId(group, 10_000), 'once the unused ids expire (a session timeout), ids are handed out again');
+});
