@@ -87,6 +87,7 @@ export const clusterSimBugs: Record<BrokerNodeBug, string> = {
   'hw-regress': 'the high watermark is not checkpointed, and a new or restarted leader serves it before it reaches its own epoch (consumers see it go back)',
   'idempotence-off': 'partition leaders write every batch, ignoring producer ids and sequences (a retried idempotent batch lands twice)',
   'grant-unreleased': 'the group coordinator hands a revoked partition to its next owner before the old one said it gave it up',
+  'classic-forget-generation': "a new group coordinator restores a classic group without its generation (from 0), so generations repeat after a failover",
 };
 
 export class SimUsageError extends Error {
@@ -137,6 +138,7 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
       rf: { type: 'string' },
       faults: { type: 'string' },
       'group-members': { type: 'string' },
+      'classic-members': { type: 'string' },
     },
   });
   if (values['list-bugs']) {
@@ -147,7 +149,7 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
   // The whole cluster is what `driftwood sim` runs; `raft` runs the bare quorum.
   const kind = positionals[0] ?? 'cluster';
   if ((kind !== 'raft' && kind !== 'cluster') || positionals.length > 1) {
-    throw new SimUsageError('usage: driftwood sim [cluster|raft] --seeds A..B [--nodes N] [--partitions P] [--rf R] [--faults all|crash,...] [--group-members N] [--duration 60s | --fault-ms MS] [--heal-ms MS] [--bug NAME] [--workers N] [--json] [--trace]');
+    throw new SimUsageError('usage: driftwood sim [cluster|raft] --seeds A..B [--nodes N] [--partitions P] [--rf R] [--faults all|crash,...] [--group-members N] [--classic-members N] [--duration 60s | --fault-ms MS] [--heal-ms MS] [--bug NAME] [--workers N] [--json] [--trace]');
   }
   const defaults = kind === 'raft' ? defaultRaftSimOptions : defaultClusterSimOptions;
   const seeds = parseSeeds(values.seed ?? values.seeds);
@@ -170,10 +172,12 @@ export async function runSimCommand(argv: string[], io: SimIO): Promise<number> 
     const faults = parseFaults(values.faults ?? 'all');
     const groupMembers = Number(values['group-members'] ?? DEFAULT_GROUP_MEMBERS);
     if (!Number.isSafeInteger(groupMembers) || groupMembers < 0 || groupMembers > 16) throw new SimUsageError(`--group-members must be 0 to 16, got '${values['group-members'] ?? ''}'`);
-    const options = { nodes, faultMs, healMs, partitions, replicationFactor, faults, groupMembers, bugs: parseClusterBugs(values.bug) };
+    const classicMembers = Number(values['classic-members'] ?? DEFAULT_CLASSIC_MEMBERS);
+    if (!Number.isSafeInteger(classicMembers) || classicMembers < 0 || classicMembers > 16) throw new SimUsageError(`--classic-members must be 0 to 16, got '${values['classic-members'] ?? ''}'`);
+    const options = { nodes, faultMs, healMs, partitions, replicationFactor, faults, groupMembers, classicMembers, bugs: parseClusterBugs(values.bug) };
     return runClusterSeeds(seeds, { ...options, ...(values.trace ? { trace: (line: string) => { io.stderr(`${line}\n`); } } : {}) }, workers, values.json, io);
   }
-  if (values.partitions !== undefined || values.rf !== undefined || values.faults !== undefined || values['group-members'] !== undefined) throw new SimUsageError('--partitions, --rf, --faults and --group-members apply to the cluster simulation only');
+  if (values.partitions !== undefined || values.rf !== undefined || values.faults !== undefined || values['group-members'] !== undefined || values['classic-members'] !== undefined) throw new SimUsageError('--partitions, --rf, --faults, --group-members and --classic-members apply to the cluster simulation only');
   const bugs = parseBugs(values.bug);
   return runSeeds(seeds, { nodes, faultMs, healMs, bugs }, workers, values.json, io);
 }
@@ -241,8 +245,10 @@ function parseClusterBugs(names: string[]): Set<BrokerNodeBug | RaftBug> {
 
 /** Consumer-group members sharing the data topic in every cluster seed the command runs. */
 const DEFAULT_GROUP_MEMBERS = 3;
+/** Members of a group under Kafka's classic protocol, on by default like the other group. */
+const DEFAULT_CLASSIC_MEMBERS = 3;
 
-interface ClusterRun { nodes: number; faultMs: number; healMs: number; partitions: number; replicationFactor: number; faults: Set<FaultKind>; groupMembers: number; bugs: Set<BrokerNodeBug | RaftBug>; trace?: (line: string) => void }
+interface ClusterRun { nodes: number; faultMs: number; healMs: number; partitions: number; replicationFactor: number; faults: Set<FaultKind>; groupMembers: number; classicMembers: number; bugs: Set<BrokerNodeBug | RaftBug>; trace?: (line: string) => void }
 
 async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: number, json: boolean, io: SimIO): Promise<number> {
   const allFaults = options.faults.size === defaultFaultKinds.length && defaultFaultKinds.every((kind) => options.faults.has(kind));
@@ -252,13 +258,14 @@ async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: nu
     options.replicationFactor === Math.min(3, options.nodes) ? '' : ` --rf ${options.replicationFactor}`,
     allFaults ? '' : ` --faults ${[...options.faults].join(',')}`,
     options.groupMembers === DEFAULT_GROUP_MEMBERS ? '' : ` --group-members ${options.groupMembers}`,
+    options.classicMembers === DEFAULT_CLASSIC_MEMBERS ? '' : ` --classic-members ${options.classicMembers}`,
   ].join('');
   const wallStart = performance.now();
   const progress = new Progress(io, seeds.length);
   let done = 0;
   let failing = 0;
   // Threads get the options as data; a trace (a function) needs one seed, run here.
-  const plain = { nodes: options.nodes, faultMs: options.faultMs, healMs: options.healMs, partitions: options.partitions, replicationFactor: options.replicationFactor, faults: options.faults, groupMembers: options.groupMembers, bugs: options.bugs };
+  const plain = { nodes: options.nodes, faultMs: options.faultMs, healMs: options.healMs, partitions: options.partitions, replicationFactor: options.replicationFactor, faults: options.faults, groupMembers: options.groupMembers, classicMembers: options.classicMembers, bugs: options.bugs };
   const results = await runAll<ClusterSimResult>({ kind: 'cluster', options: plain }, seeds, workers, (seed) => runClusterSim({ seed, ...options }), (result) => {
     done += 1;
     if (result.violations.length > 0) {
@@ -300,6 +307,11 @@ async function runClusterSeeds(seeds: number[], options: ClusterRun, workers: nu
     groupRecordsDelivered: total((r) => r.group?.delivered ?? 0),
     groupCommitsAcknowledged: total((r) => r.group?.commitsAcknowledged ?? 0),
     groupPartitionsMoved: total((r) => r.group?.rebalances ?? 0),
+    classicGenerations: total((r) => r.classic?.generations ?? 0),
+    classicRecordsDelivered: total((r) => r.classic?.delivered ?? 0),
+    classicCommitsAcknowledged: total((r) => r.classic?.commitsAcknowledged ?? 0),
+    classicCommitsRefused: total((r) => r.classic?.commitsRefused ?? 0),
+    classicMemberDeaths: total((r) => r.classic?.deaths ?? 0),
     reassignmentSteps: total((r) => r.reassignmentSteps),
     reassignmentsCompleted: total((r) => r.reassignmentsCompleted),
     brokersDecommissioned: total((r) => r.brokersDecommissioned),

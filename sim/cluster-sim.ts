@@ -48,6 +48,7 @@ import { SeededRng } from './rng.js';
 import { Scheduler, SimClock } from './scheduler.js';
 import { defaultGroupCoordinatorConfig, type GroupCoordinatorConfig } from '../src/group/coordinator.js';
 import { GroupWorkload, type GroupCounts, type GroupViolationKind } from './group-workload.js';
+import { ClassicGroupWorkload, type ClassicCounts, type ClassicViolationKind } from './classic-group-workload.js';
 import { readBatches } from './batches.js';
 import { slowDisk } from './slow-disk.js';
 import { drawMove, moveStepViolation, type ReplicaSet } from './replica-moves.js';
@@ -78,6 +79,8 @@ export interface ClusterSimOptions {
   readonly groupMembers?: number;
   /** Group coordinator settings over the defaults (a short checkpoint interval, say). */
   readonly groupCoordinator?: Partial<GroupCoordinatorConfig>;
+  /** Members of a group under Kafka's classic protocol sharing the data topic (0: none). */
+  readonly classicMembers?: number;
 }
 
 /** What the nemesis can do; `--faults` picks a subset. */
@@ -113,7 +116,7 @@ export type ViolationKind = DataAnomaly
   | 'replica-divergence' | 'two-raft-leaders' | 'two-partition-leaders' | 'metadata-divergence' | 'epoch-regress'
   | 'fenced-leader' | 'fenced-isr' | 'unregistered-leader' | 'placement' | 'topic-lost' | 'invariant' | 'liveness'
   | 'reassignment' | 'stray-replica'
-  | GroupViolationKind;
+  | GroupViolationKind | ClassicViolationKind;
 
 export interface ClusterSimResult {
   seed: number;
@@ -150,6 +153,8 @@ export interface ClusterSimResult {
   faultsInjected: Record<string, number>;
   /** The consumer group's figures (null without a group workload). */
   group: GroupCounts | null;
+  /** The classic group's figures (null without one). */
+  classic: ClassicCounts | null;
   /** Replica-list changes the images applied (reassignments started, replaced, completed, cancelled). */
   reassignmentSteps: number;
   /** Reassignments that completed (the replicas became the target). */
@@ -162,6 +167,8 @@ export const defaultClusterSimOptions = { nodes: 3, faultMs: 30_000, healMs: 20_
 const EVENTS_PER_RUN_MAX = 5_000_000;
 /** How long before the end of a run the consumer group's final check starts. */
 const GROUP_CHECK_MS = 5000;
+/** The classic group's check must be done this long before the end of a run. */
+const CLASSIC_CHECK_END_MS = 1000;
 const FORWARD_TIMEOUT_MS = 2000;
 const DATA_TOPIC = 'data';
 /** Reassignment throttles the nemesis sets (bytes/s; -1 removes it): slow enough to stretch a move over faults. */
@@ -342,6 +349,7 @@ class ClusterSim {
   private readonly faultGapMs: number;
   private readonly clientGapMs: number;
   private readonly groups: GroupWorkload | null;
+  private readonly classic: ClassicGroupWorkload | null;
   /** Draws the operator's reassignments (`reassign`), besides those the nemesis picks. */
   private readonly movesRng: SeededRng | null;
 
@@ -387,6 +395,18 @@ class ClusterSim {
     }, options.groupMembers ?? 0);
     // Forked after the group's, and only when moves are on, so other runs draw as before.
     this.movesRng = enabled.has('reassign') ? this.rng.fork() : null;
+    // Forked last and only when on, as the moves' generator.
+    this.classic = (options.classicMembers ?? 0) <= 0 ? null : new ClassicGroupWorkload({
+      scheduler: this.scheduler,
+      rng: this.rng.fork(),
+      nodes: () => this.hosts.flatMap((host) => (host.node === null || host.paused ? [] : [{ id: host.id, node: host.node, generation: host.generation }])),
+      topic: DATA_TOPIC,
+      partitions: this.partitions,
+      healed: () => !this.faulting,
+      stopMs: options.faultMs + options.healMs - CLASSIC_CHECK_END_MS,
+      violation: (kind, text) => { this.violation(kind, text); },
+      read: (partition, offset, value) => { this.history.read(partition, offset, value); },
+    }, options.classicMembers ?? 0);
   }
 
   async run(): Promise<ClusterSimResult> {
@@ -402,6 +422,7 @@ class ClusterSim {
     this.scheduleProducer();
     for (let partition = 0; partition < this.partitions; partition += 1) this.scheduleConsumer(partition);
     this.groups?.start();
+    this.classic?.start();
     this.scheduleMoves();
     if (this.options.schedule === undefined) this.scheduleNemesis();
     else for (const fault of this.options.schedule) this.scheduler.at(fault.atMs, 'scheduled fault', () => { if (this.faulting) this.inject(fault.kind, fault.target, fault.downMs); });
@@ -415,10 +436,19 @@ class ClusterSim {
       const groups = this.groups;
       this.scheduler.at(this.options.faultMs + this.options.healMs - GROUP_CHECK_MS, 'group check', () => { groupCheck = groups.check(); });
     }
+    // The classic group's starts when the clients stop, given the high watermarks then.
+    let classicCheck: Promise<ClassicCounts> | null = null;
+    if (this.classic !== null) {
+      const classic = this.classic;
+      this.scheduler.at(this.options.faultMs + this.options.healMs / 2, 'classic check', () => {
+        classicCheck = classic.check(this.dataHighWatermarks(), this.options.faultMs + this.options.healMs - CLASSIC_CHECK_END_MS);
+      });
+    }
     await this.scheduler.run({ untilMs: this.options.faultMs + this.options.healMs, eventsMax: EVENTS_PER_RUN_MAX, stop });
     this.checkConverged();
     if (this.violations.length === 0) await this.checkData();
-    const groupCounts = await this.finishedGroupCheck(groupCheck);
+    const groupCounts = await this.finishedCheck<GroupCounts>(groupCheck, 'group');
+    const classicCounts = await this.finishedCheck<ClassicCounts>(classicCheck, 'classic group');
     const brokersDecommissioned = this.controller()?.node?.image.brokers().filter((broker) => broker.decommissioned === true).length ?? 0;
     for (const host of this.hosts) this.stopNode(host);
     return {
@@ -444,20 +474,32 @@ class ClusterSim {
       appliedIndex: this.checkedIndex,
       faultsInjected: this.faultsInjected,
       group: groupCounts,
+      classic: classicCounts ?? this.classic?.counts() ?? null,
       reassignmentSteps: this.reassignmentSteps,
       reassignmentsCompleted: this.reassignmentsCompleted,
       brokersDecommissioned,
     };
   }
 
-  /** The group check's result, if it finished within the run (a check still waiting is a liveness failure). */
-  private async finishedGroupCheck(check: Promise<GroupCounts> | null): Promise<GroupCounts | null> {
+  /** A group check's result, if it finished within the run (a check still waiting is a liveness failure). */
+  private async finishedCheck<T>(check: Promise<T> | null, what: string): Promise<T | null> {
     if (check === null) return null;
     const pending = Symbol('pending');
     const result = await Promise.race([check, Promise.resolve(pending)]);
     if (result !== pending) return result;
-    this.violation('liveness', `the group check did not finish within ${GROUP_CHECK_MS} ms after healing`);
+    this.violation('liveness', `the ${what} check did not finish within the run`);
     return null;
+  }
+
+  /** Each data partition's high watermark at its leader (per the controller's image); 0 where none is known. */
+  private dataHighWatermarks(): number[] {
+    const topicId = this.dataTopicId;
+    const image = this.controller()?.node?.image;
+    return Array.from({ length: this.partitions }, (_, partition) => {
+      const state = topicId === null ? undefined : image?.partition(topicId, partition);
+      const leader = state === undefined ? undefined : this.hosts.find((host) => host.id === state.leader)?.node?.replicas.partition(topicId ?? '', partition);
+      return leader?.highWatermark ?? 0;
+    });
   }
 
   private violation(kind: ViolationKind, text: string): void {

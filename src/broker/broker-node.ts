@@ -14,6 +14,7 @@ import { Controller, controllerBugs as controllerBugNames, type ControllerBug, t
 import { MetadataImage } from '../controller/image.js';
 import { defaultGroupCoordinatorConfig, GroupCoordinator, type GroupCoordinatorConfig } from '../group/coordinator.js';
 import type { GroupBug } from '../group/group.js';
+import type { ClassicGroupBug } from '../group/classic-group.js';
 import { RaftNode, type RaftNodeConfig } from '../quorum/raft-node.js';
 import type { RaftTransport } from '../quorum/transport.js';
 import type { ReplicaChannel } from '../replica/fetch-protocol.js';
@@ -26,7 +27,7 @@ import { errorFromWire, handleControllerRequest, type ControllerAnswers, type Co
  * Deliberate defects the cluster simulator must catch (`driftwood sim cluster --bug`), as
  * raft/ has for the quorum. Never set outside the simulator.
  */
-export type BrokerNodeBug = 'controller-activate-early' | 'roles-before-caught-up' | ControllerBug | ReplicaBug | GroupBug;
+export type BrokerNodeBug = 'controller-activate-early' | 'roles-before-caught-up' | ControllerBug | ReplicaBug | GroupBug | ClassicGroupBug;
 
 export interface BrokerNodeConfig {
   readonly id: number;
@@ -337,9 +338,10 @@ function followRegisteredObservers(config: RaftNodeConfig, image: MetadataImage,
 
 /** The group coordinator's settings, with the group defect when the simulator asks for it. */
 function groupConfig(config: BrokerNodeConfig): GroupCoordinatorConfig {
-  const base = config.groups ?? defaultGroupCoordinatorConfig;
-  if (config.bugs?.has('grant-unreleased') !== true) return base;
-  return { ...base, limits: { ...base.limits, bugs: new Set<GroupBug>(['grant-unreleased']) } };
+  let groups = config.groups ?? defaultGroupCoordinatorConfig;
+  if (config.bugs?.has('grant-unreleased') === true) groups = { ...groups, limits: { ...groups.limits, bugs: new Set<GroupBug>(['grant-unreleased']) } };
+  if (config.bugs?.has('classic-forget-generation') === true) groups = { ...groups, classicLimits: { ...groups.classicLimits, bugs: new Set<ClassicGroupBug>(['classic-forget-generation']) } };
+  return groups;
 }
 
 /**

@@ -40,7 +40,12 @@ export interface ClassicJoinAnswer {
   readonly members: ReadonlyArray<{ readonly memberId: string; readonly metadata: Buffer }>;
 }
 
+/** A deliberate defect the cluster simulator must catch (`driftwood sim --bug`); never set otherwise. */
+export type ClassicGroupBug = 'classic-forget-generation';
+
 export interface ClassicGroupLimits {
+  /** Defects for the simulator only. */
+  readonly bugs?: ReadonlySet<ClassicGroupBug>;
   readonly membersMax: number;
   readonly sessionTimeoutMsMin: number;
   readonly sessionTimeoutMsMax: number;
@@ -350,7 +355,7 @@ export class ClassicGroup {
     this.abandon(new DriftwoodError('NOT_COORDINATOR', `${this.groupId} was taken over`));
     this.members.clear();
     this.pendingIds.clear();
-    this.generation = persisted.generationId;
+    this.generation = this.limits.bugs?.has('classic-forget-generation') === true ? 0 : persisted.generationId;
     this.protocolTypeValue = persisted.protocolType;
     this.protocolValue = persisted.protocol;
     this.leaderValue = persisted.leader;
