@@ -9,10 +9,10 @@ export interface Finished {
 }
 
 /** `driftwood <args>` to its end; killed (and failed) after `timeoutMs`. */
-export function runDriftwood(args: string[], timeoutMs: number, processes?: Set<ChildProcess>): Promise<Finished> {
+export function runDriftwood(args: string[], timeoutMs: number, processes?: Set<ChildProcess>, env: NodeJS.ProcessEnv = process.env): Promise<Finished> {
   requireBuild();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     processes?.add(child);
     let stdout = '';
     let stderr = '';
