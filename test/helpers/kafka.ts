@@ -55,3 +55,15 @@ export function kafkaCall(port: number, apiKey: number, apiVersion: number, body
     });
   });
 }
+
+/** What sendNumbered needs of a KafkaJS producer. */
+interface Sender {
+  send: (record: { topic: string; acks: number; messages: Array<{ key: string; value: string }> }) => Promise<unknown>;
+}
+
+/** Records `from` to `from + count - 1` as key "kN", value "vN", in acks=all sends of 50. */
+export async function sendNumbered(producer: Sender, topic: string, from: number, count: number): Promise<void> {
+  for (let i = from; i < from + count; i += 50) {
+    await producer.send({ topic, acks: -1, messages: Array.from({ length: Math.min(50, from + count - i) }, (_, j) => ({ key: `k${i + j}`, value: `v${i + j}` })) });
+  }
+}

@@ -7,7 +7,7 @@
 // coordinator ends with every partition committed at its end.
 import t from 'tap';
 import { Kafka, logLevel, type Consumer, type EachMessagePayload } from 'kafkajs';
-import { kafkaCluster } from '../helpers/kafka.js';
+import { kafkaCluster, sendNumbered } from '../helpers/kafka.js';
 import { h2Json, waitFor } from '../helpers/processes.js';
 
 const TOPIC = 'ledger';
@@ -28,11 +28,7 @@ void t.test('KafkaJS group: the coordinator is killed -9; the group goes on from
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   await producer.connect();
   t.teardown(() => producer.disconnect());
-  const send = async (from: number, count: number): Promise<void> => {
-    for (let i = from; i < from + count; i += 50) {
-      await producer.send({ topic: TOPIC, acks: -1, messages: Array.from({ length: Math.min(50, from + count - i) }, (_, j) => ({ key: `k${i + j}`, value: `v${i + j}` })) });
-    }
-  };
+  const send = (from: number, count: number): Promise<void> => sendNumbered(producer, TOPIC, from, count);
   await send(0, 300);
 
   const seen: Array<{ partition: number; offset: number; value: string }> = [];
