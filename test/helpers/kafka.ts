@@ -1,7 +1,7 @@
 // Test helpers for the Kafka listener: a three-node cluster with Kafka listeners, and one raw
 // Kafka request answered and decoded with driftwood's own codec.
-import net from 'node:net';
-import { decodeResponse, encodeRequest } from '../../src/kafka/protocol/apis.js';
+import { KafkaConnection } from '../../src/bench/kafka-connection.js';
+import type { Struct } from '../../src/kafka/protocol/spec.js';
 import { freePort } from '../../src/node-free-port.js';
 import { h2Json, localCluster, waitFor, type LocalCluster } from './processes.js';
 
@@ -26,34 +26,14 @@ export async function kafkaCluster(t: { teardown: (fn: () => Promise<void>) => v
   return { cluster, kafkaPorts, http };
 }
 
-let correlation = 0;
-
 /** One Kafka request over a fresh connection to 127.0.0.1:port, answered within 20 s and decoded. */
-export function kafkaCall(port: number, apiKey: number, apiVersion: number, body: Record<string, unknown>): Promise<Record<string, unknown>> {
-  correlation += 1;
-  const correlationId = correlation;
-  const frame = encodeRequest({ apiKey, apiVersion, correlationId, clientId: 'raw' }, body as never);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    let received = Buffer.alloc(0);
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer to api ${apiKey} within 20 s`)); }, 20_000);
-    socket.on('error', (error) => { clearTimeout(timer); reject(error); });
-    socket.on('close', () => { clearTimeout(timer); reject(new Error(`api ${apiKey} v${apiVersion}: the connection closed without an answer`)); });
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      if (received.length < 4 || received.length < 4 + received.readInt32BE(0)) return;
-      clearTimeout(timer);
-      socket.destroy();
-      const answer = decodeResponse(apiKey, apiVersion, received.subarray(4, 4 + received.readInt32BE(0)));
-      if (answer.correlationId !== correlationId) reject(new Error('a stranger\'s answer'));
-      else resolve(answer.body);
-    });
-    socket.on('connect', () => {
-      const size = Buffer.alloc(4);
-      size.writeInt32BE(frame.length, 0);
-      socket.write(Buffer.concat([size, frame]));
-    });
-  });
+export async function kafkaCall(port: number, apiKey: number, apiVersion: number, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const connection = await KafkaConnection.connect('127.0.0.1', port, 'raw', 20_000);
+  try {
+    return await connection.call(apiKey, apiVersion, body as Struct);
+  } finally {
+    connection.close();
+  }
 }
 
 /** What sendNumbered needs of a KafkaJS producer. */
