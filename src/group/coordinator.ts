@@ -20,9 +20,9 @@ import { NO_LEADER } from '../controller/records.js';
 import { partitionForKey } from '../partitioner.js';
 import type { Partition } from '../replica/partition.js';
 import type { ReplicaManager } from '../replica/replica-manager.js';
-import type { AssignorName } from './assignor.js';
 import { ClassicGroup, defaultClassicGroupLimits, type ClassicGroupLimits, type ClassicGroupState, type ClassicJoinAnswer, type ClassicJoinRequest } from './classic-group.js';
 import { ConsumerGroup, defaultGroupLimits, partitionKey, splitPartitionKey, type GroupLimits, type GroupStateName, type HeartbeatAnswer, type HeartbeatRequest, type TopicPartitionList } from './group.js';
+import { consumerAssignment } from './consumer-protocol.js';
 import { decodeGroupRecord, encodeGroupRecord, OFFSETS_TOPIC, type GroupRecord } from './group-records.js';
 
 export interface GroupCoordinatorConfig {
@@ -101,7 +101,8 @@ export interface GroupDescription {
   readonly group: string;
   readonly state: GroupStateName;
   readonly groupEpoch: number;
-  readonly assignor: AssignorName;
+  /** An HTTP group's assignor; for a Kafka client's group, the protocol its members chose (e.g. 'range'). */
+  readonly assignor: string;
   readonly members: ReturnType<ConsumerGroup['describeMembers']>;
   readonly offsets: Array<{ topic: string; partition: number; committed: number; metadata: string }>;
 }
@@ -258,7 +259,7 @@ export class GroupCoordinator {
   async describe(group: string): Promise<GroupDescription> {
     return await this.run(group, (g, classic) => {
       if (g.memberCount === 0 && g.offsets.size === 0 && classic.size === 0) throw new DriftwoodError('GROUP_ID_NOT_FOUND', `no group ${group}`);
-      return { records: [], answer: describeGroup(g) };
+      return { records: [], answer: describeGroup(g, classic) };
     }, { create: false });
   }
 
@@ -756,8 +757,25 @@ function committedOffsets(g: ConsumerGroup): Array<{ topic: string; partition: n
     .sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
 }
 
-function describeGroup(g: ConsumerGroup): GroupDescription {
-  return { group: g.groupId, state: g.state, groupEpoch: g.groupEpoch, assignor: g.assignor, members: g.describeMembers(), offsets: committedOffsets(g) };
+function describeGroup(g: ConsumerGroup, classic: ClassicGroup): GroupDescription {
+  if (classic.size === 0) return { group: g.groupId, state: g.state, groupEpoch: g.groupEpoch, assignor: g.assignor, members: g.describeMembers(), offsets: committedOffsets(g) };
+  // A Kafka client's group: its generation, the assignor its leader chose (the protocol), and
+  // each member's partitions where the assignment is Kafka's consumer protocol.
+  const described = classic.describe();
+  return {
+    group: g.groupId,
+    state: described.state === 'Stable' ? 'stable' : 'reconciling',
+    groupEpoch: classic.generationId,
+    assignor: described.protocol,
+    members: described.members.map((m) => ({
+      memberId: m.memberId,
+      clientId: m.clientId,
+      host: m.clientHost,
+      memberEpoch: classic.generationId,
+      assignment: (described.protocolType === 'consumer' ? consumerAssignment(m.assignment) : null) ?? [],
+    })),
+    offsets: committedOffsets(g),
+  };
 }
 
 function kafkaDescription(group: string, g: ConsumerGroup, classic: ClassicGroup): KafkaGroupDescription {

@@ -84,6 +84,10 @@ void t.test('KafkaJS consumer group: members split partitions, commit, and a res
   const described = await admin.describeGroups([GROUP]);
   t.match(described.groups[0], { groupId: GROUP, state: 'Stable', protocolType: 'consumer' }, 'DescribeGroups: stable');
   t.equal(described.groups[0]?.members.length, 2, 'two members');
+  const overHttp = (await h2Json(`${http}/v1/groups/${GROUP}`)).json as { state: string; members: Array<{ assignment: Array<{ topic: string; partitions: number[] }> }>; offsets: Array<{ lag: number }> };
+  t.equal(overHttp.state, 'stable', 'GET /v1/groups/{group}: the Kafka group, stable');
+  t.same(overHttp.members.map((m) => m.assignment[0]?.partitions ?? []).sort((x, y) => (x[0] ?? 0) - (y[0] ?? 0)), [split.a, split.b].sort((x, y) => (x[0] ?? 0) - (y[0] ?? 0)), 'each member with the partitions KafkaJS was given (read from the consumer-protocol assignment)');
+  t.same(overHttp.offsets.map((o) => o.lag), [0, 0, 0, 0], 'and no lag');
   const listed = await admin.listGroups();
   t.ok(listed.groups.some((g) => g.groupId === GROUP && g.protocolType === 'consumer'), 'ListGroups lists it');
 
